@@ -1,0 +1,1 @@
+"""The `orchestrate` command line: one small module per verb (``cmd_*.py``)."""
