@@ -1,0 +1,1 @@
+"""Data preprocessing for iFlytekSpark: alpaca JSON to MindRecord rows (``python -m iflytekspark.data``)."""

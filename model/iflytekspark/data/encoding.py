@@ -1,0 +1,82 @@
+"""Turning records into token ids, in parallel worker processes (sentencepiece only, no mindspore).
+
+Pretrain samples are ``output + "<end>"``. SFT samples are the prompt ``"<User> " + instruction + input +
+"<end><Bot> "`` (loss mask 0) followed by the response ``output + "<end>"`` (loss mask 1), each part
+encoded on its own as the reference does.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+from typing import Iterator, List, Optional, Sequence, Tuple
+
+from ..tokenizer import Tokenizer
+from .records import Record
+
+CHUNK = 256  # records per task sent to a worker
+
+Sample = Tuple[List[int], List[int]]  # (ids, loss_mask)
+
+_worker_tokenizer: Optional[Tokenizer] = None
+
+
+def prompt_text(rec: Record) -> str:
+    return f"<User> {rec.instruction}{rec.input}<end><Bot> "
+
+
+def response_text(rec: Record) -> str:
+    return f"{rec.output}<end>"
+
+
+def encode_chunk(tok: Tokenizer, kind: str, records: Sequence[Record]) -> List[Sample]:
+    """Encode ``records`` for ``kind`` ("pretrain" or "sft"); pretrain masks are all ones."""
+    responses = tok.encode_batch([response_text(r) for r in records])
+    if kind == "pretrain":
+        return [(ids, [1] * len(ids)) for ids in responses]
+    prompts = tok.encode_batch([prompt_text(r) for r in records])
+    return [(p + r, [0] * len(p) + [1] * len(r)) for p, r in zip(prompts, responses)]
+
+
+def _init_worker(tokenizer_dir: str) -> None:
+    global _worker_tokenizer
+    _worker_tokenizer = Tokenizer(tokenizer_dir)
+
+
+def _work(task: Tuple[str, Sequence[Record]]) -> List[Sample]:
+    assert _worker_tokenizer is not None
+    return encode_chunk(_worker_tokenizer, *task)
+
+
+class Encoder:
+    """Encodes records in order with ``workers`` processes (1 = in-process).
+
+    The worker pool starts when the encoder is entered, so workers fork before the caller imports
+    anything heavy (mindspore for writing) and tokenise while the main process writes.
+    """
+
+    def __init__(self, tokenizer_dir: str, kind: str, workers: int = 1):
+        self.tokenizer = Tokenizer(tokenizer_dir)  # fails here, not in a worker, on a bad directory
+        self.tokenizer_dir, self.kind, self.workers = str(tokenizer_dir), kind, workers
+        self._pool = None
+
+    def __enter__(self) -> "Encoder":
+        if self.workers > 1:
+            method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+            ctx = mp.get_context(method)
+            self._pool = ctx.Pool(self.workers, initializer=_init_worker, initargs=(self.tokenizer_dir,))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool.join()
+
+    def encode(self, records: Sequence[Record]) -> Iterator[Sample]:
+        """Yield the samples of ``records`` in input order."""
+        chunks = [(self.kind, records[i : i + CHUNK]) for i in range(0, len(records), CHUNK)]
+        if self._pool is None:
+            results: Iterator[List[Sample]] = (encode_chunk(self.tokenizer, k, c) for k, c in chunks)
+        else:
+            results = self._pool.imap(_work, chunks)
+        for chunk in results:
+            yield from chunk

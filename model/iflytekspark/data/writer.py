@@ -1,0 +1,31 @@
+"""Writing packed rows to a MindRecord file (the only part of preprocessing that needs mindspore)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .packing import Row
+
+BATCH = 1024  # rows per write_raw_data call
+
+
+def write_mindrecord(path: Path, rows: Iterable[Row], columns: Sequence[str]) -> None:
+    """Write ``rows`` to ``path`` with int64 columns ``columns`` (input_ids, and loss_mask for SFT)."""
+    from mindspore.mindrecord import FileWriter
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    writer = FileWriter(file_name=str(path), shard_num=1, overwrite=True)
+    writer.add_schema({c: {"type": "int64", "shape": [-1]} for c in columns}, "iflytekspark")
+    batch = []
+    for ids, mask in rows:
+        values = {"input_ids": np.asarray(ids, dtype=np.int64), "loss_mask": np.asarray(mask, dtype=np.int64)}
+        batch.append({c: values[c] for c in columns})
+        if len(batch) == BATCH:
+            writer.write_raw_data(batch)
+            batch = []
+    if batch:
+        writer.write_raw_data(batch)
+    writer.commit()

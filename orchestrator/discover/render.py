@@ -1,0 +1,40 @@
+"""Discovery for people (a rich table of devices per node, then the differences) and for machines."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from rich.console import Console
+from rich.table import Table
+
+from orchestrator.discover.model import Discovery
+
+
+def render_discovery(discovery: Discovery, console: Console) -> None:
+    table = Table(title="discovered nodes", header_style="bold")
+    for col in ("host", "hostname", "NPU", "name", "health", "device IP", "from", "link", "net health", "processes"):
+        table.add_column(col)
+    for node in discovery.nodes:
+        if not node.devices:
+            why = node.npu_smi_error or ("no NPU tools" if not node.has_npu_tools else "no NPUs listed")
+            table.add_row(node.host, node.hostname, "-", why, *[""] * 6)
+        for i, d in enumerate(node.devices):
+            procs = ", ".join(str(p.pid) for p in d.processes)
+            first = (node.host, node.hostname) if i == 0 else ("", "")
+            cells = (str(d.device_id), d.name, d.health, d.ip or "?", d.ip_source, d.link or "?", d.net_health or "?")
+            table.add_row(*first, *cells, procs)
+    for host, error in discovery.failures:
+        table.add_row(host, "[bold red]unreachable[/]", *[""] * 8)
+    console.print(table)
+    if not discovery.differences:
+        console.print("[green]no differences from the inventory[/]")
+    for d in discovery.differences:
+        style = "bold red" if d.severity == "error" else "yellow"
+        console.print(f"[{style}]{d.severity}[/] {d}", highlight=False)
+
+
+def discovery_json(discovery: Discovery) -> str:
+    data = dataclasses.asdict(discovery)
+    data["ok"] = discovery.ok
+    return json.dumps(data, indent=2, sort_keys=True, default=str)

@@ -1,0 +1,186 @@
+"""Per-device memory estimate of a job, and the smallest layout that fits when it does not.
+
+Sizes are in GB of 2**30 bytes (what MindSpore's ``max_device_memory: "58GB"`` means). Notation:
+b micro-batch size, s seq_length, h hidden, f the MLP inner width (ffn_hidden_size / 2), a heads,
+V vocab, L layers, t = mp, e bytes per element of the compute dtype, w the KV window.
+
+- Weights (the worst pipeline stage: L/pp layers plus the embedding): linear weights and the q/k/v
+  and fc0/fc1 biases are split over mp; out_proj/fc2 biases and LayerNorms are replicated; the
+  embedding table is split over mp unless vocab_emb_dp. Matrices are stored in the compute dtype
+  (the reference keeps no fp32 master copy), LayerNorms in fp32, the embedding in fp32 when
+  computing in bfloat16 (spec §1).
+- Gradients: the trainable parameters again, in their own dtype (LoRA: only the adapters,
+  r (in + out) per targeted linear).
+- Optimizer state: AdamW m and v in float32 (iflytekspark's SparkAdamW), 8 bytes per trainable
+  parameter, divided by dp when optimizer_shard (MindSpore's parallel optimizer).
+- Activations kept for backward, per layer and micro batch (Korthikanti et al. 2022, adapted to the
+  gated MLP, no dropout, flash attention on Ascend so no s x s scores are kept):
+      e * (4sbh / r + 4sbh / t + 4sbf / t) + 8sba / t    (r = t with seq_parallel, else 1)
+  i.e. LN1/LN2 inputs and outputs (replicated unless sequence parallel), q, k, v and the attention
+  output, fc0, GELU, fc1 outputs and their product, plus fp32 softmax statistics. Without flash
+  attention (CPU) the scores and probabilities, 2 * 4 * a s min(s, w) b / t bytes, are added.
+  Without recompute all L/pp layers are kept; with recompute only each layer's input
+  (e*sbh, split over mp when the activation is sliced or sequence parallel) plus one layer in
+  full while it is recomputed. The first pipeline stage holds min(micro_batch_num, pp) micro batches.
+- Logits on the last stage: s b V / t elements, in the compute dtype plus an fp32 copy and its fp32
+  gradient (e + 8 bytes).
+- Inference: weights, the KV cache 2 L b min(s, w) h / t * e, one layer's working set and the
+  last-token logits.
+- Overhead: 1 GB of runtime workspace and communication buffers per device.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Optional
+
+from orchestrator.errors import PlanError
+from orchestrator.inventory.profiles import HardwareProfile, Layout
+from orchestrator.plan.model_presets import ModelPreset
+from orchestrator.plan.strategy import Strategy, layout_problems
+
+GB = float(2**30)
+OVERHEAD_GB = 1.0
+LORA_RANK = 3
+_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
+
+
+@dataclass(frozen=True)
+class MemoryEstimate:
+    """Per-device GB of each part; ``total_gb`` uses the strategy's recompute setting."""
+
+    weights_gb: float
+    gradients_gb: float
+    optimizer_gb: float
+    activations_gb: float
+    activations_no_recompute_gb: float
+    activations_recompute_gb: float
+    logits_gb: float
+    kv_cache_gb: float
+    overhead_gb: float
+    total_gb: float
+    budget_gb: float
+
+    @property
+    def fits(self) -> bool:
+        return self.total_gb <= self.budget_gb
+
+    @property
+    def headroom_gb(self) -> float:
+        return round(self.budget_gb - self.total_gb, 3)
+
+
+def _weights_bytes(m: ModelPreset, st: Strategy) -> float:
+    h, f, t, e = m.hidden_size, m.ffn_inner, st.mp, _BYTES[st.compute_dtype]
+    split = 4 * h * h + 3 * h + 3 * h * f + 2 * f  # matrices plus q/k/v and fc0/fc1 biases
+    layer = e * (split / t + 2 * h) + 4 * 4 * h  # out_proj/fc2 biases replicated, LayerNorms fp32
+    emb_bytes = 4 if st.compute_dtype in ("bfloat16", "float32") else e
+    emb = emb_bytes * m.vocab_size * h / (1 if st.vocab_emb_dp else t)
+    return layer * m.num_layers / st.pp + emb + 4 * 2 * h
+
+
+def _trainable_params(m: ModelPreset, st: Strategy) -> float:
+    """Trainable parameters on the worst device (all of them, or only the LoRA adapters)."""
+    h, f = m.hidden_size, m.ffn_inner
+    if st.task == "lora":
+        return LORA_RANK * (4 * 2 * h + 2 * (h + f) + (f + h)) * m.num_layers / st.pp / st.mp
+    layer = (4 * h * h + 3 * h + 3 * h * f + 2 * f) / st.mp + 6 * h
+    return layer * m.num_layers / st.pp + m.vocab_size * h / (1 if st.vocab_emb_dp else st.mp) + 2 * h
+
+
+def _layer_activation_bytes(m: ModelPreset, st: Strategy, flash: bool) -> float:
+    b, s, h, f, a, t = st.batch_size, m.seq_length, m.hidden_size, m.ffn_inner, m.num_heads, st.mp
+    e = _BYTES[st.compute_dtype]
+    r = t if st.seq_parallel else 1
+    out = e * (4 * s * b * h / r + 4 * s * b * h / t + 4 * s * b * f / t) + 8 * s * b * a / t
+    if not flash:
+        out += 2 * 4 * a * s * min(s, m.sparse_local_size) * b / t
+    return out
+
+
+def estimate_memory(m: ModelPreset, st: Strategy, flash_attention: bool = True) -> MemoryEstimate:
+    """The per-device estimate of ``st`` for model ``m`` (formulas in the module docstring)."""
+    e = _BYTES[st.compute_dtype]
+    b, s = st.batch_size, m.seq_length
+    weights = _weights_bytes(m, st)
+    layer = _layer_activation_bytes(m, st, flash_attention)
+    if st.training:
+        trainable = _trainable_params(m, st)
+        grads = weights if st.task != "lora" else trainable * e
+        optim = 8 * trainable / (st.dp if st.optimizer_shard else 1)
+        in_flight = min(st.micro_batch_num, st.pp)
+        layers = m.num_layers / st.pp
+        sliced = st.mp if (st.recompute_slice or st.seq_parallel) else 1
+        no_rc = in_flight * layers * layer
+        rc = in_flight * layers * e * s * b * m.hidden_size / sliced + layer
+        acts = rc if st.recompute else no_rc
+        logits = s * b * m.vocab_size / st.mp * (e + 8)
+        kv = 0.0
+    else:
+        grads = optim = 0.0
+        no_rc = rc = acts = layer
+        logits = b * m.vocab_size * 4
+        kv = 2 * m.num_layers * b * min(s, m.sparse_local_size) * m.hidden_size / st.mp * e
+    parts = [weights, grads, optim, acts, logits, kv]
+    total = sum(parts) / GB + OVERHEAD_GB
+
+    def gb(x: float) -> float:
+        return round(x / GB, 3)
+
+    return MemoryEstimate(
+        weights_gb=gb(weights), gradients_gb=gb(grads), optimizer_gb=gb(optim), activations_gb=gb(acts),
+        activations_no_recompute_gb=gb(no_rc), activations_recompute_gb=gb(rc), logits_gb=gb(logits),
+        kv_cache_gb=gb(kv), overhead_gb=OVERHEAD_GB, total_gb=round(total, 3),
+        budget_gb=st.max_device_memory_gb,
+    )
+
+
+def _divisors(n: int, limit: int) -> list[int]:
+    return [d for d in range(1, min(n, limit) + 1) if n % d == 0]
+
+
+def _fitting(m: ModelPreset, st: Strategy, profile: HardwareProfile, world: int, flash: bool) -> Optional[Strategy]:
+    """The fitting layout of exactly ``world`` devices with the least mp*pp, or None."""
+    mps = _divisors(world, profile.devices_per_node if profile.accelerator else 1)
+    pps = _divisors(m.num_layers, world) if st.training and profile.accelerator else [1]
+    for mp, pp in sorted(((mp, pp) for mp in mps for pp in pps), key=lambda x: (x[0] * x[1], x[1])):
+        if world % (mp * pp) or layout_problems(Layout(world // (mp * pp), mp, pp), m, profile, world):
+            continue
+        cand = replace(st, dp=world // (mp * pp), mp=mp, pp=pp, micro_batch_num=max(st.micro_batch_num, pp))
+        if estimate_memory(m, cand, flash).fits:
+            return cand
+    return None
+
+
+def suggest_layouts(
+    m: ModelPreset, st: Strategy, profile: HardwareProfile, max_world: int = 1024, flash: bool = True
+) -> tuple[Optional[Strategy], Optional[Strategy]]:
+    """(fewest devices that fit, a fitting layout of the current world size), None where none exists."""
+    same = _fitting(m, st, profile, st.world, flash)
+    smallest = next((c for w in range(1, max_world + 1) if (c := _fitting(m, st, profile, w, flash))), None)
+    return smallest, same
+
+
+def check_fits(m: ModelPreset, st: Strategy, profile: HardwareProfile, flash: bool = True) -> MemoryEstimate:
+    """The estimate of ``st``; PlanError saying by how much it overflows and what would fit."""
+    est = estimate_memory(m, st, flash)
+    if est.fits:
+        return est
+    smallest, same = suggest_layouts(m, st, profile, flash=flash)
+    lines = [
+        f"{st.task} with dp{st.dp} mp{st.mp} pp{st.pp} needs ~{est.total_gb:.1f} GB per device, "
+        f"{est.total_gb - est.budget_gb:.1f} GB more than max_device_memory {est.budget_gb:g} GB "
+        f"(weights {est.weights_gb:.1f}, gradients {est.gradients_gb:.1f}, optimizer {est.optimizer_gb:.1f}, "
+        f"activations {est.activations_gb:.1f}, logits {est.logits_gb:.1f}, kv cache {est.kv_cache_gb:.1f})"
+    ]
+    if st.training and not st.recompute and est.activations_recompute_gb < est.activations_gb:
+        lines.append("  - recompute would cut activations to "
+                     f"{est.activations_recompute_gb:.1f} GB (--set parallel.recompute=true)")
+    for label, cand in (("with your devices", same), ("smallest that fits", smallest)):
+        if cand is not None:
+            nodes = -(-cand.world // profile.devices_per_node)
+            lines.append(f"  - {label}: dp{cand.dp} mp{cand.mp} pp{cand.pp} on {cand.world} device(s) "
+                         f"({nodes} node(s)), ~{estimate_memory(m, cand, flash).total_gb:.1f} GB per device")
+    if smallest is None:
+        lines.append("  - no layout of this profile fits this model; use a smaller model or a larger device")
+    raise PlanError("\n".join(lines))

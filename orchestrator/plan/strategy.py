@@ -1,0 +1,154 @@
+"""The parallel strategy of a job: layout (dp x mp x pp) plus the settings that go with it.
+
+Defaults are the reference layouts of spec §9 (``HardwareProfile.layouts``); ``--set parallel.*``
+overrides them. When the default layout does not use every device of the inventory, the model and
+pipeline degrees are kept and data parallelism absorbs the rest (dp = world / (mp * pp)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Mapping
+
+from orchestrator.errors import InputError, PlanError, Problem
+from orchestrator.inventory.profiles import HardwareProfile, Layout
+from orchestrator.plan.model_presets import ModelPreset
+
+TRAIN_TASKS = ("pretrain", "finetune", "lora")
+INFER_TASKS = ("predict", "predict_lora", "export")
+DTYPES = ("float32", "float16", "bfloat16")
+
+
+@dataclass(frozen=True)
+class Strategy:
+    """Everything about how one job is spread over devices and what precision it computes in."""
+
+    task: str
+    dp: int
+    mp: int
+    pp: int
+    micro_batch_num: int = 1
+    batch_size: int = 1
+    optimizer_shard: bool = True
+    vocab_emb_dp: bool = False
+    gradient_aggregation_group: int = 4
+    seq_parallel: bool = False
+    recompute: bool = True
+    recompute_slice: bool = False
+    compute_dtype: str = "bfloat16"
+    max_device_memory_gb: float = 58.0
+
+    @property
+    def world(self) -> int:
+        return self.dp * self.mp * self.pp
+
+    @property
+    def training(self) -> bool:
+        return self.task in TRAIN_TASKS
+
+    @property
+    def loss_scale(self) -> str:
+        """``dynamic`` for float16 training (overflow-prone), ``fixed`` (value 1) otherwise."""
+        return "dynamic" if self.training and self.compute_dtype == "float16" else "fixed"
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.dp, self.mp, self.pp)
+
+
+# --set parallel.<key> -> Strategy field (short and MindFormers spellings both accepted).
+KEYS = {
+    "dp": "dp", "data_parallel": "dp", "mp": "mp", "model_parallel": "mp", "pp": "pp",
+    "pipeline_stage": "pp", "micro_batch_num": "micro_batch_num", "batch_size": "batch_size",
+    "optimizer_shard": "optimizer_shard", "vocab_emb_dp": "vocab_emb_dp",
+    "gradient_aggregation_group": "gradient_aggregation_group", "seq_parallel": "seq_parallel",
+    "recompute": "recompute", "recompute_slice": "recompute_slice", "compute_dtype": "compute_dtype",
+    "max_device_memory_gb": "max_device_memory_gb",
+}
+_INTS = ("dp", "mp", "pp", "micro_batch_num", "batch_size", "gradient_aggregation_group")
+_BOOLS = ("optimizer_shard", "vocab_emb_dp", "seq_parallel", "recompute", "recompute_slice")
+
+
+def default_strategy(profile: HardwareProfile, task: str, world: int) -> Strategy:
+    """The reference settings of ``task`` on ``profile`` (layout not yet fitted to ``world``)."""
+    ref = profile.layout_for(task)
+    if ref is None:
+        raise PlanError(f"profile {profile.name} has no layout for task {task!r}")
+    training = task in TRAIN_TASKS
+    return Strategy(
+        task=task, dp=ref.dp, mp=ref.mp, pp=ref.pp,
+        optimizer_shard=training,
+        seq_parallel=profile.seq_parallel and training,
+        recompute=training,
+        recompute_slice=profile.recompute_slice and training,
+        compute_dtype=profile.train_dtype if training else profile.infer_dtype,
+        max_device_memory_gb=float(profile.max_device_memory_gb[task]),
+    )
+
+
+def _typed(key: str, field: str, value: Any) -> Any:
+    ok = (
+        (field in _INTS and isinstance(value, int) and not isinstance(value, bool) and value >= 1)
+        or (field in _BOOLS and isinstance(value, bool))
+        or (field == "compute_dtype" and value in DTYPES)
+        or (field == "max_device_memory_gb" and isinstance(value, (int, float)) and value > 0)
+    )
+    if not ok:
+        want = ("a positive integer" if field in _INTS else "true or false" if field in _BOOLS
+                else f"one of {', '.join(DTYPES)}" if field == "compute_dtype" else "a positive number")
+        raise InputError([Problem("--set", f"parallel.{key}", f"{value!r} is not valid", f"give {want}")])
+    return float(value) if field == "max_device_memory_gb" else value
+
+
+def choose_strategy(
+    profile: HardwareProfile, task: str, world: int, model: ModelPreset, overrides: Mapping[str, Any] = {}
+) -> Strategy:
+    """The validated strategy for ``task`` on ``world`` devices: reference defaults, then overrides."""
+    base = default_strategy(profile, task, world)
+    values: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if key not in KEYS:
+            raise InputError([Problem("--set", f"parallel.{key}", "unknown strategy key",
+                                      f"use one of {', '.join(sorted(KEYS))}")])
+        values[KEYS[key]] = _typed(key, KEYS[key], value)
+    strategy = replace(base, **values)
+    if "dp" not in values and strategy.world != world:
+        per_replica = strategy.mp * strategy.pp
+        if world % per_replica == 0:
+            strategy = replace(strategy, dp=world // per_replica)
+    validate_strategy(strategy, model, profile, world)
+    return strategy
+
+
+def layout_problems(layout: Layout, model: ModelPreset, profile: HardwareProfile, world: int) -> list[str]:
+    """Every rule ``layout`` breaks, each naming the rule (empty when valid)."""
+    dp, mp, pp = layout.dp, layout.mp, layout.pp
+    out = []
+    if dp * mp * pp != world:
+        out.append(f"dp*mp*pp must equal the world size: {dp}*{mp}*{pp} = {dp * mp * pp} != {world} devices")
+    for what, size in (("num_heads", model.num_heads), ("hidden_size", model.hidden_size),
+                       ("ffn inner size", model.ffn_inner), ("vocab_size", model.vocab_size)):
+        if size % mp:
+            out.append(f"model parallel must divide {what}: {size} % mp {mp} != 0")
+    if model.num_layers % pp:
+        out.append(f"pipeline stages must divide num_layers: {model.num_layers} % pp {pp} != 0")
+    if not profile.accelerator and (mp > 1 or pp > 1):
+        out.append(f"profile {profile.name} is data parallel only (mp and pp must be 1, got mp {mp}, pp {pp})")
+    return out
+
+
+def validate_strategy(strategy: Strategy, model: ModelPreset, profile: HardwareProfile, world: int) -> None:
+    """Raise PlanError naming every rule ``strategy`` breaks for ``model`` on ``world`` devices."""
+    problems = layout_problems(strategy.layout, model, profile, world)
+    if strategy.pp > 1 and strategy.micro_batch_num < strategy.pp:
+        problems.append(f"micro_batch_num must be >= pp with pipeline parallelism "
+                        f"({strategy.micro_batch_num} < {strategy.pp})")
+    if strategy.pp > 1 and not strategy.training:
+        problems.append(f"pipeline parallelism is for training only; task {strategy.task} needs pp 1")
+    if not profile.accelerator and strategy.compute_dtype != "float32":
+        problems.append(f"profile {profile.name} computes in float32 (got {strategy.compute_dtype})")
+    if problems:
+        raise PlanError(
+            f"no valid {strategy.task} layout dp{strategy.dp} mp{strategy.mp} pp{strategy.pp} "
+            f"on {world} device(s):\n" + "\n".join(f"  - {p}" for p in problems)
+        )

@@ -1,0 +1,172 @@
+"""Bring a simulated cluster up, tear it down (even after a crash), and report its status."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Sequence, Union
+
+from orchestrator.errors import SimError
+from orchestrator.sim import hardware as hwmod
+from orchestrator.sim import inventory_file, netns, node, sshd, state, subnet, teardown, tools
+from orchestrator.sim.state import ClusterState, NodeState
+
+
+@dataclass(frozen=True)
+class SimNode:
+    """A node as the controller sees it; ``workdir`` is the node's work folder seen from the host."""
+
+    index: int
+    hostname: str
+    address: str
+    netns: str
+    workdir: Path
+
+    @property
+    def host(self) -> str:
+        """The address the controller connects to (the inventory's ``host``)."""
+        return self.address
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """Handle on a running cluster: the files a client needs and a way into each node."""
+
+    name: str
+    dir: Path
+    subnet: str
+    nodes: tuple[SimNode, ...]
+
+    key = property(lambda self: self.dir / "id_ed25519")
+    known_hosts = property(lambda self: self.dir / "known_hosts")
+    inventory = property(lambda self: self.dir / "inventory.yaml")
+    hardware = property(lambda self: self.dir / "hardware.yaml")
+
+    def state(self) -> ClusterState:
+        st = ClusterState.load(self.name)
+        if st is None:
+            raise SimError(f"cluster {self.name!r} has no state (was it brought down?)")
+        return st
+
+    def node(self, ref: Union[str, int]) -> SimNode:
+        """A node by hostname, address, ``nodeN`` or index N (1-based)."""
+        n = self.state().node(str(ref))
+        return next(x for x in self.nodes if x.index == n.index)
+
+    def exec(
+        self, ref: Union[str, int], cmd: Union[str, Sequence[str]], timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command inside a node without SSH (a string runs under ``sh -c``)."""
+        argv = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+        return node.run(self.state().node(str(ref)), argv, timeout=timeout)
+
+
+def _handle(st: ClusterState) -> Cluster:
+    nodes = tuple(
+        SimNode(n.index, n.hostname, n.address, n.netns, node.workdir_on_host(st, n)) for n in st.nodes
+    )
+    return Cluster(st.name, st.dir, st.subnet, nodes)
+
+
+def open_cluster(name: str) -> Cluster:
+    st = ClusterState.load(state.check_name(name))
+    if st is None:
+        raise SimError(f"no simulated cluster named {name!r} (see `orchestrate sim status`)")
+    return _handle(st)
+
+
+def _taken_subnets(name: str) -> list[str]:
+    others = [ClusterState.load(n) for n in state.known_clusters() if n != name]
+    return netns.host_networks() + [o.subnet for o in others if o]
+
+
+def _check_hash_collision(name: str) -> None:
+    for other in state.known_clusters():
+        if other != name and state.name_hash(other) == state.name_hash(name):
+            raise SimError(
+                f"cluster names {name!r} and {other!r} map to the same interface names: pick another name"
+            )
+
+
+def up(name: str = "sim", nodes: int = 2, hardware_file: Optional[Path] = None, devices: int = 8) -> Cluster:
+    """Build cluster ``name`` with ``nodes`` nodes (removing leftovers of the same name first)."""
+    netns.require_root()
+    state.check_name(name)
+    if not 1 <= nodes <= 150:
+        raise SimError("a simulated cluster has 1..150 nodes")
+    hostnames = [f"{name}-node{i}" for i in range(1, nodes + 1)]
+    hw_in = hwmod.load(hardware_file) if hardware_file else hwmod.default_hardware(hostnames, devices)
+    hw = hwmod.with_names(hw_in, hostnames)
+    with state.lock():
+        teardown.remove(name)
+        _check_hash_collision(name)
+        st = ClusterState(name, subnet.choose(name, _taken_subnets(name)), state.bridge_name(name))
+        st.nodes = [
+            NodeState(
+                i, h, state.netns_name(name, i), state.veth_name(name, i), subnet.node_address(st.subnet, i)
+            )
+            for i, h in enumerate(hostnames, 1)
+        ]
+        state.make_private_dir(st.dir)
+        st.save()
+        netns.ip("link", "add", st.bridge, "type", "bridge")
+        netns.ip("addr", "add", f"{subnet.host_address(st.subnet, 1)}/24", "dev", st.bridge)
+        netns.ip("link", "set", st.bridge, "up")
+    try:
+        return _build(st, hw)
+    except BaseException:
+        teardown.down(name)
+        raise
+
+
+def _build(st: ClusterState, hw: hwmod.Hardware) -> Cluster:
+    hwmod.save(hw, st.dir / "hardware.yaml")
+    client_pub = sshd.keygen(st.dir / "id_ed25519", f"orchestrate-sim-{st.name}")
+    shutil.copyfile(client_pub, st.dir / "authorized_keys")
+    (st.dir / "authorized_keys").chmod(0o600)
+    installed = tools.install(st.dir / "tools", inventory_file.node_python())
+    hosts = Path("/etc/hosts").read_text() + "".join(f"{n.address}\t{n.hostname}\n" for n in st.nodes)
+    known = "".join(
+        sshd.host_key_line(node.prepare(st, n, hw, hosts, installed), n.address, n.hostname) for n in st.nodes
+    )
+    sshd.write_private(st.dir / "known_hosts", known)
+    for n in st.nodes:
+        node.plumb(st, n)
+        node.start(st, n)
+    for n in st.nodes:
+        node.wait_sshd(st, n)
+    cluster = _handle(st)
+    inv = inventory_file.render(st, hw, cluster.key, cluster.known_hosts, cluster.hardware)
+    sshd.write_private(cluster.inventory, inv)
+    st.status = "up"
+    st.save()
+    return cluster
+
+
+def status(name: Optional[str] = None) -> list[dict]:
+    """One record per cluster: its subnet, state and nodes (address, hostname, running, sshd, link)."""
+    out = []
+    for cname in [name] if name else teardown.all_names():
+        st = ClusterState.load(cname)
+        if st is None:
+            out.append(
+                {"name": cname, "status": "leftover (no state; run `orchestrate sim down`)", "nodes": []}
+            )
+            continue
+        rows = [
+            {
+                "node": n.hostname,
+                "address": n.address,
+                "running": netns.alive(n.init_pid),
+                "sshd": node.sshd_pid(st, n) is not None,
+                "link": "UP" if netns.link_is_up(n.veth) else "DOWN",
+                "frozen": netns.alive(n.init_pid) and netns.stopped(n.init_pid),
+            }
+            for n in st.nodes
+        ]
+        out.append(
+            {"name": st.name, "subnet": st.subnet, "status": st.status, "dir": str(st.dir), "nodes": rows}
+        )
+    return out

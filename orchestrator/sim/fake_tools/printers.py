@@ -1,0 +1,151 @@
+"""Text printers of the fake `npu-smi` and `hccn_tool`: pure functions of one node's hardware.
+
+Stdlib only (they run on simulated nodes under any Python 3.9+). Input is the JSON form of
+:class:`orchestrator.sim.hardware.NodeHardware` (``{"name": ..., "npus": [{...}, ...]}``); the output
+reproduces the real tools' bytes: the 98-column ``npu-smi info`` layout of driver 23.0.rc2..25.x, the
+tab-indented ``-l``/``-m`` listings and the one-line ``hccn_tool`` answers
+(see ``shared/spec/ascend-tool-outputs.md`` and the captures in ``shared/fixtures/ascend/``).
+"""
+
+# ruff: noqa: UP031 (printf formats on purpose: they mirror the driver's C formats)
+from __future__ import annotations
+
+from typing import Any, Dict, List, Optional
+
+Npu = Dict[str, Any]
+
+_DASH = "+" + "-" * 27 + "+" + "-" * 15 + "+" + "-" * 52 + "+"
+_EQ = "+" + "=" * 27 + "+" + "=" * 15 + "+" + "=" * 52 + "+"
+_HEAD = (
+    "| NPU   Name                | Health        | Power(W)    Temp(C)           Hugepages-Usage(page)|",
+    "| Chip                      | Bus-Id        | AICore(%)   Memory-Usage(MB)  HBM-Usage(MB)        |",
+)
+_PROC_HEAD = (
+    "| NPU     Chip              | Process id    | Process name             | Process memory(MB)      |"
+)
+
+
+def _card_rows(npu: Npu, extra_mb: int) -> List[str]:
+    row1 = "| %-5d %-20s| %-13s | %-11.1f %-17d %-5d/ %-13d |" % (
+        npu["id"],
+        npu["chip_name"],
+        npu["health"],
+        npu["power_w"],
+        npu["temp_c"],
+        npu["hugepages_used"],
+        npu["hugepages_total"],
+    )
+    row2 = "| %-26d| %-13s | %-11d %-5d/ %-10d %-5d/ %-13d |" % (
+        0,
+        npu["bus_id"],
+        npu["aicore_pct"],
+        npu["memory_used_mb"],
+        npu["memory_total_mb"],
+        min(npu["hbm_used_mb"] + extra_mb, npu["hbm_total_mb"]),
+        npu["hbm_total_mb"],
+    )
+    return [row1, row2, _EQ]
+
+
+def npu_smi_info(node: Dict[str, Any], version: str, extra: Optional[List[Npu]] = None) -> str:
+    """`npu-smi info`: cards, then the process table (hardware processes plus ``extra`` live ones)."""
+    procs: Dict[int, List[Npu]] = {n["id"]: list(n.get("processes", [])) for n in node["npus"]}
+    for p in extra or []:
+        procs.setdefault(p["npu"], []).append(p)
+    lines = ["+" + "-" * 96 + "+", "| npu-smi %-24s Version: %-52s |" % (version, version), _DASH]
+    lines += [*_HEAD, _EQ]
+    for npu in node["npus"]:
+        extra_mb = sum(p["memory_mb"] for p in procs[npu["id"]] if p.get("live"))
+        lines += _card_rows(npu, extra_mb)
+    lines += [_DASH, _PROC_HEAD, _EQ]
+    for npu in node["npus"]:
+        held = procs[npu["id"]]
+        for p in held:
+            lines.append(
+                "| %-7d %-18d| %-13d | %-24s | %-23d |" % (npu["id"], 0, p["pid"], p["name"], p["memory_mb"])
+            )
+        if not held:
+            lines.append(("| No running processes found in NPU %-7d" % npu["id"]).ljust(97) + "|")
+        lines.append(_EQ)
+    return "\n".join(lines) + "\n"
+
+
+def npu_smi_list(node: Dict[str, Any]) -> str:
+    """`npu-smi info -l`: tab-indented ``Key : value`` blocks, one per card."""
+    out = "\t%-30s : %d\n\n" % ("Total Count", len(node["npus"]))
+    for npu in node["npus"]:
+        out += "\t%-30s : %d\n\t%-30s : %d\n\n" % ("NPU ID", npu["id"], "Chip Count", 1)
+    return out
+
+
+def npu_smi_map(node: Dict[str, Any]) -> str:
+    """`npu-smi info -m`: NPU id, chip id, logic id (the runtime index), name; 910B cards add an Mcu row."""
+    out = "\t%-31s%-31s%-31s%-30s\n" % ("NPU ID", "Chip ID", "Chip Logic ID", "Chip Name")
+    for logic, npu in enumerate(node["npus"]):
+        out += "\t%-31d%-31d%-31d%s\n" % (npu["id"], 0, logic, "Ascend " + npu["chip_name"])
+        if npu["chip_name"].startswith("910B"):
+            out += "\t%-31d%-31d%-31s%-30s\n" % (npu["id"], 1, "-", "Mcu")
+    return out
+
+
+def npu_smi_version(version: str) -> str:
+    return "npu-smi version: %s\n" % version
+
+
+def hccn_ip(npu: Npu) -> str:
+    return "ipaddr:%s\nnetmask:%s\n" % (npu["ip"], npu["netmask"])
+
+
+def hccn_link(npu: Npu) -> str:
+    return "link status: %s\n" % npu["link"]
+
+
+def hccn_net_health(npu: Npu) -> str:
+    return "net health status: %s\n" % npu["net_health"]
+
+
+def hccn_netdetect(npu: Npu) -> str:
+    return "netdetect address: %s\n" % npu["netdetect"]
+
+
+def hccn_gateway(npu: Npu) -> str:
+    return "default gateway:%s, Iface:eth%d\n" % (npu["gateway"], npu["id"])
+
+
+def hccn_ping(npu: Npu, target: str, reachable: bool, count: int = 3) -> str:
+    """Ping from one NPU NIC; replies carry fixed, plausible round-trip times."""
+    out = "device %d PING %s\n" % (npu["id"], target)
+    for seq in range(count):
+        out += (
+            "recv seq=%d,time=%.6fms\n" % (seq, 0.06 + 0.01 * seq)
+            if reachable
+            else "recv time out seq=%d\n" % seq
+        )
+    got = count if reachable else 0
+    loss = 100.0 * (count - got) / count
+    return out + "%d packets transmitted, %d received, %.2f%% packet loss\n" % (count, got, loss)
+
+
+def hccn_conf(node: Dict[str, Any]) -> str:
+    """/etc/hccn.conf: five ``key_N=value`` lines per device N (physical id)."""
+    out = ""
+    for npu in node["npus"]:
+        n = npu["id"]
+        out += "address_%d=%s\nnetmask_%d=%s\n" % (n, npu["ip"], n, npu["netmask"])
+        out += "netdetect_%d=%s\ngateway_%d=%s\nsend_arp_status_%d=1\n" % (
+            n,
+            npu["netdetect"],
+            n,
+            npu["gateway"],
+            n,
+        )
+    return out
+
+
+def reachable_ips(cluster: Dict[str, Any]) -> Dict[str, bool]:
+    """Every device IP in the cluster -> whether its link is UP (a duplicate IP is UP if any copy is)."""
+    up: Dict[str, bool] = {}
+    for node in cluster["nodes"]:
+        for npu in node["npus"]:
+            up[npu["ip"]] = up.get(npu["ip"], False) or npu["link"] == "UP"
+    return up

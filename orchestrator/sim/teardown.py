@@ -1,0 +1,101 @@
+"""Remove a simulated cluster completely, from its state file and by name prefix (crash-proof).
+
+Order: kill every process in the cluster's network namespaces (killing a node's init takes its whole PID
+namespace, and with it the node's private mounts), delete the namespaces (which drops their veths),
+delete the bridge and any host-side veth left, delete the state folder, then check nothing is left.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from orchestrator.errors import SimError
+from orchestrator.sim import netns, state
+from orchestrator.sim.state import ClusterState
+
+
+def _own_links(name: str) -> list[str]:
+    h = state.name_hash(name)
+    veth = f"osv{h}n"
+    return [
+        x
+        for x in netns.link_names()
+        if x == state.bridge_name(name) or (x.startswith(veth) and x[len(veth) :].isdigit())
+    ]
+
+
+def _own_netns(name: str) -> list[str]:
+    st = ClusterState.load(name)
+    recorded = {n.netns for n in st.nodes} if st else set()
+    return sorted(recorded | set(filter(state.netns_re(name).match, netns.netns_list())))
+
+
+def _own_processes(name: str) -> list[int]:
+    """Processes whose command line names the cluster's folder (node inits, sshd) or live in its netns."""
+    marker = str(state.cluster_dir(name)) + "/"
+    found = set()
+    for p in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmdline and netns.alive(int(p)):
+            found.add(int(p))
+    for ns in filter(state.netns_re(name).match, netns.netns_list()):
+        found.update(netns.netns_pids(ns))
+    return sorted(found)
+
+
+def _own_mounts(name: str) -> list[str]:
+    marker = str(state.cluster_dir(name)) + "/"
+    text = Path("/proc/self/mountinfo").read_text()
+    return [line for line in text.splitlines() if marker in line or f"/{state.NETNS_PREFIX}{name}.n" in line]
+
+
+def leftovers(name: str) -> list[str]:
+    """Everything of cluster ``name`` that still exists on this machine (empty once it is down)."""
+    out = [f"netns {n}" for n in _own_netns(name)] + [f"link {x}" for x in _own_links(name)]
+    out += [f"process {p} ({netns.comm(p)})" for p in _own_processes(name)]
+    out += [f"mount {m.split()[4]}" for m in _own_mounts(name)]
+    if state.cluster_dir(name).exists():
+        out.append(f"state {state.cluster_dir(name)}")
+    return out
+
+
+def remove(name: str) -> list[str]:
+    """Remove everything of cluster ``name`` (call under :func:`state.lock`); returns what went."""
+    namespaces = _own_netns(name)
+    for ns in namespaces:
+        netns.kill_netns_processes(ns)
+    stray = _own_processes(name)
+    netns.signal_all(stray, 9)
+    netns.wait_gone(stray)
+    for ns in namespaces:
+        netns.ip("netns", "del", ns, check=False)
+    links = _own_links(name)
+    for link in links:
+        netns.ip("link", "del", link, check=False)
+    removed = [f"netns {n}" for n in namespaces] + [f"link {x}" for x in links]
+    if state.cluster_dir(name).exists():
+        shutil.rmtree(state.cluster_dir(name))
+        removed.append(f"state {state.cluster_dir(name)}")
+    if left := leftovers(name):
+        raise SimError(f"cluster {name!r} could not be removed completely: {', '.join(left)}")
+    return removed
+
+
+def down(name: str = "sim") -> list[str]:
+    """Remove every trace of cluster ``name``: processes, namespaces, links, mounts, state."""
+    netns.require_root()
+    state.check_name(name)
+    with state.lock():
+        return remove(name)
+
+
+def all_names() -> list[str]:
+    """Clusters known by a state folder or by a leftover network namespace."""
+    prefix = state.NETNS_PREFIX
+    from_ns = {ns[len(prefix) :].rsplit(".n", 1)[0] for ns in netns.netns_list() if ns.startswith(prefix)}
+    return sorted(set(state.known_clusters()) | {n for n in from_ns if state.NAME_RE.match(n)})
