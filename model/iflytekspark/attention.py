@@ -14,6 +14,7 @@ import mindspore.common.dtype as mstype
 import numpy as np
 from mindspore import Tensor, nn, ops
 from mindspore.ops import operations as P
+from mindspore.ops.operations.nn_ops import FlashAttentionScore
 
 from .layers import Linear, dp_mp
 
@@ -77,7 +78,7 @@ class FlashWindowAttention(nn.Cell):
 
     def __init__(self, config: Any):
         super().__init__()
-        self.flash = ops.FlashAttentionScore(
+        self.flash = FlashAttentionScore(
             head_num=config.num_heads,
             scale_value=1.0 / math.sqrt(config.head_dim),
             pre_tokens=config.sparse_local_size - 1,

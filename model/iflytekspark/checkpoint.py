@@ -140,9 +140,7 @@ def load_weights(
             report.unexpected.append(name)
         elif tuple(value.shape) != tuple(param.shape):
             report.mismatched.append(f"{name}: checkpoint {tuple(value.shape)} vs model {tuple(param.shape)}")
-    report.missing = [
-        n for n in params if n not in weights and not any(marker in n for marker in optional)
-    ]
+    report.missing = [n for n in params if n not in weights and not any(marker in n for marker in optional)]
     if strict and (report.missing or report.mismatched):
         raise CheckpointError(report.source, report.missing, report.mismatched)
     bad = {m.split(":")[0] for m in report.mismatched}
@@ -153,7 +151,11 @@ def load_weights(
             param.set_data(value.astype(param.dtype))
             report.loaded.append(name)
     if report.unexpected:
-        log.warning("%s: %d unexpected key(s) not loaded: %s", report.source, len(report.unexpected),
-                    ", ".join(report.unexpected))
+        log.warning(
+            "%s: %d unexpected key(s) not loaded: %s",
+            report.source,
+            len(report.unexpected),
+            ", ".join(report.unexpected),
+        )
     log.info("%s", report)
     return report

@@ -58,7 +58,9 @@ def write_corpus(path: Union[str, Path], n: int = 64, seed: int = 0, max_words: 
     """Write :func:`make_corpus` as a JSON array (the preprocessing input format) and return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(make_corpus(n, seed, max_words), ensure_ascii=False, indent=1), encoding="utf-8")
+    path.write_text(
+        json.dumps(make_corpus(n, seed, max_words), ensure_ascii=False, indent=1), encoding="utf-8"
+    )
     return path
 
 
@@ -90,3 +92,122 @@ def build_tokenizer(folder: Union[str, Path], vocab_size: int = 400, seed: int =
         minloglevel=2,
     )
     return folder
+
+
+def tiny_run_config(
+    train_dataset: str = "",
+    *,
+    seq_length: int = 32,
+    vocab_size: int = 400,
+    num_layers: int = 2,
+    hidden_size: int = 64,
+    num_heads: int = 4,
+    ffn_hidden_size: int = 128,
+    sparse_local_size: int = 16,
+    batch_size: int = 2,
+    epochs: int = 1,
+    learning_rate: float = 1e-3,
+    warmup_steps: int = 2,
+    save_checkpoint_steps: int = 4,
+    columns: tuple = ("input_ids",),
+    lora: bool = False,
+    run_mode: str = "train",
+) -> Dict:
+    """A MindFormers run config (to dump as YAML) of a tiny iFlytekSpark on CPU, float32, graph mode."""
+    dataset = {
+        "data_loader": {"type": "MindDataset", "dataset_dir": train_dataset, "shuffle": False},
+        "input_columns": list(columns),
+        "num_parallel_workers": 1,
+        "python_multiprocessing": False,
+        "drop_remainder": True,
+        "batch_size": batch_size,
+        "repeat": 1,
+        "numa_enable": False,
+        "prefetch_size": 1,
+    }
+    model_config = {
+        "type": "IFlytekSparkConfig",
+        "batch_size": batch_size,
+        "seq_length": seq_length,
+        "vocab_size": vocab_size,
+        "hidden_size": hidden_size,
+        "ffn_hidden_size": ffn_hidden_size,
+        "num_layers": num_layers,
+        "num_heads": num_heads,
+        "sparse_local_size": sparse_local_size,
+        "pad_token_id": 0,
+        "bos_token_id": 1,
+        "eos_token_id": 5,
+        "compute_type": "float32",
+        "layernorm_compute_type": "float32",
+        "softmax_compute_type": "float32",
+        "embedding_init_type": "float32",
+    }
+    if lora:
+        model_config["pet_config"] = {"pet_type": "lora", "lora_rank": 3, "lora_alpha": 128, "lora_dropout": 0.0,
+                                      "target_modules": "q_proj|v_proj|k_proj|out_proj|fc0|fc1|fc2"}  # fmt: skip
+    return {
+        "seed": 0,
+        "output_dir": "./output",
+        "load_checkpoint": "",
+        "auto_trans_ckpt": False,
+        "only_save_strategy": False,
+        "resume_training": False,
+        "use_parallel": False,
+        "run_mode": run_mode,
+        "print_separate_loss": False,
+        "trainer": {"type": "CausalLanguageModelingTrainer", "model_name": "iflytekspark_tiny"},
+        "runner_config": {"epochs": epochs, "batch_size": batch_size, "sink_mode": False, "sink_size": 1},
+        "optimizer": {"type": "SparkAdamW", "beta1": 0.9, "beta2": 0.95, "eps": 1e-8, "weight_decay": 0.0},
+        "lr_schedule": {
+            "type": "WarmUpCosineLR",
+            "learning_rate": learning_rate,
+            "lr_end": learning_rate / 10,
+            "warmup_steps": warmup_steps,
+            "total_steps": -1,
+        },  # fmt: skip
+        "train_dataset": dataset,
+        "train_dataset_task": {"type": "CausalLanguageModelDataset", "dataset_config": dataset},
+        "eval_dataset": {**dataset, "drop_remainder": False},
+        "eval_dataset_task": {"type": "CausalLanguageModelDataset", "dataset_config": {**dataset}},
+        "do_eval": False,
+        "parallel_config": {
+            "data_parallel": 1,
+            "model_parallel": 1,
+            "pipeline_stage": 1,
+            "micro_batch_num": 1,
+            "vocab_emb_dp": True,
+            "gradient_aggregation_group": 4,
+        },  # fmt: skip
+        "micro_batch_interleave_num": 1,
+        "callbacks": [
+            {"type": "MFLossMonitor"},
+            {
+                "type": "CheckpointMonitor",
+                "prefix": "iFlytekSpark_tiny",
+                "save_checkpoint_steps": save_checkpoint_steps,
+                "integrated_save": False,
+                "async_save": False,
+            },
+        ],  # fmt: skip
+        "context": {"mode": 0, "device_target": "CPU", "max_call_depth": 10000, "save_graphs": False},
+        "parallel": {
+            "parallel_mode": 0,
+            "gradients_mean": False,
+            "full_batch": False,
+            "enable_parallel_optimizer": False,
+        },  # fmt: skip
+        "model": {"model_config": model_config, "arch": {"type": "IFlytekSparkForCausalLM"}},
+        "runner_wrapper": {"type": "SparkTrainOneStepCell", "scale_sense": 1.0, "use_clip_grad": True},
+        "metric": {"type": "PerplexityMetric"},
+    }
+
+
+def write_run_config(path: Union[str, Path], config: Dict) -> Path:
+    """Dump a run config as YAML."""
+    import yaml
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+    return path

@@ -26,7 +26,9 @@ def find_tokenizer_files(folder: Union[str, Path]) -> tuple[Path, Path]:
     """Return the (model, vocab) files of a tokenizer directory; exactly one of each."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise TokenizerError(f"tokenizer {folder}: not a directory (expected one holding *.model and *.vocab)")
+        raise TokenizerError(
+            f"tokenizer {folder}: not a directory (expected one holding *.model and *.vocab)"
+        )
     found = []
     for ext in ("model", "vocab"):
         files = sorted(folder.glob(f"*.{ext}"))
@@ -56,7 +58,9 @@ class Tokenizer:
             )
         missing = [p for p in SPECIAL_PIECES if self.sp.piece_to_id(p) == self.sp.unk_id() and p != UNK]
         if missing:
-            raise TokenizerError(f"tokenizer {self.model_file}: special piece(s) missing: {', '.join(missing)}")
+            raise TokenizerError(
+                f"tokenizer {self.model_file}: special piece(s) missing: {', '.join(missing)}"
+            )
         self.pad_id = self.sp.piece_to_id(PAD)
         self.unk_id = self.sp.unk_id()
         self.eos_id = self.sp.piece_to_id(END)

@@ -334,7 +334,9 @@ class Supervisor:
         self.dir = job_dir(workdir, job)
         self.spec: Json = read_json(os.path.join(self.dir, "spec.json")) or {}
         self.children: Dict[str, subprocess.Popen] = {}
-        self.stop_requested, self.stopping, self.last_write = False, False, 0.0
+        self.marker = os.path.join(self.dir, "stop-requested")
+        self.stop_requested, self.stopping, self.terminated, self.last_write = False, False, False, 0.0
+        self.grace = float(self.spec.get("grace_s", 10))
         procs = [dict(p, role=p.get("role", "rank")) for p in self.spec.get("ranks", [])]
         if self.spec.get("scheduler"):
             procs.insert(0, dict(self.spec["scheduler"], role="scheduler", rank=None))
@@ -383,6 +385,8 @@ class Supervisor:
             rc = proc.poll() if proc and rec["ended"] is None else None
             if rc is None:
                 continue
+            if rc != 0 and not self.stopping and (self.stop_requested or os.path.exists(self.marker)):
+                self.request_stop("stop requested")  # a stop, not a failure: `stop` signalled it first
             self.state["end_order"].append(rec["name"])
             rec.update(ended=time.time(), returncode=rc, end_seq=len(self.state["end_order"]))
             rec.update(
@@ -392,7 +396,7 @@ class Supervisor:
             if failed and self.state["root_cause"] is None and not self.stopping:
                 self.state["root_cause"] = self.cause(rec)
                 if self.spec.get("fail_fast", True):
-                    self.stop_all(f"fail-fast: {rec['name']} exited {rec['exit_code']}")
+                    self.request_stop(f"fail-fast: {rec['name']} exited {rec['exit_code']}")
             self.save()
 
     def cause(self, rec: Json) -> Json:
@@ -400,15 +404,18 @@ class Supervisor:
         keys = ("name", "rank", "role", "pid", "exit_code", "signal", "spawn_error", "ended", "log")
         return dict({k: rec[k] for k in keys}, node=self.state["node"], log_tail=lines)
 
-    def stop_all(self, reason: str, grace: Optional[float] = None) -> None:
+    def request_stop(self, reason: str) -> None:
+        """Mark every running process as stopped by us (the main loop then terminates them)."""
+        if self.stopping:
+            return
         self.stopping = True
         self.state["stopping"] = {"reason": reason, "time": time.time()}
-        running = [r for r in self.state["processes"] if r["pid"] and r["ended"] is None]
-        for rec in running:
-            rec["killed_by_agent"] = True
+        if reason == "stop requested":
+            self.grace = float((read_json(self.marker) or {}).get("grace", self.grace))
+        for rec in self.state["processes"]:
+            if rec["pid"] is not None and rec["ended"] is None:
+                rec["killed_by_agent"] = True
         self.save()
-        grace = float(self.spec.get("grace_s", 10) if grace is None else grace)
-        terminate({r["pgid"] for r in running}, set(), grace, reap=self.reap)
 
     def on_term(self, signum: int, frame: Any) -> None:
         self.stop_requested = True
@@ -423,7 +430,7 @@ class Supervisor:
         self.state["state"] = "running"
         if failed:
             self.state["root_cause"] = self.cause(failed[0])
-            self.stop_all(f"spawn failed: {failed[0]['name']}")
+            self.request_stop(f"spawn failed: {failed[0]['name']}")
         self.save()
         if notify_fd is not None:
             keys = ("name", "rank", "role", "pid", "pgid", "log", "spawn_error")
@@ -434,14 +441,17 @@ class Supervisor:
             except OSError:  # `start` is gone (its SSH session died): carry on regardless
                 pass
         while any(r["ended"] is None for r in self.state["processes"]):
+            if self.stop_requested or os.path.exists(self.marker):
+                self.request_stop("stop requested")
             self.reap()
-            marker = os.path.join(self.dir, "stop-requested")
-            if (self.stop_requested or os.path.exists(marker)) and not self.stopping:
-                self.stop_all("stop requested", (read_json(marker) or {}).get("grace"))
+            if self.stopping and not self.terminated:
+                self.terminated = True
+                running = {r["pgid"] for r in self.state["processes"] if r["pid"] and r["ended"] is None}
+                terminate(running, set(), self.grace, reap=self.reap)
             if time.time() - self.last_write >= float(self.spec.get("heartbeat_s", 1.0)):
                 self.save()
             time.sleep(POLL_S)
-        self.finish(bool(self.stop_requested or os.path.exists(os.path.join(self.dir, "stop-requested"))))
+        self.finish(self.stop_requested or os.path.exists(self.marker))
         return EXIT_OK
 
     def finish(self, stopped: bool) -> None:

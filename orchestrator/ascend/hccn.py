@@ -69,39 +69,55 @@ def parse_hccn_ip(text: str) -> tuple[str, str]:
 
 def parse_hccn_link(text: str) -> str:
     """`-link -g` -> "UP" | "DOWN"."""
-    return _search("hccn_tool -link -g", r"link status\s*:\s*(UP|DOWN)\b", text, "link status").group(1).upper()
+    return (
+        _search("hccn_tool -link -g", r"link status\s*:\s*(UP|DOWN)\b", text, "link status").group(1).upper()
+    )
 
 
 def parse_hccn_net_health(text: str) -> str:
     """`-net_health -g` -> "Success", "Init", "Fault", "Socket fail", "Receive timeout", ..."""
-    return _search("hccn_tool -net_health -g", r"net health status\s*:\s*(\S.*?)\s*$", text, "net health").group(1)
+    return _search(
+        "hccn_tool -net_health -g", r"net health status\s*:\s*(\S.*?)\s*$", text, "net health"
+    ).group(1)
 
 
 def parse_hccn_netdetect(text: str) -> str:
     """`-netdetect -g` -> address; both `netdetect address:` and the newer `netdetect addr:`."""
-    found = _search("hccn_tool -netdetect -g", rf"netdetect addr(?:ess)?\s*:\s*{_IPV4}", text, "netdetect address")
+    found = _search(
+        "hccn_tool -netdetect -g", rf"netdetect addr(?:ess)?\s*:\s*{_IPV4}", text, "netdetect address"
+    )
     return found.group(1)
 
 
 def parse_hccn_gateway(text: str) -> tuple[str, Optional[str]]:
     """`-gateway -g` -> (gateway, interface or None): `default gateway:A.B.C.D, Iface:eth0`."""
-    found = _search("hccn_tool -gateway -g", rf"default gateway\s*:\s*{_IPV4}(?:\s*,\s*Iface\s*:\s*(\S+))?", text,
-                    "default gateway")
+    found = _search(
+        "hccn_tool -gateway -g",
+        rf"default gateway\s*:\s*{_IPV4}(?:\s*,\s*Iface\s*:\s*(\S+))?",
+        text,
+        "default gateway",
+    )
     return found.group(1), found.group(2)
 
 
 def parse_hccn_ping(text: str) -> PingResult:
     """`-ping -g address IP` -> :class:`PingResult` (lost packets print `recv time out seq=N`)."""
     tool = "hccn_tool -ping -g"
-    summary = _search(tool, r"(\d+)\s+packets? transmitted,\s*(\d+)\s+received,\s*([\d.]+)%\s*packet loss", text,
-                      "`N packets transmitted, M received` summary")
+    summary = _search(
+        tool,
+        r"(\d+)\s+packets? transmitted,\s*(\d+)\s+received,\s*([\d.]+)%\s*packet loss",
+        text,
+        "`N packets transmitted, M received` summary",
+    )
     target = re.search(rf"PING\s+{_IPV4}", text)
     times = tuple(float(t) for t in re.findall(r"recv seq=\d+\s*,\s*time\s*=\s*([\d.]+)\s*ms", text))
     lost = tuple(int(s) for s in re.findall(r"recv time ?out seq=(\d+)", text))
     sent, received = int(summary.group(1)), int(summary.group(2))
     if received > sent:
         raise AscendParseError(tool, "more packets received than sent", line=summary.group(0))
-    return PingResult(sent, received, float(summary.group(3)), target.group(1) if target else None, times, lost)
+    return PingResult(
+        sent, received, float(summary.group(3)), target.group(1) if target else None, times, lost
+    )
 
 
 _CONF_LINE = re.compile(r"^(address|netmask|netdetect|gateway|send_arp_status)_(\d+)\s*=\s*(\S*)\s*$")
@@ -126,6 +142,8 @@ def parse_hccn_conf(text: str) -> dict[int, DeviceNic]:
             try:
                 ipaddress.IPv4Address(value)
             except ValueError:
-                raise AscendParseError("/etc/hccn.conf", f"{key}_{dev} is not an IPv4 address", no, raw) from None
+                raise AscendParseError(
+                    "/etc/hccn.conf", f"{key}_{dev} is not an IPv4 address", no, raw
+                ) from None
         fields.setdefault(dev, {})[key] = value or None
     return {dev: DeviceNic(**fields[dev]) for dev in sorted(fields)}

@@ -70,7 +70,7 @@ class Npu:
 
     @property
     def health(self) -> str:
-        """"OK" when every chip is OK, else the first chip health that is not."""
+        """ "OK" when every chip is OK, else the first chip health that is not."""
         return next((c.health for c in self.chips if c.health != "OK"), "OK")
 
     @property
@@ -190,7 +190,13 @@ class _Builder:
         if len(pairs) == 2:
             fields["memory_used_mb"], fields["memory_total_mb"] = pairs[0]
         fields["hbm_used_mb"], fields["hbm_total_mb"] = pairs[-1]
-        chip = NpuChip(chip_id, cells[1], aicore_percent=_number(tokens[0], int, "AICore %", no, line), phy_id=phy_id, **fields)
+        chip = NpuChip(
+            chip_id,
+            cells[1],
+            aicore_percent=_number(tokens[0], int, "AICore %", no, line),
+            phy_id=phy_id,
+            **fields,
+        )
         self.chips.setdefault(npu_id, []).append(chip)
         self.pending = None
 

@@ -41,7 +41,7 @@ class BoardInfo:
 
     @property
     def generation(self) -> Optional[str]:
-        """"910A" / "910B" / "910C" from the PCI device id, None if unknown."""
+        """ "910A" / "910B" / "910C" from the PCI device id, None if unknown."""
         dev = (self.pci_device_id or "").lower().replace("0x", "")
         return PCI_GENERATIONS.get(dev)
 

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import click
 
-_profile_option = click.option("--profile", default=None, help="Hardware profile whose device and NIC rules apply.")
+_profile_option = click.option(
+    "--profile", default=None, help="Hardware profile whose device and NIC rules apply."
+)
 
 
 def _profile(name):
@@ -16,8 +18,16 @@ def _profile(name):
     from orchestrator.inventory.profiles import PROFILES
 
     if name not in PROFILES:
-        raise InputError([Problem("--profile", "profile", f"unknown profile {name!r}",
-                                  f"use one of {', '.join(sorted(PROFILES))}")])
+        raise InputError(
+            [
+                Problem(
+                    "--profile",
+                    "profile",
+                    f"unknown profile {name!r}",
+                    f"use one of {', '.join(sorted(PROFILES))}",
+                )
+            ]
+        )
     return PROFILES[name]
 
 
@@ -36,9 +46,16 @@ def command() -> None:
 
 
 @command.command("merge")
-@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the merged table (nothing is written elsewhere).")
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the merged table (nothing is written elsewhere).",
+)
 @_profile_option
 def merge_cmd(files: tuple[Path, ...], output: Path, profile: str | None) -> None:
     """Merge FILES into one table, re-ranked by server_id string order (argument order is irrelevant).

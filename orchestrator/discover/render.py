@@ -13,19 +13,20 @@ from orchestrator.discover.model import Discovery
 
 def render_discovery(discovery: Discovery, console: Console) -> None:
     table = Table(title="discovered nodes", header_style="bold")
-    for col in ("host", "hostname", "NPU", "name", "health", "device IP", "from", "link", "net health", "processes"):
-        table.add_column(col)
+    for col in ("host", "hostname", "NPU", "name", "health", "device IP", "link", "net health", "processes"):
+        table.add_column(col, no_wrap=col in ("host", "device IP"))
     for node in discovery.nodes:
         if not node.devices:
             why = node.npu_smi_error or ("no NPU tools" if not node.has_npu_tools else "no NPUs listed")
-            table.add_row(node.host, node.hostname, "-", why, *[""] * 6)
+            table.add_row(node.host, node.hostname, "-", why, *[""] * 5)
         for i, d in enumerate(node.devices):
             procs = ", ".join(str(p.pid) for p in d.processes)
             first = (node.host, node.hostname) if i == 0 else ("", "")
-            cells = (str(d.device_id), d.name, d.health, d.ip or "?", d.ip_source, d.link or "?", d.net_health or "?")
+            ip = (d.ip or "?") + (" (conf)" if d.ip_source == "hccn.conf" else "")
+            cells = (str(d.device_id), d.name, d.health, ip, d.link or "?", d.net_health or "?")
             table.add_row(*first, *cells, procs)
     for host, error in discovery.failures:
-        table.add_row(host, "[bold red]unreachable[/]", *[""] * 8)
+        table.add_row(host, "[bold red]unreachable[/]", *[""] * 7)
     console.print(table)
     if not discovery.differences:
         console.print("[green]no differences from the inventory[/]")

@@ -63,9 +63,10 @@ class Limits:
 
 
 def check_clock(facts: NodeFacts, limits: Limits) -> Check:
-    offset, err = facts.clock_offset_s, facts.clock_error_s
-    detail, value = f"{offset:+.2f} s (±{err:.2f}) vs controller", f"{offset:+.1f}s"
-    if abs(offset) - err > limits.max_clock_skew_s:
+    low, high = facts.clock_offset_s, facts.clock_offset_s + facts.clock_error_s  # the true offset lies within
+    offset = min((low, high, 0.0), key=abs) if low <= 0 <= high else min((low, high), key=abs)
+    detail, value = f"{offset:+.2f} s vs controller (measured within [{low:+.2f}, {high:+.2f}])", f"{offset:+.1f}s"
+    if abs(offset) > limits.max_clock_skew_s:
         return Check(facts.host, "clock", Status.FAIL, f"{detail}, limit {limits.max_clock_skew_s:g} s", value)
     return Check(facts.host, "clock", Status.OK, detail, value)
 

@@ -55,8 +55,9 @@ print(json.dumps({
 
 @dataclass(frozen=True)
 class NodeFacts:
-    """What the probe reported. ``clock_offset_s``: node clock minus controller clock, measured at the
-    midpoint of the round trip, give or take ``clock_error_s`` (half the round trip)."""
+    """What the probe reported. ``clock_offset_s``: node clock minus controller clock, taken as the
+    node's time (read just before it answered) minus the controller's when the answer came; the true
+    offset is larger by at most ``clock_error_s`` (the round trip)."""
 
     host: str
     hostname: str
@@ -91,8 +92,8 @@ def probe_facts(
     return NodeFacts(
         host=transport.host,
         hostname=data["hostname"],
-        clock_offset_s=data["time"] - (before + after) / 2,
-        clock_error_s=(after - before) / 2,
+        clock_offset_s=data["time"] - after,
+        clock_error_s=after - before,
         python=data["python"],
         executable=data["executable"],
         packages=tuple((n, data["packages"].get(n)) for n in PACKAGES),

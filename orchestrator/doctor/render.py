@@ -10,6 +10,7 @@ from rich.table import Table
 from orchestrator.doctor.checks import CHECKS, Status
 from orchestrator.doctor.run import DoctorReport
 
+HEADERS = {"hostname": "name", "versions": "vers", "npu_procs": "procs"}
 STYLE = {Status.OK: "green", Status.WARN: "yellow", Status.FAIL: "bold red", Status.SKIP: "dim"}
 
 
@@ -19,9 +20,9 @@ def _cell(status: Status, value: str) -> str:
 
 def render_report(report: DoctorReport, console: Console) -> None:
     table = Table(title="orchestrate doctor", header_style="bold")
-    table.add_column("node")
+    table.add_column("node", no_wrap=True)
     for name in CHECKS:
-        table.add_column(name)
+        table.add_column(HEADERS.get(name, name))
     for host in report.hosts:
         cells = [_cell(report.get(host, n).status, report.get(host, n).value) for n in CHECKS]
         table.add_row(host, *cells)

@@ -24,12 +24,13 @@ class Override:
     key: str
     value: Any
     origin: str = "--set"
+    target: str = ""  # forces the section (the planner turns some model.* keys into YAML paths)
 
     @property
     def section(self) -> str:
         """``parallel``, ``model``, ``job`` or ``yaml``."""
         head = self.key.split(".", 1)[0]
-        return head if head in SECTIONS else "yaml"
+        return self.target or (head if head in SECTIONS else "yaml")
 
     @property
     def field(self) -> str:

@@ -8,6 +8,7 @@ parsing and the tree is then dumped again (comments of the template are lost onl
 from __future__ import annotations
 
 import json
+import re
 import traceback
 from functools import lru_cache
 from pathlib import Path
@@ -19,6 +20,7 @@ import yaml
 from orchestrator.errors import PlanError
 from orchestrator.plan.overrides import Override, apply_to_tree
 
+_PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./-]*")
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
 
 
@@ -28,12 +30,17 @@ def yaml_scalar(value: Any) -> str:
         return "true" if value else "false"
     if value is None:
         return "null"
-    if isinstance(value, float):
-        text = repr(value)
-        return text if ("." in text or "e" in text or "inf" in text or "nan" in text) else text + ".0"
+    if isinstance(value, float):  # PyYAML (YAML 1.1) reads 3e-05 as a string: write 3.0e-05
+        mantissa, e, exponent = repr(value).partition("e")
+        if not mantissa.lstrip("-").replace(".", "").isdigit():
+            raise ValueError(f"{value!r} has no YAML form")
+        return (mantissa if "." in mantissa else mantissa + ".0") + (e + exponent if e else "")
     if isinstance(value, (int, list, tuple)):
         return json.dumps(value)
-    return json.dumps(str(value), ensure_ascii=False)
+    text = str(value)
+    if _PLAIN.fullmatch(text) and yaml.safe_load(text) == text:
+        return text
+    return json.dumps(text, ensure_ascii=False)
 
 
 @lru_cache(maxsize=4)

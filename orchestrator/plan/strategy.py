@@ -8,7 +8,7 @@ pipeline degrees are kept and data parallelism absorbs the rest (dp = world / (m
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 from orchestrator.errors import InputError, PlanError, Problem
 from orchestrator.inventory.profiles import HardwareProfile, Layout
@@ -77,7 +77,7 @@ def default_strategy(profile: HardwareProfile, task: str, world: int) -> Strateg
     training = task in TRAIN_TASKS
     return Strategy(
         task=task, dp=ref.dp, mp=ref.mp, pp=ref.pp,
-        optimizer_shard=training,
+        optimizer_shard=training and profile.accelerator,
         seq_parallel=profile.seq_parallel and training,
         recompute=training,
         recompute_slice=profile.recompute_slice and training,
@@ -101,12 +101,12 @@ def _typed(key: str, field: str, value: Any) -> Any:
 
 
 def choose_strategy(
-    profile: HardwareProfile, task: str, world: int, model: ModelPreset, overrides: Mapping[str, Any] = {}
+    profile: HardwareProfile, task: str, world: int, model: ModelPreset, overrides: Optional[Mapping[str, Any]] = None
 ) -> Strategy:
     """The validated strategy for ``task`` on ``world`` devices: reference defaults, then overrides."""
     base = default_strategy(profile, task, world)
     values: dict[str, Any] = {}
-    for key, value in overrides.items():
+    for key, value in (overrides or {}).items():
         if key not in KEYS:
             raise InputError([Problem("--set", f"parallel.{key}", "unknown strategy key",
                                       f"use one of {', '.join(sorted(KEYS))}")])

@@ -71,6 +71,6 @@ def generated_transfers(host: str, job_dir: str, task: str, names: Sequence[str]
     out = [Transfer(host, "generated", f"{base}/{task}.yaml", f"{job_dir}/config/{task}.yaml")]
     if not dynamic:
         out.append(Transfer(host, "generated", "rank_table.json", f"{job_dir}/rank_table.json"))
-    out += [Transfer(host, "generated", f"{base}/env_{n}.sh", f"{job_dir}/env/env_{n}.sh") for n in names]
+    out += [Transfer(host, "generated", f"{base}/env_{n}.sh", f"{job_dir}/env/env_{n}.sh", 0o600) for n in names]
     out.append(Transfer(host, "generated", f"{base}/commands.sh", f"{job_dir}/commands.sh", 0o755))
     return out

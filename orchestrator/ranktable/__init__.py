@@ -17,8 +17,20 @@ from orchestrator.ranktable.merge import import_hccl_tools_files, merge_rank_tab
 from orchestrator.ranktable.model import NodeDevices, RankDevice, RankServer, RankTable, SuperPod
 
 __all__ = [
-    "NodeDevices", "RankDevice", "RankServer", "RankTable", "SuperPod", "build_rank_table",
-    "check_rank_table", "import_hccl_tools_files", "load_rank_table", "merge_rank_tables",
-    "node_rank_table", "parse_rank_table", "rank_table_json", "table_dict", "table_nodes",
+    "NodeDevices",
+    "RankDevice",
+    "RankServer",
+    "RankTable",
+    "SuperPod",
+    "build_rank_table",
+    "check_rank_table",
+    "import_hccl_tools_files",
+    "load_rank_table",
+    "merge_rank_tables",
+    "node_rank_table",
+    "parse_rank_table",
+    "rank_table_json",
+    "table_dict",
+    "table_nodes",
     "write_rank_table",
 ]

@@ -19,7 +19,9 @@ def _sorted_devices(node: NodeDevices) -> list[tuple[int, str, object]]:
     supers = node.super_device_ids or (None,) * len(node.devices)
     if len(supers) != len(node.devices):
         raise ValueError(f"{node.server_id}: {len(supers)} super_device_ids for {len(node.devices)} devices")
-    return sorted(((dev, ip, sup) for (dev, ip), sup in zip(node.devices, supers)), key=lambda t: (t[0], t[1]))
+    return sorted(
+        ((dev, ip, sup) for (dev, ip), sup in zip(node.devices, supers)), key=lambda t: (t[0], t[1])
+    )
 
 
 def build_rank_table(nodes: Sequence[NodeDevices], version: str = "1.0") -> RankTable:
@@ -49,13 +51,15 @@ def table_nodes(table: RankTable) -> tuple[NodeDevices, ...]:
     nodes = []
     for server in table.servers:
         supers = tuple(d.super_device_id or "" for d in server.devices)
-        nodes.append(NodeDevices(
-            server_id=server.server_id,
-            devices=tuple((int(d.device_id), d.device_ip) for d in server.devices),
-            super_pod_id=table.super_pod_of(server.server_id),
-            host_ip=server.host_ip,
-            super_device_ids=supers if any(supers) else (),
-        ))
+        nodes.append(
+            NodeDevices(
+                server_id=server.server_id,
+                devices=tuple((int(d.device_id), d.device_ip) for d in server.devices),
+                super_pod_id=table.super_pod_of(server.server_id),
+                host_ip=server.host_ip,
+                super_device_ids=supers if any(supers) else (),
+            )
+        )
     return tuple(nodes)
 
 

@@ -38,10 +38,18 @@ def _ip(text: str) -> Optional[ipaddress.IPv4Address]:
 def _header(t: RankTable, src: str) -> list[Problem]:
     out = []
     if t.version not in VERSIONS:
-        out.append(Problem(src, "version", f"{t.version!r} is not supported", f"use one of {', '.join(VERSIONS)}"))
+        out.append(
+            Problem(src, "version", f"{t.version!r} is not supported", f"use one of {', '.join(VERSIONS)}")
+        )
     if t.status != STATUS_COMPLETED:
-        out.append(Problem(src, "status", f"is {t.status!r}; HCCL waits while it is not \"completed\"",
-                           "set \"status\": \"completed\" once the table is final"))
+        out.append(
+            Problem(
+                src,
+                "status",
+                f'is {t.status!r}; HCCL waits while it is not "completed"',
+                'set "status": "completed" once the table is final',
+            )
+        )
     if not t.servers:
         out.append(Problem(src, "server_list", "is empty", "add one entry per node"))
     return out
@@ -51,21 +59,41 @@ def _servers(t: RankTable, src: str) -> list[Problem]:
     out, seen = [], {}
     for i, s in enumerate(t.servers):
         if s.server_id in seen:
-            out.append(Problem(src, _where(i, key="server_id"), f"{s.server_id!r} duplicates server_list[{seen[s.server_id]}]",
-                               "list each node once (a duplicated per-node file would silently grow the world)"))
+            out.append(
+                Problem(
+                    src,
+                    _where(i, key="server_id"),
+                    f"{s.server_id!r} duplicates server_list[{seen[s.server_id]}]",
+                    "list each node once (a duplicated per-node file would silently grow the world)",
+                )
+            )
         seen.setdefault(s.server_id, i)
         addr = _ip(s.server_id)
         if s.server_id.strip().lower() == "localhost" or (addr is not None and addr.is_loopback):
-            out.append(Problem(src, _where(i, key="server_id"), f"{s.server_id!r} is a loopback address",
-                               "use the address other nodes reach this node on (the stock hccl_tools takes "
-                               "127.0.x.1 when the hostname resolves to loopback)"))
+            out.append(
+                Problem(
+                    src,
+                    _where(i, key="server_id"),
+                    f"{s.server_id!r} is a loopback address",
+                    "use the address other nodes reach this node on (the stock hccl_tools takes "
+                    "127.0.x.1 when the hostname resolves to loopback)",
+                )
+            )
         if not s.devices:
-            out.append(Problem(src, _where(i, key="device"), "has no devices", "give the node at least one device"))
+            out.append(
+                Problem(src, _where(i, key="device"), "has no devices", "give the node at least one device")
+            )
     counts = sorted({len(s.devices) for s in t.servers})
     if len(counts) > 1:
         per = ", ".join(f"{s.server_id}: {len(s.devices)}" for s in t.servers)
-        out.append(Problem(src, "server_list", f"servers have unequal device counts ({per})",
-                           "use the same number of devices on every node"))
+        out.append(
+            Problem(
+                src,
+                "server_list",
+                f"servers have unequal device counts ({per})",
+                "use the same number of devices on every node",
+            )
+        )
     return out
 
 
@@ -77,26 +105,54 @@ def _devices(t: RankTable, src: str, profile: Optional[HardwareProfile]) -> list
         for j, d in enumerate(s.devices):
             dev = int(d.device_id)
             if dev in ids:
-                out.append(Problem(src, _where(i, j, "device_id"), f"device {dev} is listed twice on {s.server_id}",
-                                   "list each device once"))
+                out.append(
+                    Problem(
+                        src,
+                        _where(i, j, "device_id"),
+                        f"device {dev} is listed twice on {s.server_id}",
+                        "list each device once",
+                    )
+                )
             ids.setdefault(dev, j)
             if profile is not None and dev >= profile.devices_per_node:
-                out.append(Problem(src, _where(i, j, "device_id"),
-                                   f"device {dev} is out of range for {profile.name} (0..{profile.devices_per_node - 1})",
-                                   "use physical NPU ids (the N of /dev/davinciN)"))
+                out.append(
+                    Problem(
+                        src,
+                        _where(i, j, "device_id"),
+                        f"device {dev} is out of range for {profile.name} (0..{profile.devices_per_node - 1})",
+                        "use physical NPU ids (the N of /dev/davinciN)",
+                    )
+                )
             if not d.device_ip:
                 if need_ip:
-                    out.append(Problem(src, _where(i, j, "device_ip"), f"is empty for device {dev} of {s.server_id}",
-                                       "set the NPU NIC address (hccn_tool -i N -ip -g, or address_N in /etc/hccn.conf)"))
+                    out.append(
+                        Problem(
+                            src,
+                            _where(i, j, "device_ip"),
+                            f"is empty for device {dev} of {s.server_id}",
+                            "set the NPU NIC address (hccn_tool -i N -ip -g, or address_N in /etc/hccn.conf)",
+                        )
+                    )
                 continue
             if _ip(d.device_ip) is None:
-                out.append(Problem(src, _where(i, j, "device_ip"), f"{d.device_ip!r} is not an IPv4 address",
-                                   "use the NPU NIC address"))
+                out.append(
+                    Problem(
+                        src,
+                        _where(i, j, "device_ip"),
+                        f"{d.device_ip!r} is not an IPv4 address",
+                        "use the NPU NIC address",
+                    )
+                )
             elif d.device_ip in ips:
                 a, b = ips[d.device_ip]
-                out.append(Problem(src, _where(i, j, "device_ip"),
-                                   f"{d.device_ip} is also {_where(a, b)} ({t.servers[a].server_id} device {t.servers[a].devices[b].device_id})",
-                                   "give every NPU NIC its own address"))
+                out.append(
+                    Problem(
+                        src,
+                        _where(i, j, "device_ip"),
+                        f"{d.device_ip} is also {_where(a, b)} ({t.servers[a].server_id} device {t.servers[a].devices[b].device_id})",
+                        "give every NPU NIC its own address",
+                    )
+                )
             ips.setdefault(d.device_ip, (i, j))
     return out
 
@@ -108,11 +164,18 @@ def _groups(t: RankTable, src: str, profile: HardwareProfile) -> list[Problem]:
     for i, s in enumerate(t.servers):
         ids = {int(d.device_id) for d in s.devices}
         if ids and not any(ids <= set(g) and (set(g) != full or ids == full) for g in profile.device_groups):
-            allowed = " or ".join(f"[{min(g)},{max(g) + 1})" if set(g) != full else f"all {len(g)}"
-                                  for g in profile.device_groups)
-            out.append(Problem(src, _where(i, key="device"),
-                               f"devices {sorted(ids)} of {s.server_id} break {profile.name}'s device groups",
-                               f"use devices within {allowed}"))
+            allowed = " or ".join(
+                f"[{min(g)},{max(g) + 1})" if set(g) != full else f"all {len(g)}"
+                for g in profile.device_groups
+            )
+            out.append(
+                Problem(
+                    src,
+                    _where(i, key="device"),
+                    f"devices {sorted(ids)} of {s.server_id} break {profile.name}'s device groups",
+                    f"use devices within {allowed}",
+                )
+            )
     return out
 
 
@@ -130,16 +193,26 @@ def _subnets(t: RankTable, src: str, profile: HardwareProfile, netmasks: NetMask
             distinct = sorted(set(found.values()))
             if len(distinct) > 1:
                 detail = ", ".join(f"{dev}: {net}" for dev, net in sorted(found.items()))
-                out.append(Problem(src, _where(i, key="device"),
-                                   f"devices {sorted(found)} of {s.server_id} must share one NIC subnet ({detail})",
-                                   f"put NPU NICs {list(group)} in one subnet ({profile.name} NIC plan)"))
+                out.append(
+                    Problem(
+                        src,
+                        _where(i, key="device"),
+                        f"devices {sorted(found)} of {s.server_id} must share one NIC subnet ({detail})",
+                        f"put NPU NICs {list(group)} in one subnet ({profile.name} NIC plan)",
+                    )
+                )
             elif distinct:
                 by_net.setdefault(distinct[0], []).append(group)
         for net, groups in sorted(by_net.items()):
             if len(groups) > 1:
-                out.append(Problem(src, _where(i, key="device"),
-                                   f"NIC groups {', '.join(str(list(g)) for g in groups)} of {s.server_id} share subnet {net}",
-                                   f"{profile.name} puts each NIC group {[list(g) for g in profile.nic_groups]} in its own subnet"))
+                out.append(
+                    Problem(
+                        src,
+                        _where(i, key="device"),
+                        f"NIC groups {', '.join(str(list(g)) for g in groups)} of {s.server_id} share subnet {net}",
+                        f"{profile.name} puts each NIC group {[list(g) for g in profile.nic_groups]} in its own subnet",
+                    )
+                )
     return out
 
 
@@ -149,16 +222,32 @@ def _ranks(t: RankTable, src: str) -> list[Problem]:
     if sorted(ranks) != list(range(world)):
         dupes = sorted({r for r in ranks if ranks.count(r) > 1})
         missing = sorted(set(range(world)) - set(ranks))
-        detail = "; ".join(x for x in (f"duplicated {dupes}" if dupes else "",
-                                       f"missing {missing}" if missing else "") if x)
-        return [Problem(src, "rank_id", f"rank ids are not 0..{world - 1} each once ({detail})",
-                        "re-rank with `orchestrate ranktable merge`")]
-    order = sorted(t.devices(), key=lambda sd: (sd[0].server_id, int(sd[1].device_id)))
-    for expected, (s, d) in enumerate(order):
+        detail = "; ".join(
+            x for x in (f"duplicated {dupes}" if dupes else "", f"missing {missing}" if missing else "") if x
+        )
+        return [
+            Problem(
+                src,
+                "rank_id",
+                f"rank ids are not 0..{world - 1} each once ({detail})",
+                "re-rank with `orchestrate ranktable merge`",
+            )
+        ]
+    order = sorted(
+        (((s.server_id, i, int(d.device_id)), s, d) for i, s in enumerate(t.servers) for d in s.devices),
+        key=lambda item: item[0],
+    )
+    for expected, (_, s, d) in enumerate(order):
         if int(d.rank_id) != expected:
-            return [Problem(src, "rank_id", f"{s.server_id} device {d.device_id} has rank {d.rank_id}, HCCL order "
-                                            f"(server_id string order, then device id) gives {expected}",
-                            "re-rank with `orchestrate ranktable merge`")]
+            return [
+                Problem(
+                    src,
+                    "rank_id",
+                    f"{s.server_id} device {d.device_id} has rank {d.rank_id}, HCCL order "
+                    f"(server_id string order, then device id) gives {expected}",
+                    "re-rank with `orchestrate ranktable merge`",
+                )
+            ]
     return []
 
 
@@ -167,25 +256,51 @@ def _super_pods(t: RankTable, src: str) -> list[Problem]:
     for i, s in enumerate(t.servers):
         for j, d in enumerate(s.devices):
             if not d.super_device_id:
-                out.append(Problem(src, _where(i, j, "super_device_id"), "missing (version 1.2 needs it per device)",
-                                   "set it from the node's SuperPoD device id (SDID)"))
+                out.append(
+                    Problem(
+                        src,
+                        _where(i, j, "super_device_id"),
+                        "missing (version 1.2 needs it per device)",
+                        "set it from the node's SuperPoD device id (SDID)",
+                    )
+                )
             elif d.super_device_id in seen:
-                out.append(Problem(src, _where(i, j, "super_device_id"),
-                                   f"{d.super_device_id} duplicates {seen[d.super_device_id]}", "use unique SDIDs"))
+                out.append(
+                    Problem(
+                        src,
+                        _where(i, j, "super_device_id"),
+                        f"{d.super_device_id} duplicates {seen[d.super_device_id]}",
+                        "use unique SDIDs",
+                    )
+                )
             else:
                 seen[d.super_device_id] = _where(i, j)
     listed = [sid for p in t.super_pods for sid in p.server_ids]
     for sid in sorted({s.server_id for s in t.servers}):
         if listed.count(sid) != 1:
-            out.append(Problem(src, "super_pod_list", f"server {sid} is in {listed.count(sid)} SuperPoDs",
-                               "list every server in exactly one super_pod_list entry"))
+            out.append(
+                Problem(
+                    src,
+                    "super_pod_list",
+                    f"server {sid} is in {listed.count(sid)} SuperPoDs",
+                    "list every server in exactly one super_pod_list entry",
+                )
+            )
     for sid in sorted(set(listed) - {s.server_id for s in t.servers}):
-        out.append(Problem(src, "super_pod_list", f"server {sid} is not in server_list", "remove it or add the server"))
+        out.append(
+            Problem(
+                src, "super_pod_list", f"server {sid} is not in server_list", "remove it or add the server"
+            )
+        )
     return out
 
 
-def check_rank_table(table: RankTable, profile: Optional[HardwareProfile], source: str = "<rank table>",
-                     netmasks: Optional[NetMasks] = None) -> list[Problem]:
+def check_rank_table(
+    table: RankTable,
+    profile: Optional[HardwareProfile],
+    source: str = "<rank table>",
+    netmasks: Optional[NetMasks] = None,
+) -> list[Problem]:
     """Every problem of ``table`` (empty list: valid). ``profile`` None skips the profile rules;
     ``netmasks`` gives known device netmasks, others count as /24."""
     problems = _header(table, source) + _servers(table, source) + _devices(table, source, profile)

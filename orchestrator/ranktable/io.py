@@ -26,7 +26,7 @@ from orchestrator.ranktable.model import (
     SuperPod,
 )
 
-_STRING_FIX = "every value of a rank table is a JSON string, e.g. \"0\" not 0"
+_STRING_FIX = 'every value of a rank table is a JSON string, e.g. "0" not 0'
 
 
 def table_dict(table: RankTable) -> dict[str, Any]:
@@ -49,12 +49,17 @@ def table_dict(table: RankTable) -> dict[str, Any]:
             devices.append(dev)
         entry["device"] = devices
         servers.append(entry)
-    out: dict[str, Any] = {"version": table.version, "server_count": str(len(table.servers)),
-                           "status": table.status, "server_list": servers}
+    out: dict[str, Any] = {
+        "version": table.version,
+        "server_count": str(len(table.servers)),
+        "status": table.status,
+        "server_list": servers,
+    }
     if v12:
-        out["super_pod_list"] = [{"super_pod_id": p.super_pod_id,
-                                  "server_list": [{"server_id": sid} for sid in p.server_ids]}
-                                 for p in table.super_pods]
+        out["super_pod_list"] = [
+            {"super_pod_id": p.super_pod_id, "server_list": [{"server_id": sid} for sid in p.server_ids]}
+            for p in table.super_pods
+        ]
     return out
 
 
@@ -66,6 +71,10 @@ def rank_table_json(table: RankTable) -> str:
 def write_rank_table(table: RankTable, path: Union[str, Path]) -> Path:
     """Write ``table`` to exactly ``path`` (temp file then rename, mode 0644); returns the path."""
     path = Path(path)
+    if not path.parent.is_dir():
+        raise InputError(
+            [Problem(str(path), "output", f"folder {path.parent} does not exist", "create it first")]
+        )
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -87,11 +96,13 @@ class _Reader:
     def bad(self, field: str, message: str, fix: str = "") -> None:
         self.problems.append(Problem(self.source, field, message, fix))
 
-    def string(self, obj: dict, key: str, where: str, required: bool = True, digits: bool = False) -> Optional[str]:
+    def string(
+        self, obj: dict, key: str, where: str, required: bool = True, digits: bool = False
+    ) -> Optional[str]:
         field = f"{where}.{key}" if where else key
         if key not in obj:
             if required:
-                self.bad(field, "missing", f"add \"{key}\"")
+                self.bad(field, "missing", f'add "{key}"')
             return None
         value = obj[key]
         if not isinstance(value, str):
@@ -105,7 +116,7 @@ class _Reader:
     def items(self, obj: dict, key: str, where: str) -> list:
         value = obj.get(key)
         if not isinstance(value, list):
-            self.bad(f"{where}.{key}" if where else key, "missing or not a list", f"add \"{key}\": [...]")
+            self.bad(f"{where}.{key}" if where else key, "missing or not a list", f'add "{key}": [...]')
             return []
         return value
 
@@ -144,8 +155,10 @@ def _super_pods(r: _Reader, raw: dict) -> tuple[SuperPod, ...]:
             r.bad(where, "not an object")
             continue
         pid = r.string(pod, "super_pod_id", where)
-        ids = [r.string(s, "server_id", f"{where}.server_list[{j}]") if isinstance(s, dict) else None
-               for j, s in enumerate(r.items(pod, "server_list", where))]
+        ids = [
+            r.string(s, "server_id", f"{where}.server_list[{j}]") if isinstance(s, dict) else None
+            for j, s in enumerate(r.items(pod, "server_list", where))
+        ]
         if pid is not None and all(x is not None for x in ids):
             pods.append(SuperPod(pid, tuple(ids)))
     return tuple(pods)
@@ -159,7 +172,7 @@ def parse_rank_table(text: str, source: str = "<rank table>") -> RankTable:
         raise InputError([Problem(source, "json", exc.msg, "fix the JSON syntax", exc.lineno)]) from None
     r = _Reader(source)
     if not isinstance(raw, dict):
-        raise InputError([Problem(source, "json", "top level is not an object", "write {\"version\": ...}")])
+        raise InputError([Problem(source, "json", "top level is not an object", 'write {"version": ...}')])
     version = r.string(raw, "version", "")
     if version is not None and version not in VERSIONS:
         r.bad("version", f"{version!r} is not supported", f"use one of {', '.join(VERSIONS)}")
@@ -167,8 +180,11 @@ def parse_rank_table(text: str, source: str = "<rank table>") -> RankTable:
     count = r.string(raw, "server_count", "", digits=True)
     servers = [_server(r, s, f"server_list[{i}]") for i, s in enumerate(r.items(raw, "server_list", ""))]
     if count is not None and int(count) != len(servers):
-        r.bad("server_count", f"says {count} but server_list has {len(servers)} servers",
-              f"set \"server_count\": \"{len(servers)}\"")
+        r.bad(
+            "server_count",
+            f"says {count} but server_list has {len(servers)} servers",
+            f'set "server_count": "{len(servers)}"',
+        )
     pods = _super_pods(r, raw) if version == "1.2" else ()
     if r.problems:
         raise InputError(r.problems)
@@ -181,5 +197,7 @@ def load_rank_table(path: Union[str, Path]) -> RankTable:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise InputError([Problem(str(path), "file", f"cannot read: {exc.strerror or exc}", "check the path")]) from None
+        raise InputError(
+            [Problem(str(path), "file", f"cannot read: {exc.strerror or exc}", "check the path")]
+        ) from None
     return parse_rank_table(text, str(path))

@@ -32,23 +32,40 @@ def _merge(tables: Sequence[RankTable], sources: Sequence[str]) -> RankTable:
     versions = sorted({t.version for t in tables})
     if len(versions) > 1:
         listing = ", ".join(f"{src}: {t.version}" for t, src in zip(tables, sources))
-        problems.append(Problem(sources[0], "version", f"tables have different versions ({listing})",
-                                "merge tables of one version"))
+        problems.append(
+            Problem(
+                sources[0],
+                "version",
+                f"tables have different versions ({listing})",
+                "merge tables of one version",
+            )
+        )
     servers: dict[str, str] = {}
     ips: dict[str, str] = {}
     for table, src in zip(tables, sources):
         for i, server in enumerate(table.servers):
             where = f"server_list[{i}].server_id"
             if server.server_id in servers:
-                problems.append(Problem(src, where, f"server {server.server_id} is also in {servers[server.server_id]}",
-                                        "give each node's table once"))
+                problems.append(
+                    Problem(
+                        src,
+                        where,
+                        f"server {server.server_id} is also in {servers[server.server_id]}",
+                        "give each node's table once",
+                    )
+                )
                 continue
             servers[server.server_id] = src
             for j, dev in enumerate(server.devices):
                 if dev.device_ip and dev.device_ip in ips:
-                    problems.append(Problem(src, f"server_list[{i}].device[{j}].device_ip",
-                                            f"{dev.device_ip} is also used in {ips[dev.device_ip]}",
-                                            "give every NPU NIC its own address"))
+                    problems.append(
+                        Problem(
+                            src,
+                            f"server_list[{i}].device[{j}].device_ip",
+                            f"{dev.device_ip} is also used in {ips[dev.device_ip]}",
+                            "give every NPU NIC its own address",
+                        )
+                    )
                 ips.setdefault(dev.device_ip, f"{src} ({server.server_id} device {dev.device_id})")
     if problems:
         raise InputError(problems)

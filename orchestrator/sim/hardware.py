@@ -101,7 +101,8 @@ class Hardware:
         return next(n for n in self.nodes if n.name == name)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """Plain JSON types (lists, not tuples): the form the fake tools read."""
+        return json.loads(json.dumps(dataclasses.asdict(self)))
 
 
 def default_npu(node_index: int, dev: int, chip_name: str = "910B3") -> Npu:
@@ -150,6 +151,7 @@ def _build(cls: type, raw: Any, where: str, file: str, problems: list[Problem]) 
     for key in sorted(set(raw) - set(fields)):
         problems.append(Problem(file, f"{where}.{key}", "unknown key", f"use one of {', '.join(fields)}"))
     kwargs: dict[str, Any] = {}
+    before = len(problems)
     for name, f in fields.items():
         if name not in raw:
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
@@ -162,7 +164,7 @@ def _build(cls: type, raw: Any, where: str, file: str, problems: list[Problem]) 
             problems.append(Problem(file, f"{where}.{name}", f"expected a string, got {value!r}"))
         else:
             kwargs[name] = str(value) if want == "str" else value
-    return cls(**kwargs) if not problems else None
+    return cls(**kwargs) if len(problems) == before else None  # unknown keys alone still build
 
 
 def _check_npu(npu: Npu, where: str, file: str) -> list[Problem]:

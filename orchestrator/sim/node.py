@@ -55,6 +55,7 @@ def prepare(cluster: ClusterState, node: NodeState, hw: Hardware, hosts: str, to
     hw_node = hw.to_dict()["nodes"][node.index - 1]
     _write(etc / "hostname", node.hostname + "\n")
     _write(etc / "hosts", hosts)
+    _write(etc / "resolv.conf", "# simulated node: no DNS server; names come from /etc/hosts\nnameserver 127.0.0.1\n")
     _write(etc / "hccn.conf", printers.hccn_conf(hw_node))
     conf = {"hardware": str(cluster.dir / "hardware.json"), "node": node.hostname}
     _write(etc / "orchestrate-sim" / "node.json", json.dumps(conf) + "\n")

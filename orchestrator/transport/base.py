@@ -103,7 +103,7 @@ def _render(argv: Sequence[str], env: Env, cwd: Optional[str], masked: bool) -> 
     pairs = env_pairs(env)
     if pairs:
         assigns = [f"{k}={MASK}" if masked and is_secret_key(k) else f"{k}={v}" for k, v in pairs]
-        words = ["env"] + [shlex.quote(a) for a in assigns] + ["--"] + words
+        words = ["env", "--"] + [shlex.quote(a) for a in assigns] + words
     command = " ".join(words)
     return f"cd {shlex.quote(cwd)} && {command}" if cwd else command
 

@@ -4,6 +4,7 @@ Also importable: ``mf_loss_lines`` builds the two lines MindFormers' MFLossMonit
 logs per step, with the same %-formats and the stdout logger prefix of mindformers/tools/logger.py.
 """
 
+# ruff: noqa: UP031  (the %-formats are MindFormers' own, kept verbatim on purpose)
 from __future__ import annotations
 
 import argparse
@@ -45,7 +46,12 @@ def mf_loss_lines(
         step_line = fmt % (epoch, epochs, step, steps, int(per_step_ms), "False", 1.0, "[1.2345]", tput)
     percent = ((epoch - 1) * steps + step) / epochs / steps * 100
     bar = ("|%%-%ds|" % 50) % (int(50 * percent / 100) * "█")
-    bar_line = "  %4.1f%% %s %.5f samples/s/p  %s }" % (percent, bar, throughput, timedelta(seconds=int(time_remain)))
+    bar_line = "  %4.1f%% %s %.5f samples/s/p  %s }" % (
+        percent,
+        bar,
+        throughput,
+        timedelta(seconds=int(time_remain)),
+    )
     return [PREFIX + step_line, PREFIX + bar_line]
 
 

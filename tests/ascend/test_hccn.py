@@ -58,8 +58,14 @@ def test_ping_link_health_netdetect_gateway_from_the_a2_capture(deepseek):
     assert (result.sent, result.received, result.loss_percent, result.target) == (3, 3, 0.0, "11.12.165.80")
     assert result.times_ms == (0.114, 0.067, 0.063) and result.ok
     assert parse_hccn_link(deepseek["# for i in {0..7}; do hccn_tool -i $i -link -g ; done"]) == "UP"
-    assert parse_hccn_net_health(deepseek["# for i in {0..7}; do hccn_tool -i $i -net_health -g ; done"]) == "Success"
-    assert parse_hccn_netdetect(deepseek["# for i in {0..7}; do hccn_tool -i $i -netdetect -g ; done"]) == "11.12.165.1"
+    assert (
+        parse_hccn_net_health(deepseek["# for i in {0..7}; do hccn_tool -i $i -net_health -g ; done"])
+        == "Success"
+    )
+    assert (
+        parse_hccn_netdetect(deepseek["# for i in {0..7}; do hccn_tool -i $i -netdetect -g ; done"])
+        == "11.12.165.1"
+    )
     gateway = deepseek["# for i in {0..7}; do hccn_tool -i $i -gateway -g ; done"].splitlines()
     assert parse_hccn_gateway(gateway[3]) == ("11.12.165.1", "eth3")
 
@@ -67,9 +73,14 @@ def test_ping_link_health_netdetect_gateway_from_the_a2_capture(deepseek):
 @needs_fixtures
 def test_mindcluster_capture_health_ip_and_empty_answer():
     parts = sections((FIXTURES / "mindcluster_npu_info_before_910A.txt").read_text())
-    assert parse_hccn_net_health(parts["/usr/local/Ascend/driver/tools/hccn_tool -i 0 -net_health -g"]) == "Socket failed"
+    assert (
+        parse_hccn_net_health(parts["/usr/local/Ascend/driver/tools/hccn_tool -i 0 -net_health -g"])
+        == "Socket failed"
+    )
     assert parse_hccn_ip(parts["/usr/local/Ascend/driver/tools/hccn_tool -i 1 -ip -g"]) == (
-        "192.161.201.10", "255.255.255.0")
+        "192.161.201.10",
+        "255.255.255.0",
+    )
     with pytest.raises(AscendParseError, match="empty output"):
         parse_hccn_ip(parts["/usr/local/Ascend/driver/tools/hccn_tool -i 2 -ip -g"])
 
@@ -83,8 +94,10 @@ def test_hccn_conf_from_the_a2_capture_skips_the_ellipsis():
 
 
 def test_ping_with_lost_packets():
-    text = ("device 3 PING 192.168.1.9\nrecv seq=0,time=0.101000ms\nrecv time out seq=1\n"
-            "recv seq=2,time=0.090000ms\n3 packets transmitted, 2 received, 33.33% packet loss\n")
+    text = (
+        "device 3 PING 192.168.1.9\nrecv seq=0,time=0.101000ms\nrecv time out seq=1\n"
+        "recv seq=2,time=0.090000ms\n3 packets transmitted, 2 received, 33.33% packet loss\n"
+    )
     result = parse_hccn_ping(text)
     assert (result.sent, result.received, result.loss_percent) == (3, 2, 33.33)
     assert result.timeouts == (1,) and result.times_ms == (0.101, 0.09) and not result.ok

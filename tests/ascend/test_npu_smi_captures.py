@@ -30,7 +30,9 @@ def test_910premiuma_23_0_rc2_eight_npus_one_python_each():
     assert (npu1.hbm_used_mb, npu1.hbm_total_mb) == (31842, 32768)
     assert info.npu(7).chips[0].memory_total_mb == 15039
     assert [(p.npu_id, p.pid, p.name, p.memory_mb) for p in info.processes][:2] == [
-        (0, 5139, "python", 31913), (1, 5141, "python", 31913)]
+        (0, 5139, "python", 31913),
+        (1, 5141, "python", 31913),
+    ]
     assert info.pids == (5139, 5141, 5143, 5145, 5147, 5149, 5151, 5153)
     assert info.busy_npus == tuple(range(8)) and info.idle_npus == ()
 
@@ -53,7 +55,8 @@ def test_910b3_idle_cards_and_a_process_with_a_blank_name():
     info = _info("npu-smi_info_910B3_25.2.0_8npu_idle_plus_one_unnamed.txt")
     assert info.idle_npus == (0, 1, 3, 4, 5, 6, 7)
     assert [(p.npu_id, p.chip_id, p.pid, p.name, p.memory_mb) for p in info.processes] == [
-        (2, 0, 1333928, "", 37709)]
+        (2, 0, 1333928, "", 37709)
+    ]
     # 5-digit numbers touch the slash, shorter ones do not
     assert (info.npu(2).hbm_used_mb, info.npu(0).hbm_used_mb, info.npu(3).hbm_used_mb) == (41052, 3408, 3390)
 
@@ -62,7 +65,9 @@ def test_910b3_25_5_1_two_cards_with_gaps_in_ids():
     info = _info("npu-smi_info_910B3_25.5.1_2npu_procs.txt")
     assert info.npu_ids == (0, 5)
     assert info.npu(5).chips[0].aicore_percent == 12 and info.npu(5).hbm_used_mb == 60156
-    assert [(p.npu_id, p.pid, p.name, p.memory_mb) for p in info.processes] == [(5, 2290156, "VLLMEngineCore", 56630)]
+    assert [(p.npu_id, p.pid, p.name, p.memory_mb) for p in info.processes] == [
+        (5, 2290156, "VLLMEngineCore", 56630)
+    ]
     with pytest.raises(KeyError, match="no NPU 3"):
         info.npu(3)
 
@@ -72,7 +77,12 @@ def test_910a_21_0_4_93_columns():
     assert info.driver_version == "21.0.4" and info.npu_ids == (0, 1)
     chip = info.npu(1).chips[0]
     assert (chip.hugepages_used, chip.hugepages_total) == (15, 15)
-    assert (chip.memory_used_mb, chip.memory_total_mb, chip.hbm_used_mb, chip.hbm_total_mb) == (1274, 15171, 1, 32768)
+    assert (chip.memory_used_mb, chip.memory_total_mb, chip.hbm_used_mb, chip.hbm_total_mb) == (
+        1274,
+        15171,
+        1,
+        32768,
+    )
     assert info.processes == () and info.idle_npus == ()
 
 

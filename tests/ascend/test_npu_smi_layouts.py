@@ -26,8 +26,15 @@ def test_86_columns_without_hugepages():
     assert info.npu_ids == (0, 1, 2, 3) and info.npu(2).health == "Alarm"
     chip = info.npu(0).chips[0]
     assert (chip.hugepages_used, chip.hugepages_total) == (None, None)
-    assert (chip.memory_used_mb, chip.memory_total_mb, chip.hbm_used_mb, chip.hbm_total_mb) == (2703, 15039, 28000, 32768)
-    assert [(p.npu_id, p.pid, p.name, p.memory_mb) for p in info.processes] == [(0, 40210, "python3.7", 27800)]
+    assert (chip.memory_used_mb, chip.memory_total_mb, chip.hbm_used_mb, chip.hbm_total_mb) == (
+        2703,
+        15039,
+        28000,
+        32768,
+    )
+    assert [(p.npu_id, p.pid, p.name, p.memory_mb) for p in info.processes] == [
+        (0, 40210, "python3.7", 27800)
+    ]
     assert info.idle_npus == (1, 2, 3)
 
 
@@ -42,7 +49,9 @@ def test_116_columns_with_process_id_in_container():
     info = _info("npu-smi_info_26.0.0_116col_container.txt")
     assert info.driver_version == "26.0.0" and info.npu(0).hbm_used_mb == 45012
     assert [(p.pid, p.container_pid, p.name, p.memory_mb) for p in info.processes] == [
-        (918273, 1042, "python3.11", 41200), (918300, None, "", 120)]
+        (918273, 1042, "python3.11", 41200),
+        (918300, None, "", 120),
+    ]
     assert info.idle_npus == (1,)
 
 
@@ -54,14 +63,22 @@ def test_atlas_a3_two_chips_per_npu_second_power_dash():
     assert [c.power_w for c in npu0.chips] == [180.2, None]
     assert (npu0.hbm_used_mb, npu0.hbm_total_mb) == (6610, 131072)
     assert npu0.health == "OK" and npu1.health == "Critical"
-    assert [(p.npu_id, p.chip_id, p.pid) for p in info.processes] == [(0, 0, 2001), (0, 1, 2001), (1, 1, 2002)]
+    assert [(p.npu_id, p.chip_id, p.pid) for p in info.processes] == [
+        (0, 0, 2001),
+        (0, 1, 2001),
+        (1, 1, 2002),
+    ]
 
 
 def test_localized_headers_and_trailing_warning():
     info = _info("npu-smi_info_24.1.rc2_localized_warning.txt")
     assert info.tool_version == "24.1.rc2" and info.npu_ids == (0, 1)
     assert [(p.npu_id, p.pid, p.name) for p in info.processes] == [
-        (0, 311, "python"), (0, 312, ""), (0, 313, "mindie_llm_back"), (1, 311, "python")]
+        (0, 311, "python"),
+        (0, 312, ""),
+        (0, 313, "mindie_llm_back"),
+        (1, 311, "python"),
+    ]
     assert info.messages and info.messages[0].startswith("[WARNING]The driver package")
 
 
@@ -80,8 +97,10 @@ def test_unknown_row_shape_names_the_line():
     good = _info("npu-smi_info_20.3.0_86col_4npu.txt")
     assert good.npu_ids
     text = (DATA / "npu-smi_info_20.3.0_86col_4npu.txt").read_text()
-    broken = text.replace("| 0                 | 0000:C1:00.0    | 0            2703 / 15039",
-                          "| 0                 | 0000:C1:00.0    | zz           2703 / 15039")
+    broken = text.replace(
+        "| 0                 | 0000:C1:00.0    | 0            2703 / 15039",
+        "| 0                 | 0000:C1:00.0    | zz           2703 / 15039",
+    )
     with pytest.raises(AscendParseError, match=r"line 8: AICore % is not a number: '\| 0 .*zz"):
         parse_npu_smi_info(broken)
     garbage = text.replace("| 1     910A        | OK ", "| 1     910A        | 77 ")
@@ -90,10 +109,14 @@ def test_unknown_row_shape_names_the_line():
 
 
 def test_row_two_without_row_one_is_an_error():
-    text = "| 0                         | 0000:C1:00.0  | 0           0    / 0          3445 / 65536         |\n"
+    text = (
+        "| 0                         | 0000:C1:00.0  | 0           0    / 0          3445 / 65536         |\n"
+    )
     with pytest.raises(AscendParseError, match="without a preceding NPU row"):
         parse_npu_smi_info(text)
-    orphan = "| 0     910B3               | OK            | 102.8       45                0    / 0             |\n"
+    orphan = (
+        "| 0     910B3               | OK            | 102.8       45                0    / 0             |\n"
+    )
     with pytest.raises(AscendParseError, match="without its second row"):
         parse_npu_smi_info(orphan)
 

@@ -67,6 +67,8 @@ def test_version_and_install_files():
         parse_npu_smi_version("usage: npu-smi ...\n")
     assert parse_driver_version("Version=23.0.rc2\n") == "23.0.rc2"
     assert parse_driver_version("Version=24.1.0\npackage_version=25.2.0\n") == "25.2.0"
-    assert parse_cann_version("package_name=Ascend-cann-toolkit\nversion=8.3.RC2\narch=aarch64\n") == "8.3.RC2"
+    assert (
+        parse_cann_version("package_name=Ascend-cann-toolkit\nversion=8.3.RC2\narch=aarch64\n") == "8.3.RC2"
+    )
     with pytest.raises(AscendParseError, match="version.info"):
         parse_driver_version("nothing here\n")

@@ -70,7 +70,9 @@ def logits(w: Weights, cfg: dict, tokens: np.ndarray) -> np.ndarray:
         ln2 = layer_norm(h, w[p + "final_layer_norm.gamma"], w[p + "final_layer_norm.beta"], eps)
         gated = gelu_tanh(linear(w, p + "mlp.fc0", ln2)) * linear(w, p + "mlp.fc1", ln2)
         x = h + linear(w, p + "mlp.fc2", gated)
-    x = layer_norm(x, w["transformer.transformer.layernorm.gamma"], w["transformer.transformer.layernorm.beta"], eps)
+    x = layer_norm(
+        x, w["transformer.transformer.layernorm.gamma"], w["transformer.transformer.layernorm.beta"], eps
+    )
     return x @ table.T
 
 

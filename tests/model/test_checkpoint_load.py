@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from iflytekspark.checkpoint import expected_parameters, load_weights
 from iflytekspark.errors import CheckpointError
+
 from tests.fixtures.model import TINY
 
 pytestmark = pytest.mark.mindspore
@@ -44,7 +44,9 @@ def test_roundtrip_with_junk_keys_gives_identical_outputs(tiny_model, tiny_confi
 
     source = tiny_model(seed=4)
     source.set_train(False)
-    path = _save(ms_context, source, tmp_path / "tiny.ckpt", {**JUNK, "something.else": np.ones(3, np.float32)})
+    path = _save(
+        ms_context, source, tmp_path / "tiny.ckpt", {**JUNK, "something.else": np.ones(3, np.float32)}
+    )
     fresh = IFlytekSparkForCausalLM(tiny_config())
     fresh.set_train(False)
     report = load_weights(fresh, path)
@@ -84,13 +86,16 @@ def test_missing_and_mismatched_keys_are_all_named(tiny_model, tiny_config, ms_c
     for name in gone:
         assert name in str(err.value)
     # Nothing was loaded before the error.
-    np.testing.assert_array_equal(fresh.transformer.embedding.word_embeddings.embedding_table.asnumpy(), before)
+    np.testing.assert_array_equal(
+        fresh.transformer.embedding.word_embeddings.embedding_table.asnumpy(), before
+    )
     report = load_weights(fresh, path, strict=False)
     assert sorted(report.missing) == sorted(gone) and len(report.mismatched) == 1
 
 
 def test_float16_checkpoint_is_cast_to_parameter_dtype(tiny_config, ms_context):
     from iflytekspark.model import IFlytekSparkForCausalLM
+
     from tests.fixtures.model import random_weights
 
     weights = {k: v.astype(np.float16) for k, v in random_weights(TINY, 6).items()}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from iflytekspark.checkpoint import expected_parameters, is_ignored_key, parameter_count
 from iflytekspark.presets import SPARK_13B
 

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.ranktable import NodeDevices, build_rank_table, node_rank_table, rank_table_json, table_nodes
+from orchestrator.ranktable import (
+    NodeDevices,
+    build_rank_table,
+    node_rank_table,
+    rank_table_json,
+    table_nodes,
+)
 from tests.ranktable.util import a2_node
 
 GOLDEN = Path(__file__).parent / "data" / "a2_2node.json"
@@ -23,7 +29,11 @@ def test_ranks_follow_string_order_of_server_id_not_numeric_order():
 def test_devices_ordered_by_physical_id_within_a_server():
     node = NodeDevices("10.0.0.1", ((6, "192.168.1.16"), (4, "192.168.1.14"), (5, "192.168.1.15")))
     table = build_rank_table([node])
-    assert [(d.device_id, d.rank_id) for d in table.servers[0].devices] == [("4", "0"), ("5", "1"), ("6", "2")]
+    assert [(d.device_id, d.rank_id) for d in table.servers[0].devices] == [
+        ("4", "0"),
+        ("5", "1"),
+        ("6", "2"),
+    ]
     assert table.server("10.0.0.1").devices[2].device_ip == "192.168.1.16"
 
 
@@ -42,8 +52,11 @@ def test_golden_is_the_hccl_format_with_every_value_a_string():
     assert raw["server_list"][1]["device"][7]["rank_id"] == "15"
 
     def strings(v):
-        return all(strings(x) for x in v.values()) if isinstance(v, dict) else (
-            all(strings(x) for x in v) if isinstance(v, list) else isinstance(v, str))
+        return (
+            all(strings(x) for x in v.values())
+            if isinstance(v, dict)
+            else (all(strings(x) for x in v) if isinstance(v, list) else isinstance(v, str))
+        )
 
     assert strings(raw)
 
@@ -59,7 +72,12 @@ def test_version_1_2_adds_super_pods_super_device_ids_and_host_ip():
     assert list(raw) == ["version", "server_count", "status", "server_list", "super_pod_list"]
     a = raw["server_list"][0]
     assert list(a) == ["server_id", "host_ip", "device"] and a["host_ip"] == "172.16.0.1"
-    assert a["device"][0] == {"device_id": "0", "device_ip": "10.1.0.1", "super_device_id": "1000", "rank_id": "0"}
+    assert a["device"][0] == {
+        "device_id": "0",
+        "device_ip": "10.1.0.1",
+        "super_device_id": "1000",
+        "rank_id": "0",
+    }
     assert "host_ip" not in raw["server_list"][2]
     assert raw["super_pod_list"] == [
         {"super_pod_id": "0", "server_list": [{"server_id": "node-a"}]},
@@ -78,7 +96,9 @@ def test_unknown_version_and_mismatched_super_device_ids_are_refused():
     with pytest.raises(ValueError, match="version must be one of 1.0, 1.2"):
         build_rank_table([a2_node("10.0.0.1", 1)], "2.0")
     with pytest.raises(ValueError, match="1 super_device_ids for 2 devices"):
-        build_rank_table([NodeDevices("n", ((0, "10.0.0.1"), (1, "10.0.0.2")), super_device_ids=("5",))], "1.2")
+        build_rank_table(
+            [NodeDevices("n", ((0, "10.0.0.1"), (1, "10.0.0.2")), super_device_ids=("5",))], "1.2"
+        )
 
 
 def test_node_table_is_local_and_table_nodes_invert_build():

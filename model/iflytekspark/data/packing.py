@@ -27,7 +27,9 @@ class PackStats:
     dropped_tokens: int = 0  # tokens lost to truncation or rejection
 
 
-def pack_pretrain(samples: Iterable[Tuple[List[int], List[int]]], row_len: int, pad_id: int, stats: PackStats) -> Iterator[Row]:
+def pack_pretrain(
+    samples: Iterable[Tuple[List[int], List[int]]], row_len: int, pad_id: int, stats: PackStats
+) -> Iterator[Row]:
     """Concatenate the samples' ids and cut them into rows of ``row_len``; pad the tail row."""
     buf: List[int] = []
     for ids, _ in samples:

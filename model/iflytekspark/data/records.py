@@ -45,7 +45,9 @@ def _parse(path: Path):
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not UTF-8 (byte {exc.start}: {exc.reason}); re-encode the file as UTF-8")
+        raise DataError(
+            f"{path}:{line}: not UTF-8 (byte {exc.start}: {exc.reason}); re-encode the file as UTF-8"
+        )
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

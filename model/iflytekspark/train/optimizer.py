@@ -63,7 +63,9 @@ class SparkAdamW(Optimizer):
                  weight_decay: float = 0.0):  # fmt: skip
         super().__init__(learning_rate, params, weight_decay=weight_decay)
         if not (0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0 and eps > 0.0):
-            raise ValueError(f"SparkAdamW: need 0 <= beta1, beta2 < 1 and eps > 0, got {beta1}, {beta2}, {eps}")
+            raise ValueError(
+                f"SparkAdamW: need 0 <= beta1, beta2 < 1 and eps > 0, got {beta1}, {beta2}, {eps}"
+            )
         self.beta1 = Tensor(np.array([beta1], np.float32))
         self.beta2 = Tensor(np.array([beta2], np.float32))
         self.eps = Tensor(np.array([eps], np.float32))

@@ -1,0 +1,27 @@
+"""run_mode train and finetune: MindFormers' Trainer, built from the YAML, as on Ascend.
+
+Checkpoints go to ``output/checkpoint/rank_N/`` (CheckpointMonitor of the YAML). With --resume True and
+--load_checkpoint pointing at such a folder (or a file), training continues from the saved step with the
+saved optimizer state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .setup import init_context
+
+
+def run(config: Any, opts: Any) -> int:
+    from mindformers import Trainer
+
+    init_context(config)
+    trainer = Trainer(args=config, task=opts.task)
+    checkpoint = config.get("load_checkpoint") or False
+    options = {"auto_trans_ckpt": bool(config.get("auto_trans_ckpt")),
+               "resume_training": bool(config.get("resume_training"))}  # fmt: skip
+    if config.run_mode == "finetune":
+        trainer.finetune(finetune_checkpoint=checkpoint, **options)
+    else:
+        trainer.train(train_checkpoint=checkpoint, **options)
+    return 0

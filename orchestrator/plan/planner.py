@@ -1,0 +1,167 @@
+"""``make_plan``: inventory + task + overrides in, a complete Plan out. Pure and deterministic.
+
+No clock, no network, no environment reads: everything comes from the arguments (a model_config
+YAML named by ``job.model`` is the one file read). Ranks come from the merged rank table (string
+order of server_id), never from the order nodes are listed in.
+"""
+
+from __future__ import annotations
+
+import posixpath
+from dataclasses import replace
+from typing import Any, Optional, Sequence
+
+from orchestrator.errors import InputError, PlanError, Problem
+from orchestrator.inventory.profiles import TASKS
+from orchestrator.plan import launch_env, transfers
+from orchestrator.plan.job import JobOptions, job_options, lr_schedule
+from orchestrator.plan.memory import check_fits
+from orchestrator.plan.model import SCHEMA, NodePlan, Plan, RankLaunch
+from orchestrator.plan.model_presets import ModelPreset, resolve_model, with_overrides
+from orchestrator.plan.overrides import Override, by_section, parse_overrides
+from orchestrator.plan.render import render_yaml
+from orchestrator.plan.strategy import Strategy, choose_strategy
+from orchestrator.plan.timeouts import choose_timeouts
+from orchestrator.ranktable import (
+    NodeDevices,
+    RankTable,
+    build_rank_table,
+    check_rank_table,
+    node_rank_table,
+    rank_table_json,
+)
+
+INFER = ("predict", "predict_lora", "export")
+
+
+def _model(opts: JobOptions, overrides: list[Override]) -> tuple[ModelPreset, list[Override]]:
+    """The model preset with ``model.*`` fields applied; other model keys become YAML-path overrides."""
+    preset = resolve_model(opts.model)
+    values = by_section(overrides, "model")
+    preset = with_overrides(preset, {k: v for k, v in values.items() if "." not in k})
+    extras = dict(preset.extra)
+    extras.update({k: v for k, v in values.items() if "." in k})
+    tree = [Override(f"model.model_config.{k}", v, f"--set model.{k}", "yaml") for k, v in sorted(extras.items())]
+    return replace(preset, extra=()), tree
+
+
+def _rank_table(inventory: Any, mode: str) -> RankTable:
+    missing = [n.host for n in inventory.nodes if not n.device_ips]
+    if mode == "rank_table" and missing:
+        raise InputError([Problem(inventory.source, f"nodes[{h}].device_ips", "device IPs are unknown",
+                                  "list device_ips, run with --discover, or use launch_mode: dynamic_cluster")
+                          for h in missing])
+    nodes = [NodeDevices(server_id=n.host, devices=tuple(zip(n.devices, n.device_ips or ("",) * len(n.devices))),
+                         super_pod_id=n.super_pod_id) for n in inventory.nodes]
+    return build_rank_table(nodes, inventory.cluster.rank_table_version)
+
+
+def _check_table(table: RankTable, inventory: Any) -> None:
+    problems = check_rank_table(table, inventory.profile, inventory.source)
+    if problems:
+        raise InputError(problems)
+
+
+def _yaml_context(inventory: Any, task: str, st: Strategy, model: ModelPreset, opts: JobOptions,
+                  host: str, job_dir: str, devices: Sequence[int], inputs: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+    profile = inventory.profile
+    accel = profile.accelerator
+    out_dir = opts.output_dir if posixpath.isabs(opts.output_dir) else f"{job_dir}/{opts.output_dir}"
+    auto_trans = opts.auto_trans_ckpt
+    if auto_trans is None:
+        auto_trans = st.training and bool(opts.load_checkpoint)
+    return {
+        "task": task, "profile": profile.name, "host": host, "run_mode": launch_env.RUN_MODES[task],
+        "use_parallel": st.world > 1, "auto_trans_ckpt": auto_trans, "accelerator": accel,
+        "device_target": "Ascend" if accel else "CPU", "device_id": devices[0],
+        "max_device_memory": f"{st.max_device_memory_gb:g}GB",
+        "parallel_mode": 1 if accel else 0, "full_batch": accel, "gradients_mean": not accel,
+        "strategy": st, "lr": lr_schedule(task, opts),
+        "columns": ["input_ids"] if task == "pretrain" else ["input_ids", "loss_mask"],
+        "model": {"name": model.name, "fields": list(model.model_config_fields().items())},
+        "embedding_dtype": "float16" if st.compute_dtype == "float16" else "float32",
+        "use_past": task in INFER, "is_dynamic": profile.is_dynamic_export and st.mp == 1,
+        "job": {
+            "seed": opts.seed, "output_dir": out_dir, "load_checkpoint": inputs.get("load_checkpoint", ""),
+            "only_save_strategy": opts.only_save_strategy, "resume": opts.resume, "epochs": opts.epochs,
+            "sink_size": opts.sink_size, "save_checkpoint_steps": opts.save_checkpoint_steps,
+            "train_dataset_node": inputs.get("train_dataset", ""), "eval_dataset_node": inputs.get("eval_dataset"),
+            "predict_length": opts.predict_length,
+        },
+    }
+
+
+def _warnings(task: str, st: Strategy, opts: JobOptions, shared: Sequence[str]) -> tuple[str, ...]:
+    out = []
+    if st.training and not opts.train_dataset:
+        out.append("no train_dataset: set job.train_dataset (inventory job: or --set job.train_dataset=...)")
+    if (task in INFER or task == "lora") and not opts.load_checkpoint:
+        out.append(f"{task} without load_checkpoint runs on random weights")
+    if st.training and opts.load_checkpoint and st.world > 8 and not shared:
+        out.append("auto_trans_ckpt on more than 8 devices needs output_dir on shared storage (spec §4): "
+                   "add shared_paths or transform the checkpoint offline")
+    return tuple(out)
+
+
+def make_plan(inventory: Any, task: str, overrides: Sequence[str] = (), discovered: Optional[Any] = None) -> Plan:
+    """The plan of ``task`` on ``inventory`` (see the module docstring). Raises InputError/PlanError."""
+    if task not in TASKS:
+        raise InputError([Problem("--task", "task", f"unknown task {task!r}", f"use one of {', '.join(TASKS)}")])
+    if discovered is not None:
+        from orchestrator.discover.apply import apply_discovery
+
+        inventory = apply_discovery(inventory, discovered)
+    parsed = parse_overrides(inventory.job.overrides, overrides)
+    profile, world = inventory.profile, inventory.world_size
+    if world < 1:
+        raise InputError([Problem(inventory.source, "nodes", "no devices in the inventory", "list nodes with devices")])
+    opts = job_options(inventory.job, by_section(parsed, "job"))
+    model, model_tree = _model(opts, parsed)
+    st = choose_strategy(profile, task, world, model, by_section(parsed, "parallel"))
+    memory = check_fits(model, st, profile, flash=profile.accelerator)
+    mode = inventory.cluster.effective_launch_mode
+    if mode == "rank_table" and not profile.accelerator:
+        raise PlanError(f"profile {profile.name} has no NPUs: launch_mode must be dynamic_cluster")
+    table = _rank_table(inventory, mode)
+    if mode == "rank_table":
+        _check_table(table, inventory)
+    dynamic = mode == "dynamic_cluster"
+    sched_host = table.servers[0].server_id if dynamic else None
+    timeouts = choose_timeouts(model, st, profile, len(inventory.nodes))
+    shared = inventory.cluster.shared_paths
+    job = launch_env.JobContext(task, mode, world, profile.accelerator, timeouts, sched_host, opts.sched_port, shared)
+    hostnames = {n.host: n.hostname for n in discovered.nodes} if discovered is not None else {}
+    nodes, moves = [], []
+    for server in table.servers:
+        spec = inventory.node(server.server_id)
+        job_dir = f"{spec.workdir.rstrip('/')}/jobs/{inventory.cluster.name}-{task}"
+        devices = tuple(int(d.device_id) for d in server.devices)
+        ranks = tuple(int(d.rank_id) for d in server.devices)
+        inputs = transfers.node_inputs(task, opts, job_dir, shared)
+        ctx = _yaml_context(inventory, task, st, model, opts, spec.host, job_dir, devices, inputs)
+        yaml_text = render_yaml(f"{task}.yaml.j2", ctx, model_tree + parsed)
+        node = launch_env.NodeContext(spec.host, spec.python, job_dir, f"{job_dir}/config/{task}.yaml",
+                                      spec.env, len(devices))
+        launches: list[RankLaunch] = []
+        if dynamic and spec.host == sched_host:
+            argv = launch_env.run_argv(job, node, opts, inputs, None)
+            launches.append(launch_env.process_launch(job, node, argv, None, None))
+        for rank, dev in zip(ranks, devices):
+            argv = launch_env.run_argv(job, node, opts, inputs, dev)
+            launches.append(launch_env.process_launch(job, node, argv, rank, dev))
+        nodes.append(NodePlan(
+            host=spec.host, name=hostnames.get(spec.host, spec.name), local=spec.local, python=spec.python,
+            job_dir=job_dir, devices=devices, ranks=ranks, yaml_name=f"{task}.yaml", yaml_text=yaml_text,
+            rank_table_text=rank_table_json(node_rank_table(table, spec.host)), launches=tuple(launches),
+        ))
+        moves += transfers.generated_transfers(spec.host, job_dir, task, [x.name for x in launches], dynamic)
+        moves += transfers.input_transfers(spec.host, task, opts, inputs)
+    return Plan(
+        schema=SCHEMA, cluster=inventory.cluster.name, profile=profile.name, task=task,
+        run_mode=launch_env.RUN_MODES[task], inventory_source=inventory.source, launch_mode=mode,
+        world_size=world, model=model, job=opts, strategy=st, memory=memory, timeouts=timeouts,
+        overrides=tuple(f"{k}={v}" for k, v in inventory.job.overrides) + tuple(overrides),
+        rank_table_text=rank_table_json(table), scheduler_host=sched_host,
+        sched_port=opts.sched_port if dynamic else None, nodes=tuple(nodes), transfers=tuple(moves),
+        warnings=_warnings(task, st, opts, shared),
+    )

@@ -1,0 +1,111 @@
+"""The reviewable summary of a plan, rendered with rich: nodes, device-to-rank map, strategy,
+memory, timeouts, transfers. ``summary_text`` is the same, plain and fixed-width, for summary.txt."""
+
+from __future__ import annotations
+
+import io
+from typing import Optional
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from orchestrator.plan.model import Plan
+
+WIDTH = 110
+
+
+def _nodes(plan: Plan) -> Table:
+    t = Table(title="Nodes and ranks (rank order = string order of host)", title_justify="left")
+    for col in ("host", "hostname", "devices -> ranks", "job folder"):
+        t.add_column(col)
+    for n in plan.nodes:
+        mapping = " ".join(f"{d}->{r}" for d, r in zip(n.devices, n.ranks))
+        t.add_row(n.host + (" (local)" if n.local else ""), n.name or "-", mapping, n.job_dir)
+    return t
+
+
+def _strategy(plan: Plan) -> Table:
+    s = plan.strategy
+    t = Table(title="Strategy", title_justify="left", show_header=False)
+    t.add_column("key")
+    t.add_column("value")
+    rows = [
+        ("task / run_mode", f"{plan.task} / {plan.run_mode}"),
+        ("model", f"{plan.model.name}: {plan.model.num_params / 1e9:.2f}B params, {plan.model.num_layers} layers, "
+                  f"hidden {plan.model.hidden_size}, seq {plan.model.seq_length}"),
+        ("layout", f"dp {s.dp} x mp {s.mp} x pp {s.pp} = {s.world} devices, micro batches {s.micro_batch_num}"),
+        ("precision", f"{s.compute_dtype}, loss scale {s.loss_scale}"),
+        ("settings", f"optimizer_shard {s.optimizer_shard}, vocab_emb_dp {s.vocab_emb_dp}, seq_parallel "
+                     f"{s.seq_parallel}, recompute {s.recompute} (slice {s.recompute_slice})"),
+        ("launch", plan.launch_mode + (f", scheduler {plan.scheduler_host}:{plan.sched_port}"
+                                       if plan.scheduler_host else "")),
+    ]
+    for key, value in rows:
+        t.add_row(key, value)
+    return t
+
+
+def _memory(plan: Plan) -> Table:
+    m = plan.memory
+    t = Table(title=f"Memory per device (GB, budget {m.budget_gb:g})", title_justify="left")
+    parts = [("weights", m.weights_gb), ("gradients", m.gradients_gb), ("optimizer", m.optimizer_gb),
+             ("activations", m.activations_gb), ("logits", m.logits_gb), ("kv cache", m.kv_cache_gb),
+             ("overhead", m.overhead_gb), ("total", m.total_gb)]
+    for name, _ in parts:
+        t.add_column(name, justify="right")
+    t.add_row(*(f"{v:.2f}" for _, v in parts))
+    note = (f"activations without recompute {m.activations_no_recompute_gb:.2f}, with "
+            f"{m.activations_recompute_gb:.2f}; headroom {m.headroom_gb:.2f}")
+    t.caption = note
+    return t
+
+
+def _timeouts(plan: Plan) -> Table:
+    x = plan.timeouts
+    t = Table(title="Timeouts (s)", title_justify="left")
+    names = ["HCCL_CONNECT", "HCCL_EXEC", "MS_TOPO", "heartbeat", "failure detect", "stop grace", "step est."]
+    for name in names:
+        t.add_column(name, justify="right")
+    t.add_row(*(str(v) for v in (x.hccl_connect_s, x.hccl_exec_s, x.topo_s, x.heartbeat_s, x.failure_detect_s,
+                                 x.stop_grace_s, f"{x.step_estimate_s:.1f}")))
+    return t
+
+
+def _transfers(plan: Plan) -> Table:
+    """The first node's transfers in full; the others get the same files at their own paths."""
+    t = Table(title="Pushed where", title_justify="left")
+    for col in ("host", "kind", "from", "to"):
+        t.add_column(col, overflow="fold")
+    first = plan.nodes[0].host
+    for tr in plan.transfers:
+        if tr.host == first:
+            t.add_row(tr.host, tr.kind, tr.source, tr.dest)
+    others = len(plan.nodes) - 1
+    if others:
+        count = sum(1 for tr in plan.transfers if tr.host != first)
+        t.caption = f"and {count} more transfer(s) of the same kinds to the other {others} node(s)"
+    return t
+
+
+def summary_renderable(plan: Plan) -> Group:
+    """Everything a reviewer reads, as one rich renderable."""
+    head = Text(f"Plan: {plan.task} on {plan.cluster} ({plan.profile}), {len(plan.nodes)} node(s), "
+                f"{plan.world_size} device(s); inventory {plan.inventory_source}", style="bold")
+    parts = [head, _nodes(plan), _strategy(plan), _memory(plan), _timeouts(plan), _transfers(plan)]
+    if plan.overrides:
+        parts.append(Text("Overrides: " + " ".join(plan.overrides)))
+    parts += [Text(f"warning: {w}", style="yellow") for w in plan.warnings]
+    return Group(*parts)
+
+
+def summary_text(plan: Plan) -> str:
+    """The summary as plain text of fixed width (deterministic; written to summary.txt)."""
+    buf = io.StringIO()
+    console = Console(file=buf, width=WIDTH, color_system=None, force_terminal=False, legacy_windows=False)
+    console.print(summary_renderable(plan))
+    return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
+
+
+def print_summary(plan: Plan, console: Optional[Console] = None) -> None:
+    (console or Console()).print(summary_renderable(plan))

@@ -1,0 +1,110 @@
+"""Memory estimate of 13B on both profiles: the reference layouts fit, a tiny device is refused."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from orchestrator.errors import PlanError
+from orchestrator.inventory.profiles import PROFILES, TASKS
+from orchestrator.plan.memory import GB, _fitting, check_fits, estimate_memory, suggest_layouts
+from orchestrator.plan.model_presets import PRESETS
+from orchestrator.plan.strategy import choose_strategy
+
+M13 = PRESETS["13b"]
+A2, A800, CPU = PROFILES["atlas-800t-a2-64g"], PROFILES["atlas-800-32g"], PROFILES["cpu"]
+WORLD = {"atlas-800t-a2-64g": 8, "atlas-800-32g": 16}
+
+
+@pytest.mark.parametrize("profile", [A2, A800])
+@pytest.mark.parametrize("task", TASKS)
+def test_reference_layouts_fit(profile, task):
+    world = WORLD[profile.name] if task in ("pretrain", "finetune", "lora") else profile.layouts[task].world
+    st = choose_strategy(profile, task, world, M13)
+    est = check_fits(M13, st, profile)
+    assert est.fits and est.total_gb <= profile.max_device_memory_gb[task]
+
+
+def test_a2_pretrain_values():
+    st = choose_strategy(A2, "pretrain", 8, M13)  # dp2 mp4, bf16, recompute, optimizer shard
+    est = estimate_memory(M13, st)
+    # bf16 matrices split over 4 devices: ~13.3e9 * 2 / 4 bytes; embedding fp32
+    assert 6.0 < est.weights_gb < 6.6
+    assert est.gradients_gb == est.weights_gb
+    # fp32 m and v of the device's 3.33e9 parameters, halved by the dp-2 optimizer shard
+    assert est.optimizer_gb == pytest.approx(8 * M13.num_params / 4 / 2 / GB, rel=0.01)
+    # recompute keeps 40 layer inputs of s*h bf16 (unsliced) plus one layer
+    assert est.activations_gb == est.activations_recompute_gb
+    assert est.activations_recompute_gb == pytest.approx(40 * 32768 * 5120 * 2 / GB + 2.44, abs=0.1)
+    assert est.activations_no_recompute_gb > 90  # would not fit without recompute
+    assert est.logits_gb == pytest.approx(32768 * 60000 / 4 * 10 / GB, rel=1e-3)
+    assert 40 < est.total_gb < 58
+
+
+def test_a800_pretrain_uses_sequence_parallel_and_slicing():
+    st = choose_strategy(A800, "pretrain", 16, M13)  # dp2 mp8 fp16
+    est = estimate_memory(M13, st)
+    plain = estimate_memory(M13, replace(st, seq_parallel=False, recompute_slice=False))
+    assert est.activations_gb < plain.activations_gb / 4
+    assert est.weights_gb == pytest.approx(M13.num_params * 2 / 8 / GB, rel=0.02)
+
+
+def test_optimizer_shard_divides_optimizer_state_by_dp():
+    st = choose_strategy(A2, "pretrain", 16, M13)  # dp4 mp4
+    shard, full = estimate_memory(M13, st), estimate_memory(M13, replace(st, optimizer_shard=False))
+    assert full.optimizer_gb == pytest.approx(4 * shard.optimizer_gb, rel=1e-3)
+
+
+def test_pipeline_splits_weights_and_keeps_micro_batches_in_flight():
+    st = choose_strategy(A2, "pretrain", 8, M13)
+    pp2 = choose_strategy(A2, "pretrain", 8, M13, {"dp": 1, "pp": 2, "micro_batch_num": 4})
+    one, two = estimate_memory(M13, st), estimate_memory(M13, pp2)
+    assert two.weights_gb < 0.6 * one.weights_gb
+    assert two.activations_no_recompute_gb == pytest.approx(one.activations_no_recompute_gb, rel=0.01)
+
+
+def test_lora_trains_only_adapters():
+    st = choose_strategy(A2, "lora", 8, M13)
+    est = estimate_memory(M13, st)
+    assert est.gradients_gb < 0.05 and est.optimizer_gb < 0.05 and est.weights_gb > 12
+
+
+def test_inference_has_kv_cache_and_no_training_state():
+    est = estimate_memory(M13, choose_strategy(A2, "predict", 1, M13))
+    assert est.gradients_gb == est.optimizer_gb == 0
+    assert est.kv_cache_gb == pytest.approx(2 * 40 * 8192 * 5120 * 2 / GB, rel=1e-3)
+
+
+def test_a_smaller_device_gets_a_same_size_layout_with_more_model_parallel():
+    st = replace(choose_strategy(A2, "pretrain", 8, M13), max_device_memory_gb=40.0)
+    with pytest.raises(PlanError) as err:
+        check_fits(M13, st, A2)
+    assert "GB more than max_device_memory 40 GB" in str(err.value)
+    assert "with your devices: dp1 mp8 pp1 on 8 device(s)" in str(err.value)
+    smallest, same = suggest_layouts(M13, st, A2)
+    assert same.world == 8 and estimate_memory(M13, same).fits
+
+
+def test_a_tiny_device_is_refused_with_the_smallest_layout_that_fits():
+    st = replace(choose_strategy(A2, "pretrain", 8, M13), max_device_memory_gb=24.0)
+    with pytest.raises(PlanError) as err:
+        check_fits(M13, st, A2)
+    text = str(err.value)
+    assert "needs ~45.6 GB per device, 21.6 GB more than max_device_memory 24 GB" in text
+    assert "smallest that fits: dp" in text and "with your devices" not in text
+    smallest, same = suggest_layouts(M13, st, A2)
+    assert same is None and estimate_memory(M13, smallest).fits
+    assert all(_fitting(M13, st, A2, w, True) is None for w in range(1, smallest.world))
+
+
+def test_no_recompute_refusal_mentions_recompute():
+    st = choose_strategy(A2, "pretrain", 8, M13, {"recompute": False})
+    with pytest.raises(PlanError, match="recompute would cut activations"):
+        check_fits(M13, st, A2)
+
+
+def test_13b_on_cpu_has_no_fitting_layout():
+    st = choose_strategy(CPU, "pretrain", 2, M13)
+    with pytest.raises(PlanError, match="no layout of this profile fits"):
+        check_fits(M13, st, CPU, flash=False)

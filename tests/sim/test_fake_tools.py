@@ -1,0 +1,86 @@
+"""The fake npu-smi and hccn_tool as installed executables, on the host (fast, no cluster)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestrator.sim import hardware as hw
+from orchestrator.sim import tools
+
+
+@pytest.fixture
+def node_tools(tmp_path: Path):
+    h = hw.default_hardware(["a-node1", "a-node2"], devices=4)
+    node2 = h.nodes[1]
+    npus = (*node2.npus[:3], dataclasses.replace(node2.npus[3], link="DOWN"))
+    h = dataclasses.replace(h, nodes=(h.nodes[0], dataclasses.replace(node2, npus=npus)))
+    hw.save(h, tmp_path / "hardware.yaml")
+    conf = tmp_path / "etc" / "node.json"
+    conf.parent.mkdir()
+    conf.write_text(json.dumps({"hardware": str(tmp_path / "hardware.json"), "node": "a-node1"}))
+    exes = tools.install(tmp_path / "tools", sys.executable)
+    env = {**os.environ, "ORCHESTRATE_SIM_NODE_CONF": str(conf)}
+
+    def run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(exes[tool]), *args], capture_output=True, text=True, env=env, timeout=10)
+
+    run.procs_dir = conf.parent / "npu-procs"
+    return run
+
+
+def test_npu_smi_commands(node_tools):
+    assert node_tools("npu-smi", "-v").stdout == "npu-smi version: 25.2.0\n"
+    info = node_tools("npu-smi", "info").stdout
+    assert info.count("910B3") == 4 and {len(x) for x in info.splitlines()} == {98}
+    assert "Total Count                    : 4" in node_tools("npu-smi", "info", "-l").stdout
+    assert node_tools("npu-smi", "info", "-m").stdout.count("Mcu") == 4
+    assert "0xD802" in node_tools("npu-smi", "info", "-t", "board", "-i", "1").stdout
+    bad = node_tools("npu-smi", "info", "-x")
+    assert bad.returncode != 0 and "Command error" in bad.stdout
+
+
+def test_live_process_registration_shows_while_alive(node_tools):
+    sleeper = subprocess.Popen(["sleep", "30"])
+    node_tools.procs_dir.mkdir()
+    (node_tools.procs_dir / f"{sleeper.pid}.json").write_text(
+        json.dumps({"npu": 2, "pid": sleeper.pid, "name": "train", "memory_mb": 512})
+    )
+    try:
+        assert (
+            f"| 2       0                 | {sleeper.pid:<13d} | train "
+            in node_tools("npu-smi", "info").stdout
+        )
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert "train" not in node_tools("npu-smi", "info").stdout
+    assert not list(node_tools.procs_dir.iterdir())  # the stale claim was removed
+
+
+def test_hccn_tool_answers_and_pings(node_tools):
+    assert (
+        node_tools("hccn_tool", "-i", "1", "-ip", "-g").stdout
+        == "ipaddr:192.168.101.11\nnetmask:255.255.255.0\n"
+    )
+    assert node_tools("hccn_tool", "-i", "0", "-link", "-g").stdout == "link status: UP\n"
+    assert node_tools("hccn_tool", "-i", "0", "-net_health", "-g").stdout == "net health status: Success\n"
+    assert (
+        node_tools("hccn_tool", "-i", "0", "-netdetect", "-g").stdout == "netdetect address: 192.168.101.1\n"
+    )
+    assert (
+        "received, 0.00% packet loss"
+        in node_tools("hccn_tool", "-i", "0", "-ping", "-g", "address", "192.168.102.12").stdout
+    )
+    assert (
+        "0 received" in node_tools("hccn_tool", "-i", "0", "-ping", "-g", "address", "192.168.102.13").stdout
+    )  # DOWN
+    assert "0 received" in node_tools("hccn_tool", "-i", "0", "-ping", "-g", "address", "10.9.9.9").stdout
+    bad = node_tools("hccn_tool", "-i", "9", "-ip", "-g")
+    assert bad.returncode == 1 and "Invalid device id" in bad.stderr

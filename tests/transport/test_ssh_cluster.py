@@ -1,0 +1,116 @@
+"""SshTransport against real sshd on the simulated nodes: commands, files, fan-out, and clear failures."""
+
+from __future__ import annotations
+
+import os
+import stat
+import sys
+
+import pytest
+
+from orchestrator.errors import HostKeyError, RemoteCommandError, TransportError
+from orchestrator.transport import SshOptions, SshTransport, TransportPool, fan_out
+
+pytestmark = pytest.mark.cluster
+NASTY = ["a b", "it's", '"dq"', "$(touch /tmp/pwned)", "`id`", "x;y", "*", "", "$HOME", "-n"]
+
+
+def _opts(cluster, **kw) -> SshOptions:
+    base = dict(user="root", key=str(cluster.key), known_hosts=str(cluster.known_hosts), connect_timeout=3)
+    return SshOptions(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def ssh(sim_cluster):
+    transports = [SshTransport(n.host, _opts(sim_cluster)).connect() for n in sim_cluster.nodes]
+    yield transports
+    for t in transports:
+        t.close()
+
+
+def test_run_reaches_each_node(ssh, sim_cluster):
+    names = [t.run(["hostname"]).stdout.strip() for t in ssh]
+    assert names == [n.hostname for n in sim_cluster.nodes]
+
+
+def test_arguments_env_and_stdin_survive_sshd(ssh):
+    code = "import json, os, sys; print(json.dumps([sys.argv[1:], os.environ['V'], sys.stdin.read()]))"
+    r = ssh[0].run([sys.executable, "-c", code, *NASTY], env={"V": "x 'y' $(z)"}, stdin=b"data in")
+    import json
+
+    assert json.loads(r.stdout) == [NASTY, "x 'y' $(z)", "data in"]
+    assert not os.path.exists("/tmp/pwned")
+
+
+def test_exit_codes_stderr_and_check(ssh):
+    r = ssh[0].run(["sh", "-c", "echo out; echo err >&2; exit 7"], check=False)
+    assert (r.exit_code, r.stdout, r.stderr) == (7, "out\n", "err\n")
+    with pytest.raises(RemoteCommandError) as err:
+        ssh[0].run(["sh", "-c", "echo the tail >&2; exit 2"], env={"MY_TOKEN": "s3cr3t"})
+    assert err.value.code == 2 and "the tail" in str(err.value) and "s3cr3t" not in str(err.value)
+    assert ssh[0].run(["sh", "-c", "kill -9 $$"], check=False).exit_code == 255
+
+
+def test_command_timeout_names_the_host(ssh):
+    with pytest.raises(TransportError, match=rf"{ssh[1].host}:22: `sleep 5` timed out after 0.3s"):
+        ssh[1].run(["sleep", "5"], timeout=0.3)
+    assert ssh[1].run(["true"]).exit_code == 0  # the connection is still usable
+
+
+def test_put_get_atomic_with_mode_and_parents(ssh, sim_cluster, tmp_path):
+    src = tmp_path / "blob"
+    src.write_bytes(os.urandom(300_000))
+    remote = "/opt/orchestrate-node/tp/deep/er/blob"
+    ssh[0].put(src, remote, mode=0o600)
+    on_host = sim_cluster.nodes[0].workdir / "tp" / "deep" / "er"
+    assert (on_host / "blob").read_bytes() == src.read_bytes()
+    assert stat.S_IMODE((on_host / "blob").stat().st_mode) == 0o600
+    ssh[0].put_bytes(b"replaced", remote, mode=0o644)
+    assert os.listdir(on_host) == ["blob"]  # temp files renamed away, none left
+    ssh[0].get(remote, tmp_path / "back" / "blob")
+    assert (tmp_path / "back" / "blob").read_bytes() == b"replaced"
+    assert not (sim_cluster.nodes[1].workdir / "tp").exists()  # private to node1
+    with pytest.raises(TransportError, match="cannot read"):
+        ssh[0].get("/opt/orchestrate-node/missing", tmp_path / "x")
+
+
+def test_fan_out_reuses_one_connection_per_node(sim_cluster):
+    nodes = [type("N", (), {"host": n.host, "local": False, "ssh": _opts(sim_cluster)})() for n in sim_cluster.nodes]
+    with TransportPool() as pool:
+        first = fan_out(nodes, lambda t: t.run(["sh", "-c", "echo $SSH_CONNECTION"]).stdout, pool=pool)
+        again = fan_out(nodes * 4, lambda t: t.run(["sh", "-c", "echo $SSH_CONNECTION"]).stdout, pool=pool)
+    first.raise_on_failure()
+    assert set(first.results) == {n.host for n in sim_cluster.nodes}
+    assert again.results == first.results  # same client port: the same SSH connection
+
+
+def test_unknown_host_key_is_rejected(sim_cluster, tmp_path):
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    node = sim_cluster.nodes[0]
+    with pytest.raises(HostKeyError) as err:
+        SshTransport(node.host, _opts(sim_cluster, known_hosts=str(empty))).connect()
+    text = str(err.value)
+    assert node.host in text and str(empty) in text and "ssh-keyscan" in text and "ssh-ed25519" in text
+    assert empty.read_text() == ""  # never accepted, never written
+
+
+def test_changed_host_key_is_rejected(sim_cluster, tmp_path):
+    n1, n2 = sim_cluster.nodes
+    lines = [ln for ln in sim_cluster.known_hosts.read_text().splitlines() if ln.split()[0].split(",")[0] == n1.host]
+    swapped = tmp_path / "known_hosts"
+    swapped.write_text("".join(f"{n2.host} {' '.join(ln.split()[1:])}\n" for ln in lines))
+    with pytest.raises(HostKeyError, match=rf"{n2.host}:22: host key CHANGED.*ssh-keygen -R"):
+        SshTransport(n2.host, _opts(sim_cluster, known_hosts=str(swapped))).connect()
+
+
+def test_wrong_user_fails_clearly(sim_cluster):
+    node = sim_cluster.nodes[0]
+    with pytest.raises(TransportError, match=rf"nosuchuser@{node.host}:22: authentication failed.*ssh.user"):
+        SshTransport(node.host, _opts(sim_cluster, user="nosuchuser")).connect()
+
+
+def test_unreachable_address_fails_within_the_timeout(sim_cluster):
+    ghost = sim_cluster.nodes[0].host.rsplit(".", 1)[0] + ".250"
+    with pytest.raises(TransportError, match=rf"root@{ghost}:22: (no answer within 1s|.*unreachable)"):
+        SshTransport(ghost, _opts(sim_cluster, connect_timeout=1)).connect()
