@@ -26,9 +26,14 @@ lint: setup
 	$(BIN)/ruff check orchestrator model tests bench
 	$(BIN)/ruff format --check orchestrator model tests bench
 
+# The main demo: a tiny iFlytekSpark pretrained by two data-parallel ranks on this machine (the embedded
+# local CPU inventory, dynamic cluster), followed live to the end, then its status. A few minutes on 2 cores.
+DEMO_DIR  ?= $(HOME)/.orchestrate/demo
 demo: setup
-	@echo "make demo arrives with the launch issue (#6): plan + launch pretrain on the local default." ; \
-	$(BIN)/orchestrate --help
+	$(BIN)/orchestrate demo prepare --out $(DEMO_DIR)
+	$(BIN)/orchestrate plan --task pretrain --set job.train_dataset=$(DEMO_DIR)/data/pretrain.mindrecord --out $(DEMO_DIR)/plan
+	$(BIN)/orchestrate launch pretrain --plan $(DEMO_DIR)/plan
+	$(BIN)/orchestrate status
 
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

@@ -15,6 +15,9 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 
+# MindFormers writes its logs under $LOCAL_DEFAULT_PATH (default ./output): keep them out of the repo.
+os.environ.setdefault("LOCAL_DEFAULT_PATH", f"/tmp/orchestrate-tests-{os.getuid()}/mindformers")
+
 pytest_plugins = [
     f"tests.fixtures.{p.stem}"
     for p in sorted((Path(__file__).parent / "fixtures").glob("*.py"))

@@ -197,7 +197,8 @@ class IFlytekSparkForCausalLM(PreTrainedModel):
         self.loss.shard(parallel_config)
 
     def set_metric_outputs(self, enabled: bool = True) -> None:
-        """Make eval mode return (logits, input_ids, input_mask) for MindFormers' PerplexityMetric."""
+        """Make eval mode return (logits, input_ids, input_mask) for MindFormers' PerplexityMetric.
+        Set it before the first eval-mode call: graph mode compiles the choice in."""
         self.metric_outputs = enabled
 
     def load_checkpoint(self, config: Any) -> None:

@@ -26,4 +26,6 @@ def command(inventory: str, as_json: bool) -> None:
     else:
         render_discovery(found, Console())
     if not found.ok:
-        raise PreflightFailed(f"discovery: {len(found.failures)} unreachable node(s), {len(found.errors)} error(s)")
+        raise PreflightFailed(
+            f"discovery: {len(found.failures)} unreachable node(s), {len(found.errors)} error(s)"
+        )

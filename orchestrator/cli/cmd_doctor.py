@@ -9,10 +9,18 @@ import click
 @click.argument("inventory", type=click.Path(exists=True, dir_okay=False))
 @click.option("--json", "as_json", is_flag=True, help="Print the checks as JSON.")
 @click.option("--strict", is_flag=True, help="Treat warnings as failures.")
-@click.option("--max-clock-skew", default=5.0, show_default=True, help="Seconds of clock skew vs this machine.")
-@click.option("--min-free-gb", default=5.0, show_default=True, help="Free GiB needed in each node's work folder.")
-@click.option("--port", "ports", type=int, multiple=True, help="Check this port instead of the job's (repeat).")
-def command(inventory: str, as_json: bool, strict: bool, max_clock_skew: float, min_free_gb: float, ports) -> None:
+@click.option(
+    "--max-clock-skew", default=5.0, show_default=True, help="Seconds of clock skew vs this machine."
+)
+@click.option(
+    "--min-free-gb", default=5.0, show_default=True, help="Free GiB needed in each node's work folder."
+)
+@click.option(
+    "--port", "ports", type=int, multiple=True, help="Check this port instead of the job's (repeat)."
+)
+def command(
+    inventory: str, as_json: bool, strict: bool, max_clock_skew: float, min_free_gb: float, ports
+) -> None:
     """Check SSH reach and host keys, hostnames, clocks, Python/MindSpore/MindFormers versions, processes
     holding NPUs, free disk, free job ports and device NIC health on every node of INVENTORY.
 

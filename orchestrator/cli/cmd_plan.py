@@ -22,7 +22,9 @@ def _discover(inventory):
     if found.failures:
         raise TransportError("discovery: unreachable: " + "; ".join(f"{h}: {e}" for h, e in found.failures))
     if found.errors:
-        raise InputError([Problem(inventory.source, d.host, str(d), "fix the inventory or the node") for d in found.errors])
+        raise InputError(
+            [Problem(inventory.source, d.host, str(d), "fix the inventory or the node") for d in found.errors]
+        )
     return found
 
 
@@ -32,7 +34,9 @@ def _discover(inventory):
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override: parallel.* (strategy), model.* (model config), job.* (job options), or a dotted "
                    "path into the MindFormers YAML. Repeat for several.")  # fmt: skip
-@click.option("--discover", "do_discover", is_flag=True, help="Read devices and device IPs from the nodes first.")
+@click.option(
+    "--discover", "do_discover", is_flag=True, help="Read devices and device IPs from the nodes first."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print plan.json instead of the summary.")
 @click.option("--out", "out_dir", type=click.Path(file_okay=False), help="Plan folder to write.")
 @click.option("--diff", "old_dir", type=click.Path(exists=True, file_okay=False),

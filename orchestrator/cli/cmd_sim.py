@@ -10,14 +10,14 @@ from pathlib import Path
 import click
 
 FAULT_HELP = {
-    "link-down": "cut the node's network link",
-    "link-up": "reconnect the node's network link",
-    "sshd-stop": "stop the node's sshd",
-    "sshd-start": "start the node's sshd again",
-    "freeze": "SIGSTOP every process of the node",
-    "thaw": "SIGCONT every process of the node",
-    "kill": "kill every process of the node",
-    "boot": "start a killed node again",
+    "link-down": "Cut the node's network link.",
+    "link-up": "Reconnect the node's network link.",
+    "sshd-stop": "Stop the node's sshd (open sessions stay).",
+    "sshd-start": "Start the node's sshd again.",
+    "freeze": "SIGSTOP every process of the node.",
+    "thaw": "SIGCONT every process of the node.",
+    "kill": "Kill every process of the node.",
+    "boot": "Start a killed node again.",
 }
 name_option = click.option("--name", default="sim", show_default=True, help="Cluster name.")
 
@@ -28,7 +28,7 @@ def command() -> None:
 
 
 @command.command("up")
-@click.option("--nodes", "nodes", type=click.IntRange(1, 150), default=2, show_default=True)
+@click.option("--nodes", type=click.IntRange(1, 150), default=2, show_default=True, help="Number of nodes.")
 @name_option
 @click.option(
     "--hardware", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Hardware YAML."
@@ -41,7 +41,7 @@ def command() -> None:
     help="NPUs per node (default hardware).",
 )
 def up_cmd(nodes: int, name: str, hardware: Path | None, devices: int) -> None:
-    """Build NODES nodes (replacing any leftover of the same name) and write an inventory."""
+    """Build a cluster (replacing any leftover of the same name) and write its inventory."""
     from orchestrator.sim import cluster
     from orchestrator.sim.inventory_file import table
 
@@ -108,7 +108,7 @@ def fault() -> None:
 
 
 def _fault_command(fault_name: str) -> click.Command:
-    @click.command(fault_name, help=f"{FAULT_HELP[fault_name].capitalize()}.")
+    @click.command(fault_name, help=FAULT_HELP[fault_name])
     @name_option
     @click.argument("node")
     def run(name: str, node: str) -> None:

@@ -21,7 +21,11 @@ def _short(name: str) -> str:
 
 
 def _hostname(spec: Any, found: NodeDiscovery) -> Iterator[Difference]:
-    if spec.name and found.hostname not in (spec.name, _short(spec.name)) and _short(found.hostname) != spec.name:
+    if (
+        spec.name
+        and found.hostname not in (spec.name, _short(spec.name))
+        and _short(found.hostname) != spec.name
+    ):
         yield Difference(
             found.host,
             DiffKind.HOSTNAME,
@@ -40,19 +44,31 @@ def _device(spec: Any, found: NodeDiscovery, dev: int, index: int) -> Iterator[D
     host, state = found.host, found.device(dev)
     if state is None:
         yield Difference(
-            host, DiffKind.MISSING_DEVICE, f"NPU {dev} is in the inventory but npu-smi does not list it "
-            f"(found: {', '.join(map(str, found.device_ids)) or 'none'})", dev, str(dev), "",
+            host,
+            DiffKind.MISSING_DEVICE,
+            f"NPU {dev} is in the inventory but npu-smi does not list it "
+            f"(found: {', '.join(map(str, found.device_ids)) or 'none'})",
+            dev,
+            str(dev),
+            "",
         )
         return
     yield from _device_ip(spec, host, state, index)
     if state.health != HEALTHY:
         severity = "warning" if state.health == "Warning" else "error"
-        yield Difference(host, DiffKind.UNHEALTHY_NPU, f"health is {state.health}", dev, HEALTHY, state.health, severity)
+        yield Difference(
+            host, DiffKind.UNHEALTHY_NPU, f"health is {state.health}", dev, HEALTHY, state.health, severity
+        )
     if state.link == "DOWN":
         yield Difference(host, DiffKind.LINK_DOWN, "device NIC link is DOWN", dev, "UP", "DOWN")
     if state.net_health is not None and state.net_health != NET_OK:
         yield Difference(
-            host, DiffKind.NET_HEALTH, f"device NIC net health is {state.net_health}", dev, NET_OK, state.net_health
+            host,
+            DiffKind.NET_HEALTH,
+            f"device NIC net health is {state.net_health}",
+            dev,
+            NET_OK,
+            state.net_health,
         )
     if state.processes:
         procs = ", ".join(f"{p.pid} ({p.name or '?'})" for p in state.processes)
@@ -63,19 +79,34 @@ def _device_ip(spec: Any, host: str, state: DeviceState, index: int) -> Iterator
     dev = state.device_id
     expected = spec.device_ips[index] if index < len(spec.device_ips) else None
     if state.ip is None:
-        yield Difference(host, DiffKind.NO_DEVICE_IP, "no device IP from hccn_tool or /etc/hccn.conf", dev,
-                         expected or "", "")
+        yield Difference(
+            host,
+            DiffKind.NO_DEVICE_IP,
+            "no device IP from hccn_tool or /etc/hccn.conf",
+            dev,
+            expected or "",
+            "",
+        )
     elif expected and expected != state.ip:
-        yield Difference(host, DiffKind.DEVICE_IP, f"device IP is {state.ip}, the inventory says {expected}", dev,
-                         expected, state.ip)
+        yield Difference(
+            host,
+            DiffKind.DEVICE_IP,
+            f"device IP is {state.ip}, the inventory says {expected}",
+            dev,
+            expected,
+            state.ip,
+        )
 
 
 def _node(spec: Any, found: NodeDiscovery, accelerator: bool) -> Iterator[Difference]:
     yield from _hostname(spec, found)
     if not found.has_npu_tools:
         if accelerator:
-            yield Difference(found.host, DiffKind.NO_NPU_TOOLS, "npu-smi not found (PATH, /usr/local/sbin): is the "
-                             "Ascend driver installed?")
+            yield Difference(
+                found.host,
+                DiffKind.NO_NPU_TOOLS,
+                "npu-smi not found (PATH, /usr/local/sbin): is the Ascend driver installed?",
+            )
         return
     if found.npu_smi_error:
         yield Difference(found.host, DiffKind.NPU_SMI_FAILED, found.npu_smi_error)
@@ -97,16 +128,20 @@ def _duplicates(specs: dict[str, Any], nodes: Sequence[NodeDiscovery]) -> Iterat
     for name, hosts in names.items():
         for host in hosts if len(hosts) > 1 else ():
             others = ", ".join(h for h in hosts if h != host)
-            yield Difference(host, DiffKind.DUPLICATE_HOSTNAME, f"hostname {name!r} is also used by {others}",
-                             found=name)
+            yield Difference(
+                host, DiffKind.DUPLICATE_HOSTNAME, f"hostname {name!r} is also used by {others}", found=name
+            )
     for ip, holders in ips.items():
         for host, dev in holders if len(holders) > 1 else ():
             others = ", ".join(f"{h} NPU {d}" for h, d in holders if (h, d) != (host, dev))
-            yield Difference(host, DiffKind.DUPLICATE_DEVICE_IP, f"device IP {ip} is also used by {others}", dev,
-                             found=ip)
+            yield Difference(
+                host, DiffKind.DUPLICATE_DEVICE_IP, f"device IP {ip} is also used by {others}", dev, found=ip
+            )
 
 
-def compare(inventory: Any, nodes: Sequence[NodeDiscovery], failures: Sequence[tuple[str, str]]) -> tuple[Difference, ...]:
+def compare(
+    inventory: Any, nodes: Sequence[NodeDiscovery], failures: Sequence[tuple[str, str]]
+) -> tuple[Difference, ...]:
     """Every difference between ``inventory`` and the discovered ``nodes``, in inventory order."""
     specs = {n.host: n for n in inventory.nodes}
     accelerator = inventory.cluster.hardware.accelerator
@@ -115,4 +150,6 @@ def compare(inventory: Any, nodes: Sequence[NodeDiscovery], failures: Sequence[t
         diffs.extend(_node(specs[found.host], found, accelerator))
     diffs.extend(_duplicates(specs, nodes))
     order = {n.host: i for i, n in enumerate(inventory.nodes)}
-    return tuple(sorted(diffs, key=lambda d: (order.get(d.host, len(order)), d.device if d.device is not None else -1)))
+    return tuple(
+        sorted(diffs, key=lambda d: (order.get(d.host, len(order)), d.device if d.device is not None else -1))
+    )

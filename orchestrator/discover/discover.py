@@ -110,7 +110,9 @@ def _device(
         netmask=netmask,
         ip_source=source,
         link=_parsed(parse_hccn_link, hccn.get(f"link_{dev}"), f"NPU {dev} hccn_tool -link -g", notes),
-        net_health=_parsed(parse_hccn_net_health, hccn.get(f"health_{dev}"), f"NPU {dev} hccn_tool -net_health -g", notes),
+        net_health=_parsed(
+            parse_hccn_net_health, hccn.get(f"health_{dev}"), f"NPU {dev} hccn_tool -net_health -g", notes
+        ),
         processes=info.processes_on(dev),
     )
 
@@ -126,7 +128,9 @@ def discover_node(transport: Transport, *, timeout: float = 60) -> NodeDiscovery
     notes: list[str] = []
     info = _parsed(parse_npu_smi_info, first.get("npu_smi"), "npu-smi info", notes)
     if info is None:
-        return NodeDiscovery(transport.host, hostname, npu_smi, hccn_tool, notes=tuple(notes), npu_smi_error=notes[0])
+        return NodeDiscovery(
+            transport.host, hostname, npu_smi, hccn_tool, notes=tuple(notes), npu_smi_error=notes[0]
+        )
     conf_step = first.get("hccn_conf")
     conf = _parsed(parse_hccn_conf, conf_step, "/etc/hccn.conf", []) if conf_step and conf_step.ok else None
     devices = tuple(sorted(info.npu_ids))

@@ -80,12 +80,16 @@ def split_output(text: str, nonce: str) -> dict[str, StepOutput]:
     return steps
 
 
-def run_steps(transport: Transport, steps: Mapping[str, str], *, timeout: float = 60) -> dict[str, StepOutput]:
+def run_steps(
+    transport: Transport, steps: Mapping[str, str], *, timeout: float = 60
+) -> dict[str, StepOutput]:
     """Run ``steps`` on the node in one command with the C locale; every step's output by name."""
     if not steps:
         return {}
     nonce = secrets.token_hex(8)
-    result = transport.run(["sh", "-c", batch_script(steps, nonce)], env=C_LOCALE, timeout=timeout, check=False)
+    result = transport.run(
+        ["sh", "-c", batch_script(steps, nonce)], env=C_LOCALE, timeout=timeout, check=False
+    )
     found = split_output(result.stdout, nonce)
     if not found:
         tail = (result.stderr or result.stdout).strip()[-300:]

@@ -25,7 +25,7 @@ def render_discovery(discovery: Discovery, console: Console) -> None:
             ip = (d.ip or "?") + (" (conf)" if d.ip_source == "hccn.conf" else "")
             cells = (str(d.device_id), d.name, d.health, ip, d.link or "?", d.net_health or "?")
             table.add_row(*first, *cells, procs)
-    for host, error in discovery.failures:
+    for host, _error in discovery.failures:
         table.add_row(host, "[bold red]unreachable[/]", *[""] * 7)
     console.print(table)
     if not discovery.differences:

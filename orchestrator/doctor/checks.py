@@ -63,11 +63,19 @@ class Limits:
 
 
 def check_clock(facts: NodeFacts, limits: Limits) -> Check:
-    low, high = facts.clock_offset_s, facts.clock_offset_s + facts.clock_error_s  # the true offset lies within
+    low, high = (
+        facts.clock_offset_s,
+        facts.clock_offset_s + facts.clock_error_s,
+    )  # the true offset lies within
     offset = min((low, high, 0.0), key=abs) if low <= 0 <= high else min((low, high), key=abs)
-    detail, value = f"{offset:+.2f} s vs controller (measured within [{low:+.2f}, {high:+.2f}])", f"{offset:+.1f}s"
+    detail, value = (
+        f"{offset:+.2f} s vs controller (measured within [{low:+.2f}, {high:+.2f}])",
+        f"{offset:+.1f}s",
+    )
     if abs(offset) > limits.max_clock_skew_s:
-        return Check(facts.host, "clock", Status.FAIL, f"{detail}, limit {limits.max_clock_skew_s:g} s", value)
+        return Check(
+            facts.host, "clock", Status.FAIL, f"{detail}, limit {limits.max_clock_skew_s:g} s", value
+        )
     return Check(facts.host, "clock", Status.OK, detail, value)
 
 
@@ -113,8 +121,14 @@ def check_versions(all_facts: Sequence[NodeFacts]) -> list[Check]:
         missing = [n for n, v in facts.packages if v is None]
         detail = ", ".join(f"{label} {v}" for label, v in zip(labels, mine))
         if missing:
-            checks.append(Check(facts.host, "versions", Status.FAIL, f"{', '.join(missing)} not installed for "
-                                f"{facts.executable}"))
+            checks.append(
+                Check(
+                    facts.host,
+                    "versions",
+                    Status.FAIL,
+                    f"{', '.join(missing)} not installed for {facts.executable}",
+                )
+            )
         elif mine != common:
             diff = [f"{label} {v} (others {c})" for label, v, c in zip(labels, mine, common) if v != c]
             checks.append(Check(facts.host, "versions", Status.FAIL, "; ".join(diff)))
@@ -140,7 +154,9 @@ def checks_from_differences(nodes: Sequence[NodeDiscovery], differences: Sequenc
                 checks.append(Check(node.host, name, Status.SKIP, "no NPU tools on the node"))
             else:
                 count = f"{len(node.devices)} NPU(s)"
-                checks.append(Check(node.host, name, Status.OK, f"{count} checked", count if name == "npus" else ""))
+                checks.append(
+                    Check(node.host, name, Status.OK, f"{count} checked", count if name == "npus" else "")
+                )
     return checks
 
 

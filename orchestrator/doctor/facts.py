@@ -84,7 +84,9 @@ def probe_facts(
     after = time.time()
     if result.exit_code != 0:
         tail = (result.stderr or result.stdout).strip()[-300:]
-        raise TransportError(f"{transport.host}: node python {python} failed (exit {result.exit_code}): {tail}")
+        raise TransportError(
+            f"{transport.host}: node python {python} failed (exit {result.exit_code}): {tail}"
+        )
     try:
         data = json.loads(result.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):

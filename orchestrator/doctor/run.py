@@ -73,8 +73,12 @@ class DoctorReport:
     def to_dict(self) -> dict:
         return {
             "ok": not self.failed,
-            "nodes": {h: {c.name: {"status": c.status.value, "detail": c.detail} for c in self.checks if c.host == h}
-                      for h in self.hosts},
+            "nodes": {
+                h: {
+                    c.name: {"status": c.status.value, "detail": c.detail} for c in self.checks if c.host == h
+                }
+                for h in self.hosts
+            },
         }
 
 
@@ -102,15 +106,23 @@ def _probe_node(transport: Transport, spec: Any, ports: Sequence[int], timeout: 
     return NodeProbe(facts, facts_error, found, found_error)
 
 
-def _node_checks(host: str, probe: NodeProbe, limits: Limits, ports: Sequence[int]) -> list[Check]:
-    checks = [Check(host, "ssh", Status.OK, "reached, host key verified")]  # else fan_out had failed
+def _node_checks(spec: Any, probe: NodeProbe, limits: Limits, ports: Sequence[int]) -> list[Check]:
+    host = spec.host
+    reached = "local node (no SSH)" if spec.local else "reached, host key verified"
+    checks = [Check(host, "ssh", Status.OK, reached)]  # else fan_out had failed
     if probe.facts is None:
         checks += probe_failed(host, probe.facts_error or "no facts")
     else:
-        checks += [check_clock(probe.facts, limits), check_disk(probe.facts, limits), check_ports(probe.facts, ports)]
+        checks += [
+            check_clock(probe.facts, limits),
+            check_disk(probe.facts, limits),
+            check_ports(probe.facts, ports),
+        ]
     if probe.found is None:
         error = probe.found_error or "discovery failed"
-        checks += [Check(host, name, Status.FAIL, error) for name in ("hostname", "npus", "npu_procs", "nics")]
+        checks += [
+            Check(host, name, Status.FAIL, error) for name in ("hostname", "npus", "npu_procs", "nics")
+        ]
     return checks
 
 
@@ -119,13 +131,14 @@ def run_doctor(
     *,
     transports: Optional[Mapping[str, Transport]] = None,
     pool: Optional[TransportPool] = None,
-    limits: Limits = Limits(),
+    limits: Optional[Limits] = None,
     ports: Optional[Sequence[int]] = None,
     strict: bool = False,
     max_workers: int = 32,
     timeout: float = 60,
 ) -> DoctorReport:
     """Check every node of ``inventory`` in parallel; never raises for a node's problem."""
+    limits = limits or Limits()
     ports = job_ports(inventory) if ports is None else tuple(ports)
     specs = {n.host: n for n in inventory.nodes}
     own = pool is None
@@ -143,7 +156,7 @@ def run_doctor(
         checks += unreachable(host, _error_text(exc))
     probes = {h: result.results[h] for h in hosts if h in result.results}
     for host, probe in probes.items():
-        checks += _node_checks(host, probe, limits, ports)
+        checks += _node_checks(specs[host], probe, limits, ports)
     checks += check_versions([p.facts for p in probes.values() if p.facts is not None])
     found = [p.found for p in probes.values() if p.found is not None]
     checks += checks_from_differences(found, compare(inventory, found, ()))

@@ -36,6 +36,13 @@ if not os.path.exists(os.path.join(dest, ".complete")):
 os.remove(tar)
 """
 
+# Move the logs of an earlier run of the same plan aside (<log>.<mtime>), so each job's logs are its own.
+_ROTATE = """import os, sys
+for log in sys.argv[1:]:
+    if os.path.exists(log):
+        os.replace(log, "%s.%d" % (log, int(os.path.getmtime(log))))
+"""
+
 
 @dataclass(frozen=True)
 class CodeBundle:
@@ -113,6 +120,7 @@ def stage_node(t: Transport, plan: Plan, node: NodePlan, job_id: str, workdir: s
         files.append((plan.rank_table_text.encode(), f"{node.job_dir}/rank_table.json", 0o644))
     for data, dest, mode in files:
         t.put_bytes(data, dest, mode=mode)
+    t.run([node.python, "-c", _ROTATE, *[x.stdout for x in node.launches]], timeout=30)
     sent = sum(len(f[0]) for f in files)
     inputs = _inputs(plan, node.host)
     for src, dest in inputs:

@@ -20,18 +20,23 @@ def folder_files(folder: Union[str, Path]) -> dict[str, str]:
     return out
 
 
-def diff_files(old: Mapping[str, str], new: Mapping[str, str], old_label: str = "old", new_label: str = "new") -> str:
+def diff_files(
+    old: Mapping[str, str], new: Mapping[str, str], old_label: str = "old", new_label: str = "new"
+) -> str:
     """The unified diff of two ``{path: text}`` maps, file by file in path order ("" when equal)."""
     chunks = []
     for rel in sorted(set(old) | set(new)):
         a, b = old.get(rel), new.get(rel)
         if a == b:
             continue
-        chunks.extend(difflib.unified_diff(
-            (a or "").splitlines(keepends=True), (b or "").splitlines(keepends=True),
-            fromfile=f"{old_label}/{rel}" if a is not None else "/dev/null",
-            tofile=f"{new_label}/{rel}" if b is not None else "/dev/null",
-        ))
+        chunks.extend(
+            difflib.unified_diff(
+                (a or "").splitlines(keepends=True),
+                (b or "").splitlines(keepends=True),
+                fromfile=f"{old_label}/{rel}" if a is not None else "/dev/null",
+                tofile=f"{new_label}/{rel}" if b is not None else "/dev/null",
+            )
+        )
     return "".join(c if c.endswith("\n") else c + "\n" for c in chunks)
 
 

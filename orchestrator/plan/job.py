@@ -71,8 +71,12 @@ def job_options(defaults: Any, overrides: Mapping[str, Any]) -> JobOptions:
     opts = replace(JobOptions(), **{k: v for k, v in base.items() if v is not None or k != "model"})
     unknown = sorted(set(overrides) - set(_TYPES))
     if unknown:
-        raise InputError([Problem("--set", f"job.{k}", "unknown job option", f"use one of {', '.join(sorted(_TYPES))}")
-                          for k in unknown])
+        raise InputError(
+            [
+                Problem("--set", f"job.{k}", "unknown job option", f"use one of {', '.join(sorted(_TYPES))}")
+                for k in unknown
+            ]
+        )
     return replace(opts, **{k: _check(k, v) for k, v in overrides.items()})
 
 

@@ -17,8 +17,14 @@ from orchestrator.plan.job import JobOptions
 from orchestrator.plan.model import Pairs, RankLaunch
 from orchestrator.plan.timeouts import Timeouts
 
-RUN_MODES = {"pretrain": "train", "finetune": "finetune", "lora": "finetune", "predict": "predict",
-             "predict_lora": "predict", "export": "export"}
+RUN_MODES = {
+    "pretrain": "train",
+    "finetune": "finetune",
+    "lora": "finetune",
+    "predict": "predict",
+    "predict_lora": "predict",
+    "export": "export",
+}
 
 
 @dataclass(frozen=True)
@@ -50,11 +56,25 @@ class NodeContext:
 def run_argv(job: JobContext, node: NodeContext, opts: JobOptions, inputs: dict[str, str],
              device_id: Optional[int]) -> tuple[str, ...]:  # fmt: skip
     """``<python> -m iflytekspark.run --config <yaml> --use_parallel ... --run_mode ...`` plus the inputs."""
-    argv = [node.python, "-m", "iflytekspark.run", "--config", node.yaml_path,
-            "--run_mode", RUN_MODES[job.task], "--use_parallel", str(job.world > 1)]
-    flags = {"train_dataset": "--train_dataset", "eval_dataset": "--eval_dataset",
-             "load_checkpoint": "--load_checkpoint", "predict_data": "--predict_data",
-             "tokenizer": "--tokenizer_file", "mindir_save_dir": "--mindir_save_dir"}
+    argv = [
+        node.python,
+        "-m",
+        "iflytekspark.run",
+        "--config",
+        node.yaml_path,
+        "--run_mode",
+        RUN_MODES[job.task],
+        "--use_parallel",
+        str(job.world > 1),
+    ]
+    flags = {
+        "train_dataset": "--train_dataset",
+        "eval_dataset": "--eval_dataset",
+        "load_checkpoint": "--load_checkpoint",
+        "predict_data": "--predict_data",
+        "tokenizer": "--tokenizer_file",
+        "mindir_save_dir": "--mindir_save_dir",
+    }
     for key, flag in flags.items():
         if inputs.get(key):
             argv += [flag, inputs[key]]
@@ -87,12 +107,22 @@ def _base_env(job: JobContext, node: NodeContext, log_dir: str) -> dict[str, str
     return env
 
 
-def _identity(job: JobContext, rank: Optional[int], device_id: Optional[int], node: NodeContext) -> dict[str, str]:
+def _identity(
+    job: JobContext, rank: Optional[int], device_id: Optional[int], node: NodeContext
+) -> dict[str, str]:
     if job.launch_mode == "rank_table":
-        return {"RANK_TABLE_FILE": f"{node.job_dir}/rank_table.json", "RANK_SIZE": str(job.world),
-                "RANK_ID": str(rank), "DEVICE_ID": str(device_id)}
-    env = {"MS_SCHED_HOST": str(job.sched_host), "MS_SCHED_PORT": str(job.sched_port),
-           "MS_WORKER_NUM": str(job.world), "RANK_SIZE": str(job.world)}
+        return {
+            "RANK_TABLE_FILE": f"{node.job_dir}/rank_table.json",
+            "RANK_SIZE": str(job.world),
+            "RANK_ID": str(rank),
+            "DEVICE_ID": str(device_id),
+        }
+    env = {
+        "MS_SCHED_HOST": str(job.sched_host),
+        "MS_SCHED_PORT": str(job.sched_port),
+        "MS_WORKER_NUM": str(job.world),
+        "RANK_SIZE": str(job.world),
+    }
     if rank is None:
         env["MS_ROLE"] = "MS_SCHED"
         return env

@@ -128,9 +128,16 @@ def estimate_memory(m: ModelPreset, st: Strategy, flash_attention: bool = True) 
         return round(x / GB, 3)
 
     return MemoryEstimate(
-        weights_gb=gb(weights), gradients_gb=gb(grads), optimizer_gb=gb(optim), activations_gb=gb(acts),
-        activations_no_recompute_gb=gb(no_rc), activations_recompute_gb=gb(rc), logits_gb=gb(logits),
-        kv_cache_gb=gb(kv), overhead_gb=OVERHEAD_GB, total_gb=round(total, 3),
+        weights_gb=gb(weights),
+        gradients_gb=gb(grads),
+        optimizer_gb=gb(optim),
+        activations_gb=gb(acts),
+        activations_no_recompute_gb=gb(no_rc),
+        activations_recompute_gb=gb(rc),
+        logits_gb=gb(logits),
+        kv_cache_gb=gb(kv),
+        overhead_gb=OVERHEAD_GB,
+        total_gb=round(total, 3),
         budget_gb=st.max_device_memory_gb,
     )
 
@@ -139,7 +146,9 @@ def _divisors(n: int, limit: int) -> list[int]:
     return [d for d in range(1, min(n, limit) + 1) if n % d == 0]
 
 
-def _fitting(m: ModelPreset, st: Strategy, profile: HardwareProfile, world: int, flash: bool) -> Optional[Strategy]:
+def _fitting(
+    m: ModelPreset, st: Strategy, profile: HardwareProfile, world: int, flash: bool
+) -> Optional[Strategy]:
     """The fitting layout of exactly ``world`` devices with the least mp*pp, or None."""
     mps = _divisors(world, profile.devices_per_node if profile.accelerator else 1)
     pps = _divisors(m.num_layers, world) if st.training and profile.accelerator else [1]
@@ -174,13 +183,17 @@ def check_fits(m: ModelPreset, st: Strategy, profile: HardwareProfile, flash: bo
         f"activations {est.activations_gb:.1f}, logits {est.logits_gb:.1f}, kv cache {est.kv_cache_gb:.1f})"
     ]
     if st.training and not st.recompute and est.activations_recompute_gb < est.activations_gb:
-        lines.append("  - recompute would cut activations to "
-                     f"{est.activations_recompute_gb:.1f} GB (--set parallel.recompute=true)")
+        lines.append(
+            "  - recompute would cut activations to "
+            f"{est.activations_recompute_gb:.1f} GB (--set parallel.recompute=true)"
+        )
     for label, cand in (("with your devices", same), ("smallest that fits", smallest)):
         if cand is not None:
             nodes = -(-cand.world // profile.devices_per_node)
-            lines.append(f"  - {label}: dp{cand.dp} mp{cand.mp} pp{cand.pp} on {cand.world} device(s) "
-                         f"({nodes} node(s)), ~{estimate_memory(m, cand, flash).total_gb:.1f} GB per device")
+            lines.append(
+                f"  - {label}: dp{cand.dp} mp{cand.mp} pp{cand.pp} on {cand.world} device(s) "
+                f"({nodes} node(s)), ~{estimate_memory(m, cand, flash).total_gb:.1f} GB per device"
+            )
     if smallest is None:
         lines.append("  - no layout of this profile fits this model; use a smaller model or a larger device")
     raise PlanError("\n".join(lines))

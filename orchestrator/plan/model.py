@@ -99,4 +99,10 @@ class Plan:
         raise KeyError(f"no node {host!r} in the plan; hosts: {', '.join(n.host for n in self.nodes)}")
 
     def launches(self) -> tuple[RankLaunch, ...]:
+        """Every process of the job, node by node (scheduler first on its node)."""
         return tuple(launch for n in self.nodes for launch in n.launches)
+
+    @property
+    def scheduler(self) -> Optional[RankLaunch]:
+        """The dynamic-cluster scheduler's launch, None in rank-table mode."""
+        return next((x for x in self.launches() if x.role == "scheduler"), None)

@@ -103,8 +103,14 @@ def resolve_model(spec: str, source: str = "job.model") -> ModelPreset:
     path = Path(spec).expanduser()
     if not path.is_file():
         raise InputError(
-            [Problem(source, "model", f"{spec!r} is neither a preset nor a file",
-                     f"use one of {', '.join(sorted(PRESETS))} or a path to a model_config YAML")]
+            [
+                Problem(
+                    source,
+                    "model",
+                    f"{spec!r} is neither a preset nor a file",
+                    f"use one of {', '.join(sorted(PRESETS))} or a path to a model_config YAML",
+                )
+            ]
         )
     data = yaml.safe_load(path.read_text()) or {}
     data = data.get("model", {}).get("model_config", data) if isinstance(data, dict) else data

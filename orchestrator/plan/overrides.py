@@ -2,11 +2,13 @@
 
 ``parallel.*`` goes to the strategy, ``model.*`` to the model config, ``job.*`` to the job options;
 anything else is a dotted path into the rendered MindFormers YAML (its top-level key must exist).
-Values are YAML scalars: ``3``, ``true``, ``1.e-4``, ``"text"``, ``null``.
+Values are YAML scalars: ``3``, ``true``, ``1.e-4``, ``"text"``, ``null``; text that YAML reads as a
+list or mapping stays text (``job.predict_data=[q1##q2]``).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -15,6 +17,7 @@ import yaml
 from orchestrator.errors import InputError, Problem
 
 SECTIONS = ("parallel", "model", "job")
+_SCIENTIFIC = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 @dataclass(frozen=True)
@@ -44,14 +47,26 @@ def parse_override(text: str, origin: str = "--set") -> Override:
     key = key.strip()
     parts = key.split(".")
     if not sep or not key or any(not p for p in parts) or (parts[0] in SECTIONS and len(parts) < 2):
-        raise InputError([Problem(origin, text, "expected key=value with a dotted key",
-                                  "e.g. --set parallel.dp=2 or --set runner_config.epochs=3")])
+        raise InputError(
+            [
+                Problem(
+                    origin,
+                    text,
+                    "expected key=value with a dotted key",
+                    "e.g. --set parallel.dp=2 or --set runner_config.epochs=3",
+                )
+            ]
+        )
     try:
         value = yaml.safe_load(raw) if raw.strip() else ""
     except yaml.YAMLError as exc:
-        raise InputError([Problem(origin, key, f"value {raw!r} is not a YAML scalar: {exc}", "quote it")]) from None
-    if isinstance(value, (dict, list)):
-        raise InputError([Problem(origin, key, f"value {raw!r} is not a scalar", "set one leaf at a time")])
+        raise InputError(
+            [Problem(origin, key, f"value {raw!r} is not a YAML scalar: {exc}", "quote it")]
+        ) from None
+    if isinstance(value, (dict, list)):  # not a scalar: the text itself (e.g. predict_data=[q1##q2])
+        value = raw.strip()
+    elif isinstance(value, str) and _SCIENTIFIC.fullmatch(value):  # YAML 1.1 reads 1e-4 as text
+        value = float(value)
     return Override(key, value, origin)
 
 
@@ -75,8 +90,14 @@ def apply_to_tree(tree: dict, overrides: Sequence[Override]) -> dict:
             continue
         parts = o.key.split(".")
         if parts[0] not in tree:
-            problems.append(Problem(o.origin, o.key, f"unknown top-level key {parts[0]!r}",
-                                    f"use one of {', '.join(sorted(tree))} or parallel./model./job."))
+            problems.append(
+                Problem(
+                    o.origin,
+                    o.key,
+                    f"unknown top-level key {parts[0]!r}",
+                    f"use one of {', '.join(sorted(tree))} or parallel./model./job.",
+                )
+            )
             continue
         node: Any = tree
         for i, part in enumerate(parts[:-1]):
@@ -94,7 +115,9 @@ def _child(node: Any, part: str, o: Override, path: str, problems: list) -> Any:
     if isinstance(node, list):
         if part.isdigit() and int(part) < len(node):
             return node[int(part)]
-        problems.append(Problem(o.origin, o.key, f"{path}: no list element {part}", f"index 0..{len(node) - 1}"))
+        problems.append(
+            Problem(o.origin, o.key, f"{path}: no list element {part}", f"index 0..{len(node) - 1}")
+        )
         return None
     if not isinstance(node, dict):
         problems.append(Problem(o.origin, o.key, f"{path} is a value, not a section", "set the value itself"))

@@ -30,7 +30,13 @@ def _build(tp: Any, value: Any) -> Any:
         return None
     if dataclasses.is_dataclass(tp):
         hints = get_type_hints(tp)
-        return tp(**{f.name: _build(hints[f.name], value[f.name]) for f in dataclasses.fields(tp) if f.name in value})
+        return tp(
+            **{
+                f.name: _build(hints[f.name], value[f.name])
+                for f in dataclasses.fields(tp)
+                if f.name in value
+            }
+        )
     if origin is Union:
         return _build(next(a for a in get_args(tp) if a is not type(None)), value)
     if origin is tuple:
@@ -49,8 +55,16 @@ def plan_from_json(text: str, source: str = "plan.json") -> Plan:
         raise InputError([Problem(source, "plan.json", f"not JSON: {exc}", "write the plan again")]) from None
     if not isinstance(data, dict) or data.get("schema") != SCHEMA:
         found = data.get("schema") if isinstance(data, dict) else None
-        raise InputError([Problem(source, "schema", f"expected {SCHEMA}, found {found!r}",
-                                  "plan again with this version of orchestrate")])
+        raise InputError(
+            [
+                Problem(
+                    source,
+                    "schema",
+                    f"expected {SCHEMA}, found {found!r}",
+                    "plan again with this version of orchestrate",
+                )
+            ]
+        )
     try:
         return _build(Plan, data)
     except (KeyError, TypeError) as exc:
@@ -85,8 +99,11 @@ def commands_script(node: NodePlan) -> str:
 
 def plan_files(plan: Plan, summary: str) -> dict[str, tuple[str, int]]:
     """``{relative path: (text, mode)}`` of the whole plan folder."""
-    files = {"plan.json": (plan_json(plan), 0o644), "rank_table.json": (plan.rank_table_text, 0o644),
-             "summary.txt": (summary, 0o644)}
+    files = {
+        "plan.json": (plan_json(plan), 0o644),
+        "rank_table.json": (plan.rank_table_text, 0o644),
+        "summary.txt": (summary, 0o644),
+    }
     for node in plan.nodes:
         base = f"nodes/{node.host}"
         files[f"rank_table_{node.host}.json"] = (node.rank_table_text, 0o644)
@@ -103,7 +120,9 @@ def write_plan(plan: Plan, out_dir: Union[str, Path]) -> list[Path]:
 
     out = Path(out_dir)
     if out.exists() and any(out.iterdir()) and not (out / "plan.json").exists():
-        raise InputError([Problem(str(out), "--out", "exists and is not a plan folder", "choose another folder")])
+        raise InputError(
+            [Problem(str(out), "--out", "exists and is not a plan folder", "choose another folder")]
+        )
     if (out / "nodes").is_dir():
         shutil.rmtree(out / "nodes")
     for old in out.glob("rank_table_*.json"):
@@ -124,4 +143,3 @@ def load_plan(plan_dir: Union[str, Path]) -> Plan:
     if not path.is_file():
         raise InputError([Problem(str(plan_dir), "plan.json", "no plan.json here", "give a plan folder")])
     return plan_from_json(path.read_text(encoding="utf-8"), str(path))
-

@@ -8,7 +8,7 @@ order of server_id), never from the order nodes are listed in.
 from __future__ import annotations
 
 import posixpath
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any, Optional, Sequence
 
 from orchestrator.errors import InputError, PlanError, Problem
@@ -16,7 +16,7 @@ from orchestrator.inventory.profiles import TASKS
 from orchestrator.plan import launch_env, transfers
 from orchestrator.plan.job import JobOptions, job_options, lr_schedule
 from orchestrator.plan.memory import check_fits
-from orchestrator.plan.model import SCHEMA, NodePlan, Plan, RankLaunch
+from orchestrator.plan.model import SCHEMA, NodePlan, Plan, Transfer
 from orchestrator.plan.model_presets import ModelPreset, resolve_model, with_overrides
 from orchestrator.plan.overrides import Override, by_section, parse_overrides
 from orchestrator.plan.render import render_yaml
@@ -41,18 +41,34 @@ def _model(opts: JobOptions, overrides: list[Override]) -> tuple[ModelPreset, li
     preset = with_overrides(preset, {k: v for k, v in values.items() if "." not in k})
     extras = dict(preset.extra)
     extras.update({k: v for k, v in values.items() if "." in k})
-    tree = [Override(f"model.model_config.{k}", v, f"--set model.{k}", "yaml") for k, v in sorted(extras.items())]
+    tree = [
+        Override(f"model.model_config.{k}", v, f"--set model.{k}", "yaml") for k, v in sorted(extras.items())
+    ]
     return replace(preset, extra=()), tree
 
 
 def _rank_table(inventory: Any, mode: str) -> RankTable:
     missing = [n.host for n in inventory.nodes if not n.device_ips]
     if mode == "rank_table" and missing:
-        raise InputError([Problem(inventory.source, f"nodes[{h}].device_ips", "device IPs are unknown",
-                                  "list device_ips, run with --discover, or use launch_mode: dynamic_cluster")
-                          for h in missing])
-    nodes = [NodeDevices(server_id=n.host, devices=tuple(zip(n.devices, n.device_ips or ("",) * len(n.devices))),
-                         super_pod_id=n.super_pod_id) for n in inventory.nodes]
+        raise InputError(
+            [
+                Problem(
+                    inventory.source,
+                    f"nodes[{h}].device_ips",
+                    "device IPs are unknown",
+                    "list device_ips, run with --discover, or use launch_mode: dynamic_cluster",
+                )
+                for h in missing
+            ]
+        )
+    nodes = [
+        NodeDevices(
+            server_id=n.host,
+            devices=tuple(zip(n.devices, n.device_ips or ("",) * len(n.devices))),
+            super_pod_id=n.super_pod_id,
+        )
+        for n in inventory.nodes
+    ]
     return build_rank_table(nodes, inventory.cluster.rank_table_version)
 
 
@@ -67,25 +83,42 @@ def _yaml_context(inventory: Any, task: str, st: Strategy, model: ModelPreset, o
     profile = inventory.profile
     accel = profile.accelerator
     out_dir = opts.output_dir if posixpath.isabs(opts.output_dir) else f"{job_dir}/{opts.output_dir}"
+    yaml_run_mode = "predict" if task == "export" else launch_env.RUN_MODES[task]  # MindFormers has no export
     auto_trans = opts.auto_trans_ckpt
     if auto_trans is None:
         auto_trans = st.training and bool(opts.load_checkpoint)
     return {
-        "task": task, "profile": profile.name, "host": host, "run_mode": launch_env.RUN_MODES[task],
-        "use_parallel": st.world > 1, "auto_trans_ckpt": auto_trans, "accelerator": accel,
-        "device_target": "Ascend" if accel else "CPU", "device_id": devices[0],
+        "task": task,
+        "profile": profile.name,
+        "host": host,
+        "run_mode": yaml_run_mode,
+        "use_parallel": st.world > 1,
+        "auto_trans_ckpt": auto_trans,
+        "accelerator": accel,
+        "device_target": "Ascend" if accel else "CPU",
+        "device_id": devices[0],
         "max_device_memory": f"{st.max_device_memory_gb:g}GB",
-        "parallel_mode": 1 if accel else 0, "full_batch": accel, "gradients_mean": not accel,
-        "strategy": st, "lr": lr_schedule(task, opts),
+        "parallel_mode": 1 if accel else 0,
+        "full_batch": accel,
+        "gradients_mean": not accel,
+        "strategy": st,
+        "lr": lr_schedule(task, opts),
         "columns": ["input_ids"] if task == "pretrain" else ["input_ids", "loss_mask"],
         "model": {"name": model.name, "fields": list(model.model_config_fields().items())},
         "embedding_dtype": "float16" if st.compute_dtype == "float16" else "float32",
-        "use_past": task in INFER, "is_dynamic": profile.is_dynamic_export and st.mp == 1,
+        "use_past": task in INFER,
+        "is_dynamic": profile.is_dynamic_export and st.mp == 1,
         "job": {
-            "seed": opts.seed, "output_dir": out_dir, "load_checkpoint": inputs.get("load_checkpoint", ""),
-            "only_save_strategy": opts.only_save_strategy, "resume": opts.resume, "epochs": opts.epochs,
-            "sink_size": opts.sink_size, "save_checkpoint_steps": opts.save_checkpoint_steps,
-            "train_dataset_node": inputs.get("train_dataset", ""), "eval_dataset_node": inputs.get("eval_dataset"),
+            "seed": opts.seed,
+            "output_dir": out_dir,
+            "load_checkpoint": inputs.get("load_checkpoint", ""),
+            "only_save_strategy": opts.only_save_strategy,
+            "resume": opts.resume,
+            "epochs": opts.epochs,
+            "sink_size": opts.sink_size,
+            "save_checkpoint_steps": opts.save_checkpoint_steps,
+            "train_dataset_node": inputs.get("train_dataset", ""),
+            "eval_dataset_node": inputs.get("eval_dataset"),
             "predict_length": opts.predict_length,
         },
     }
@@ -98,15 +131,75 @@ def _warnings(task: str, st: Strategy, opts: JobOptions, shared: Sequence[str]) 
     if (task in INFER or task == "lora") and not opts.load_checkpoint:
         out.append(f"{task} without load_checkpoint runs on random weights")
     if st.training and opts.load_checkpoint and st.world > 8 and not shared:
-        out.append("auto_trans_ckpt on more than 8 devices needs output_dir on shared storage (spec §4): "
-                   "add shared_paths or transform the checkpoint offline")
+        out.append(
+            "auto_trans_ckpt on more than 8 devices needs output_dir on shared storage (spec §4): "
+            "add shared_paths or transform the checkpoint offline"
+        )
     return tuple(out)
 
 
-def make_plan(inventory: Any, task: str, overrides: Sequence[str] = (), discovered: Optional[Any] = None) -> Plan:
+@dataclass(frozen=True)
+class _Job:
+    """The decisions shared by every node of one plan."""
+
+    inventory: Any
+    task: str
+    opts: JobOptions
+    model: ModelPreset
+    strategy: Strategy
+    tree_overrides: tuple[Override, ...]
+    launch: launch_env.JobContext
+    table: RankTable
+    hostnames: dict[str, str]
+
+
+def _node_plan(job: _Job, server: Any) -> tuple[NodePlan, list[Transfer]]:
+    """One node's YAML, launches and transfers; ranks and devices come from the merged table."""
+    task, opts, spec = job.task, job.opts, job.inventory.node(server.server_id)
+    job_dir = f"{spec.workdir.rstrip('/')}/jobs/{job.inventory.cluster.name}-{task}"
+    devices = tuple(int(d.device_id) for d in server.devices)
+    ranks = tuple(int(d.rank_id) for d in server.devices)
+    inputs = transfers.node_inputs(task, opts, job_dir, job.launch.shared_paths)
+    ctx = _yaml_context(
+        job.inventory, task, job.strategy, job.model, opts, spec.host, job_dir, devices, inputs
+    )
+    yaml_text = render_yaml(f"{task}.yaml.j2", ctx, job.tree_overrides)
+    node = launch_env.NodeContext(
+        spec.host, spec.python, job_dir, f"{job_dir}/config/{task}.yaml", spec.env, len(devices)
+    )
+    slots = [(None, None)] if spec.host == job.launch.sched_host else []
+    launches = tuple(
+        launch_env.process_launch(
+            job.launch, node, launch_env.run_argv(job.launch, node, opts, inputs, dev), rank, dev
+        )
+        for rank, dev in slots + list(zip(ranks, devices))
+    )
+    plan = NodePlan(
+        host=spec.host,
+        name=job.hostnames.get(spec.host, spec.name),
+        local=spec.local,
+        python=spec.python,
+        job_dir=job_dir,
+        devices=devices,
+        ranks=ranks,
+        yaml_name=f"{task}.yaml",
+        yaml_text=yaml_text,
+        rank_table_text=rank_table_json(node_rank_table(job.table, spec.host)),
+        launches=launches,
+    )
+    dynamic = job.launch.launch_mode == "dynamic_cluster"
+    moves = transfers.generated_transfers(spec.host, job_dir, task, [x.name for x in launches], dynamic)
+    return plan, moves + transfers.input_transfers(spec.host, task, opts, inputs)
+
+
+def make_plan(
+    inventory: Any, task: str, overrides: Sequence[str] = (), discovered: Optional[Any] = None
+) -> Plan:
     """The plan of ``task`` on ``inventory`` (see the module docstring). Raises InputError/PlanError."""
     if task not in TASKS:
-        raise InputError([Problem("--task", "task", f"unknown task {task!r}", f"use one of {', '.join(TASKS)}")])
+        raise InputError(
+            [Problem("--task", "task", f"unknown task {task!r}", f"use one of {', '.join(TASKS)}")]
+        )
     if discovered is not None:
         from orchestrator.discover.apply import apply_discovery
 
@@ -114,7 +207,9 @@ def make_plan(inventory: Any, task: str, overrides: Sequence[str] = (), discover
     parsed = parse_overrides(inventory.job.overrides, overrides)
     profile, world = inventory.profile, inventory.world_size
     if world < 1:
-        raise InputError([Problem(inventory.source, "nodes", "no devices in the inventory", "list nodes with devices")])
+        raise InputError(
+            [Problem(inventory.source, "nodes", "no devices in the inventory", "list nodes with devices")]
+        )
     opts = job_options(inventory.job, by_section(parsed, "job"))
     model, model_tree = _model(opts, parsed)
     st = choose_strategy(profile, task, world, model, by_section(parsed, "parallel"))
@@ -129,39 +224,31 @@ def make_plan(inventory: Any, task: str, overrides: Sequence[str] = (), discover
     sched_host = table.servers[0].server_id if dynamic else None
     timeouts = choose_timeouts(model, st, profile, len(inventory.nodes))
     shared = inventory.cluster.shared_paths
-    job = launch_env.JobContext(task, mode, world, profile.accelerator, timeouts, sched_host, opts.sched_port, shared)
+    launch = launch_env.JobContext(
+        task, mode, world, profile.accelerator, timeouts, sched_host, opts.sched_port, shared
+    )
     hostnames = {n.host: n.hostname for n in discovered.nodes} if discovered is not None else {}
-    nodes, moves = [], []
-    for server in table.servers:
-        spec = inventory.node(server.server_id)
-        job_dir = f"{spec.workdir.rstrip('/')}/jobs/{inventory.cluster.name}-{task}"
-        devices = tuple(int(d.device_id) for d in server.devices)
-        ranks = tuple(int(d.rank_id) for d in server.devices)
-        inputs = transfers.node_inputs(task, opts, job_dir, shared)
-        ctx = _yaml_context(inventory, task, st, model, opts, spec.host, job_dir, devices, inputs)
-        yaml_text = render_yaml(f"{task}.yaml.j2", ctx, model_tree + parsed)
-        node = launch_env.NodeContext(spec.host, spec.python, job_dir, f"{job_dir}/config/{task}.yaml",
-                                      spec.env, len(devices))
-        launches: list[RankLaunch] = []
-        if dynamic and spec.host == sched_host:
-            argv = launch_env.run_argv(job, node, opts, inputs, None)
-            launches.append(launch_env.process_launch(job, node, argv, None, None))
-        for rank, dev in zip(ranks, devices):
-            argv = launch_env.run_argv(job, node, opts, inputs, dev)
-            launches.append(launch_env.process_launch(job, node, argv, rank, dev))
-        nodes.append(NodePlan(
-            host=spec.host, name=hostnames.get(spec.host, spec.name), local=spec.local, python=spec.python,
-            job_dir=job_dir, devices=devices, ranks=ranks, yaml_name=f"{task}.yaml", yaml_text=yaml_text,
-            rank_table_text=rank_table_json(node_rank_table(table, spec.host)), launches=tuple(launches),
-        ))
-        moves += transfers.generated_transfers(spec.host, job_dir, task, [x.name for x in launches], dynamic)
-        moves += transfers.input_transfers(spec.host, task, opts, inputs)
+    job = _Job(inventory, task, opts, model, st, tuple(model_tree + parsed), launch, table, hostnames)
+    built = [_node_plan(job, server) for server in table.servers]
     return Plan(
-        schema=SCHEMA, cluster=inventory.cluster.name, profile=profile.name, task=task,
-        run_mode=launch_env.RUN_MODES[task], inventory_source=inventory.source, launch_mode=mode,
-        world_size=world, model=model, job=opts, strategy=st, memory=memory, timeouts=timeouts,
+        schema=SCHEMA,
+        cluster=inventory.cluster.name,
+        profile=profile.name,
+        task=task,
+        run_mode=launch_env.RUN_MODES[task],
+        inventory_source=inventory.source,
+        launch_mode=mode,
+        world_size=world,
+        model=model,
+        job=opts,
+        strategy=st,
+        memory=memory,
+        timeouts=timeouts,
         overrides=tuple(f"{k}={v}" for k, v in inventory.job.overrides) + tuple(overrides),
-        rank_table_text=rank_table_json(table), scheduler_host=sched_host,
-        sched_port=opts.sched_port if dynamic else None, nodes=tuple(nodes), transfers=tuple(moves),
+        rank_table_text=rank_table_json(table),
+        scheduler_host=sched_host,
+        sched_port=opts.sched_port if dynamic else None,
+        nodes=tuple(node for node, _ in built),
+        transfers=tuple(t for _, moves in built for t in moves),
         warnings=_warnings(task, st, opts, shared),
     )

@@ -20,8 +20,12 @@ import yaml
 from orchestrator.errors import PlanError
 from orchestrator.plan.overrides import Override, apply_to_tree
 
-_PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./-]*")
+_PLAIN = re.compile(r"[A-Za-z_/][A-Za-z0-9_./-]*")  # never a number, never YAML syntax
+_YAML11_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}  # read as bool/None
 TEMPLATE_DIR = Path(__file__).resolve().parents[2] / "templates"
+
+
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def yaml_scalar(value: Any) -> str:
@@ -38,7 +42,7 @@ def yaml_scalar(value: Any) -> str:
     if isinstance(value, (int, list, tuple)):
         return json.dumps(value)
     text = str(value)
-    if _PLAIN.fullmatch(text) and yaml.safe_load(text) == text:
+    if _PLAIN.fullmatch(text) and text.lower() not in _YAML11_WORDS:
         return text
     return json.dumps(text, ensure_ascii=False)
 
@@ -74,7 +78,9 @@ def render_text(template: str, context: Mapping[str, Any], template_dir: Path = 
         raise PlanError(f"template {exc.name} not found in {template_dir}") from None
     except jinja2.UndefinedError as exc:
         where = _template_line(exc) or template
-        raise PlanError(f"template {where}: {exc.message} (the plan gives the template no such value)") from None
+        raise PlanError(
+            f"template {where}: {exc.message} (the plan gives the template no such value)"
+        ) from None
     except Exception as exc:  # a filter or expression failed inside the template
         where = _template_line(exc) or template
         raise PlanError(f"template {where}: {type(exc).__name__}: {exc}") from exc
@@ -83,7 +89,7 @@ def render_text(template: str, context: Mapping[str, Any], template_dir: Path = 
 def parse_rendered(text: str, template: str) -> dict:
     """The YAML tree of rendered ``text``; PlanError quoting the bad line when it does not parse."""
     try:
-        tree = yaml.safe_load(text)
+        tree = yaml.load(text, Loader=_LOADER)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark else 0
@@ -95,7 +101,10 @@ def parse_rendered(text: str, template: str) -> dict:
 
 
 def render_yaml(
-    template: str, context: Mapping[str, Any], overrides: Sequence[Override] = (), template_dir: Path = TEMPLATE_DIR
+    template: str,
+    context: Mapping[str, Any],
+    overrides: Sequence[Override] = (),
+    template_dir: Path = TEMPLATE_DIR,
 ) -> str:
     """The final YAML text: rendered, checked to parse, with ``--set`` YAML paths applied."""
     text = render_text(template, context, template_dir)

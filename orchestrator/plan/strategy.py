@@ -58,11 +58,21 @@ class Strategy:
 
 # --set parallel.<key> -> Strategy field (short and MindFormers spellings both accepted).
 KEYS = {
-    "dp": "dp", "data_parallel": "dp", "mp": "mp", "model_parallel": "mp", "pp": "pp",
-    "pipeline_stage": "pp", "micro_batch_num": "micro_batch_num", "batch_size": "batch_size",
-    "optimizer_shard": "optimizer_shard", "vocab_emb_dp": "vocab_emb_dp",
-    "gradient_aggregation_group": "gradient_aggregation_group", "seq_parallel": "seq_parallel",
-    "recompute": "recompute", "recompute_slice": "recompute_slice", "compute_dtype": "compute_dtype",
+    "dp": "dp",
+    "data_parallel": "dp",
+    "mp": "mp",
+    "model_parallel": "mp",
+    "pp": "pp",
+    "pipeline_stage": "pp",
+    "micro_batch_num": "micro_batch_num",
+    "batch_size": "batch_size",
+    "optimizer_shard": "optimizer_shard",
+    "vocab_emb_dp": "vocab_emb_dp",
+    "gradient_aggregation_group": "gradient_aggregation_group",
+    "seq_parallel": "seq_parallel",
+    "recompute": "recompute",
+    "recompute_slice": "recompute_slice",
+    "compute_dtype": "compute_dtype",
     "max_device_memory_gb": "max_device_memory_gb",
 }
 _INTS = ("dp", "mp", "pp", "micro_batch_num", "batch_size", "gradient_aggregation_group")
@@ -76,7 +86,10 @@ def default_strategy(profile: HardwareProfile, task: str, world: int) -> Strateg
         raise PlanError(f"profile {profile.name} has no layout for task {task!r}")
     training = task in TRAIN_TASKS
     return Strategy(
-        task=task, dp=ref.dp, mp=ref.mp, pp=ref.pp,
+        task=task,
+        dp=ref.dp,
+        mp=ref.mp,
+        pp=ref.pp,
         optimizer_shard=training and profile.accelerator,
         seq_parallel=profile.seq_parallel and training,
         recompute=training,
@@ -94,22 +107,41 @@ def _typed(key: str, field: str, value: Any) -> Any:
         or (field == "max_device_memory_gb" and isinstance(value, (int, float)) and value > 0)
     )
     if not ok:
-        want = ("a positive integer" if field in _INTS else "true or false" if field in _BOOLS
-                else f"one of {', '.join(DTYPES)}" if field == "compute_dtype" else "a positive number")
+        want = (
+            "a positive integer"
+            if field in _INTS
+            else "true or false"
+            if field in _BOOLS
+            else f"one of {', '.join(DTYPES)}"
+            if field == "compute_dtype"
+            else "a positive number"
+        )
         raise InputError([Problem("--set", f"parallel.{key}", f"{value!r} is not valid", f"give {want}")])
     return float(value) if field == "max_device_memory_gb" else value
 
 
 def choose_strategy(
-    profile: HardwareProfile, task: str, world: int, model: ModelPreset, overrides: Optional[Mapping[str, Any]] = None
+    profile: HardwareProfile,
+    task: str,
+    world: int,
+    model: ModelPreset,
+    overrides: Optional[Mapping[str, Any]] = None,
 ) -> Strategy:
     """The validated strategy for ``task`` on ``world`` devices: reference defaults, then overrides."""
     base = default_strategy(profile, task, world)
     values: dict[str, Any] = {}
     for key, value in (overrides or {}).items():
         if key not in KEYS:
-            raise InputError([Problem("--set", f"parallel.{key}", "unknown strategy key",
-                                      f"use one of {', '.join(sorted(KEYS))}")])
+            raise InputError(
+                [
+                    Problem(
+                        "--set",
+                        f"parallel.{key}",
+                        "unknown strategy key",
+                        f"use one of {', '.join(sorted(KEYS))}",
+                    )
+                ]
+            )
         values[KEYS[key]] = _typed(key, KEYS[key], value)
     strategy = replace(base, **values)
     if "dp" not in values and strategy.world != world:
@@ -126,14 +158,20 @@ def layout_problems(layout: Layout, model: ModelPreset, profile: HardwareProfile
     out = []
     if dp * mp * pp != world:
         out.append(f"dp*mp*pp must equal the world size: {dp}*{mp}*{pp} = {dp * mp * pp} != {world} devices")
-    for what, size in (("num_heads", model.num_heads), ("hidden_size", model.hidden_size),
-                       ("ffn inner size", model.ffn_inner), ("vocab_size", model.vocab_size)):
+    for what, size in (
+        ("num_heads", model.num_heads),
+        ("hidden_size", model.hidden_size),
+        ("ffn inner size", model.ffn_inner),
+        ("vocab_size", model.vocab_size),
+    ):
         if size % mp:
             out.append(f"model parallel must divide {what}: {size} % mp {mp} != 0")
     if model.num_layers % pp:
         out.append(f"pipeline stages must divide num_layers: {model.num_layers} % pp {pp} != 0")
     if not profile.accelerator and (mp > 1 or pp > 1):
-        out.append(f"profile {profile.name} is data parallel only (mp and pp must be 1, got mp {mp}, pp {pp})")
+        out.append(
+            f"profile {profile.name} is data parallel only (mp and pp must be 1, got mp {mp}, pp {pp})"
+        )
     return out
 
 
@@ -141,8 +179,10 @@ def validate_strategy(strategy: Strategy, model: ModelPreset, profile: HardwareP
     """Raise PlanError naming every rule ``strategy`` breaks for ``model`` on ``world`` devices."""
     problems = layout_problems(strategy.layout, model, profile, world)
     if strategy.pp > 1 and strategy.micro_batch_num < strategy.pp:
-        problems.append(f"micro_batch_num must be >= pp with pipeline parallelism "
-                        f"({strategy.micro_batch_num} < {strategy.pp})")
+        problems.append(
+            f"micro_batch_num must be >= pp with pipeline parallelism "
+            f"({strategy.micro_batch_num} < {strategy.pp})"
+        )
     if strategy.pp > 1 and not strategy.training:
         problems.append(f"pipeline parallelism is for training only; task {strategy.task} needs pp 1")
     if not profile.accelerator and strategy.compute_dtype != "float32":

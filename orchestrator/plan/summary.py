@@ -32,14 +32,26 @@ def _strategy(plan: Plan) -> Table:
     t.add_column("value")
     rows = [
         ("task / run_mode", f"{plan.task} / {plan.run_mode}"),
-        ("model", f"{plan.model.name}: {plan.model.num_params / 1e9:.2f}B params, {plan.model.num_layers} layers, "
-                  f"hidden {plan.model.hidden_size}, seq {plan.model.seq_length}"),
-        ("layout", f"dp {s.dp} x mp {s.mp} x pp {s.pp} = {s.world} devices, micro batches {s.micro_batch_num}"),
+        (
+            "model",
+            f"{plan.model.name}: {plan.model.num_params / 1e9:.2f}B params, {plan.model.num_layers} layers, "
+            f"hidden {plan.model.hidden_size}, seq {plan.model.seq_length}",
+        ),
+        (
+            "layout",
+            f"dp {s.dp} x mp {s.mp} x pp {s.pp} = {s.world} devices, micro batches {s.micro_batch_num}",
+        ),
         ("precision", f"{s.compute_dtype}, loss scale {s.loss_scale}"),
-        ("settings", f"optimizer_shard {s.optimizer_shard}, vocab_emb_dp {s.vocab_emb_dp}, seq_parallel "
-                     f"{s.seq_parallel}, recompute {s.recompute} (slice {s.recompute_slice})"),
-        ("launch", plan.launch_mode + (f", scheduler {plan.scheduler_host}:{plan.sched_port}"
-                                       if plan.scheduler_host else "")),
+        (
+            "settings",
+            f"optimizer_shard {s.optimizer_shard}, vocab_emb_dp {s.vocab_emb_dp}, seq_parallel "
+            f"{s.seq_parallel}, recompute {s.recompute} (slice {s.recompute_slice})",
+        ),
+        (
+            "launch",
+            plan.launch_mode
+            + (f", scheduler {plan.scheduler_host}:{plan.sched_port}" if plan.scheduler_host else ""),
+        ),
     ]
     for key, value in rows:
         t.add_row(key, value)
@@ -49,14 +61,23 @@ def _strategy(plan: Plan) -> Table:
 def _memory(plan: Plan) -> Table:
     m = plan.memory
     t = Table(title=f"Memory per device (GB, budget {m.budget_gb:g})", title_justify="left")
-    parts = [("weights", m.weights_gb), ("gradients", m.gradients_gb), ("optimizer", m.optimizer_gb),
-             ("activations", m.activations_gb), ("logits", m.logits_gb), ("kv cache", m.kv_cache_gb),
-             ("overhead", m.overhead_gb), ("total", m.total_gb)]
+    parts = [
+        ("weights", m.weights_gb),
+        ("gradients", m.gradients_gb),
+        ("optimizer", m.optimizer_gb),
+        ("activations", m.activations_gb),
+        ("logits", m.logits_gb),
+        ("kv cache", m.kv_cache_gb),
+        ("overhead", m.overhead_gb),
+        ("total", m.total_gb),
+    ]
     for name, _ in parts:
         t.add_column(name, justify="right")
     t.add_row(*(f"{v:.2f}" for _, v in parts))
-    note = (f"activations without recompute {m.activations_no_recompute_gb:.2f}, with "
-            f"{m.activations_recompute_gb:.2f}; headroom {m.headroom_gb:.2f}")
+    note = (
+        f"activations without recompute {m.activations_no_recompute_gb:.2f}, with "
+        f"{m.activations_recompute_gb:.2f}; headroom {m.headroom_gb:.2f}"
+    )
     t.caption = note
     return t
 
@@ -67,31 +88,56 @@ def _timeouts(plan: Plan) -> Table:
     names = ["HCCL_CONNECT", "HCCL_EXEC", "MS_TOPO", "heartbeat", "failure detect", "stop grace", "step est."]
     for name in names:
         t.add_column(name, justify="right")
-    t.add_row(*(str(v) for v in (x.hccl_connect_s, x.hccl_exec_s, x.topo_s, x.heartbeat_s, x.failure_detect_s,
-                                 x.stop_grace_s, f"{x.step_estimate_s:.1f}")))
+    t.add_row(
+        *(
+            str(v)
+            for v in (
+                x.hccl_connect_s,
+                x.hccl_exec_s,
+                x.topo_s,
+                x.heartbeat_s,
+                x.failure_detect_s,
+                x.stop_grace_s,
+                f"{x.step_estimate_s:.1f}",
+            )
+        )
+    )
     return t
 
 
 def _transfers(plan: Plan) -> Table:
-    """The first node's transfers in full; the others get the same files at their own paths."""
+    """The first node's transfers (its env files on one row); the others get the same at their paths."""
     t = Table(title="Pushed where", title_justify="left")
     for col in ("host", "kind", "from", "to"):
         t.add_column(col, overflow="fold")
     first = plan.nodes[0].host
-    for tr in plan.transfers:
-        if tr.host == first:
+    mine = [tr for tr in plan.transfers if tr.host == first]
+    envs = [tr for tr in mine if tr.source.rsplit("/", 1)[-1].startswith("env_")]
+    first_env = envs[0] if envs else None
+    for tr in mine:
+        if tr is first_env:
+            t.add_row(
+                tr.host,
+                tr.kind,
+                f"nodes/{first}/env_*.sh ({len(envs)} files)",
+                tr.dest.rsplit("/", 1)[0] + "/",
+            )
+        elif tr not in envs:
             t.add_row(tr.host, tr.kind, tr.source, tr.dest)
     others = len(plan.nodes) - 1
     if others:
-        count = sum(1 for tr in plan.transfers if tr.host != first)
+        count = len(plan.transfers) - len(mine)
         t.caption = f"and {count} more transfer(s) of the same kinds to the other {others} node(s)"
     return t
 
 
 def summary_renderable(plan: Plan) -> Group:
     """Everything a reviewer reads, as one rich renderable."""
-    head = Text(f"Plan: {plan.task} on {plan.cluster} ({plan.profile}), {len(plan.nodes)} node(s), "
-                f"{plan.world_size} device(s); inventory {plan.inventory_source}", style="bold")
+    head = Text(
+        f"Plan: {plan.task} on {plan.cluster} ({plan.profile}), {len(plan.nodes)} node(s), "
+        f"{plan.world_size} device(s); inventory {plan.inventory_source}",
+        style="bold",
+    )
     parts = [head, _nodes(plan), _strategy(plan), _memory(plan), _timeouts(plan), _transfers(plan)]
     if plan.overrides:
         parts.append(Text("Overrides: " + " ".join(plan.overrides)))

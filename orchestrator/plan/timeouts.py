@@ -51,8 +51,10 @@ class Timeouts:
         if not self.hccl_connect_s < self.topo_s:
             out.append(f"HCCL connect {self.hccl_connect_s}s must be below topology {self.topo_s}s")
         if not self.hccl_exec_s > self.step_estimate_s + self.save_estimate_s:
-            out.append(f"HCCL exec {self.hccl_exec_s}s must exceed the longest step "
-                       f"{self.step_estimate_s + self.save_estimate_s:.0f}s")
+            out.append(
+                f"HCCL exec {self.hccl_exec_s}s must exceed the longest step "
+                f"{self.step_estimate_s + self.save_estimate_s:.0f}s"
+            )
         if not self.failure_detect_s * 3 <= min(self.hccl_connect_s, self.hccl_exec_s):
             out.append(f"failure detection {self.failure_detect_s}s must be well below HCCL's timeouts")
         return out
@@ -77,6 +79,12 @@ def choose_timeouts(model: ModelPreset, st: Strategy, profile: HardwareProfile, 
     if profile.name == "atlas-800-32g":
         exec_s = min(HCCL_EXEC_MAX - HCCL_EXEC_MAX % 68, -(-exec_s // 68) * 68)
     return Timeouts(
-        hccl_connect_s=connect, hccl_exec_s=exec_s, topo_s=topo, heartbeat_s=5.0, failure_detect_s=20.0,
-        stop_grace_s=30.0, step_estimate_s=round(step, 3), save_estimate_s=round(save, 3),
+        hccl_connect_s=connect,
+        hccl_exec_s=exec_s,
+        topo_s=topo,
+        heartbeat_s=5.0,
+        failure_detect_s=20.0,
+        stop_grace_s=30.0,
+        step_estimate_s=round(step, 3),
+        save_estimate_s=round(save, 3),
     )

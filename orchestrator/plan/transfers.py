@@ -65,12 +65,16 @@ def input_transfers(host: str, task: str, opts: JobOptions, inputs: dict[str, st
     return out
 
 
-def generated_transfers(host: str, job_dir: str, task: str, names: Sequence[str], dynamic: bool) -> list[Transfer]:
+def generated_transfers(
+    host: str, job_dir: str, task: str, names: Sequence[str], dynamic: bool
+) -> list[Transfer]:
     """The plan folder's files this node needs, with their node paths (``names``: rank_<R>, scheduler)."""
     base = f"nodes/{host}"
     out = [Transfer(host, "generated", f"{base}/{task}.yaml", f"{job_dir}/config/{task}.yaml")]
     if not dynamic:
         out.append(Transfer(host, "generated", "rank_table.json", f"{job_dir}/rank_table.json"))
-    out += [Transfer(host, "generated", f"{base}/env_{n}.sh", f"{job_dir}/env/env_{n}.sh", 0o600) for n in names]
+    out += [
+        Transfer(host, "generated", f"{base}/env_{n}.sh", f"{job_dir}/env/env_{n}.sh", 0o600) for n in names
+    ]
     out.append(Transfer(host, "generated", f"{base}/commands.sh", f"{job_dir}/commands.sh", 0o755))
     return out

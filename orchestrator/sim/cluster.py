@@ -11,6 +11,7 @@ from typing import Optional, Sequence, Union
 from orchestrator.errors import SimError
 from orchestrator.sim import hardware as hwmod
 from orchestrator.sim import inventory_file, netns, node, sshd, state, subnet, teardown, tools
+from orchestrator.sim.fake_tools import printers
 from orchestrator.sim.state import ClusterState, NodeState
 
 
@@ -54,6 +55,21 @@ class Cluster:
         """A node by hostname, address, ``nodeN`` or index N (1-based)."""
         n = self.state().node(str(ref))
         return next(x for x in self.nodes if x.index == n.index)
+
+    def read_hardware(self) -> hwmod.Hardware:
+        return hwmod.load(self.hardware)
+
+    def set_hardware(self, hw: hwmod.Hardware) -> None:
+        """Change the simulated hardware of a running cluster (same node names): the fake tools answer
+        from it at once, and each node's /etc/hccn.conf is rewritten."""
+        if [n.name for n in hw.nodes] != [n.hostname for n in self.nodes]:
+            raise SimError(f"hardware nodes must be {[n.hostname for n in self.nodes]}")
+        hwmod.save(hw, self.hardware)
+        for n, hw_node in zip(self.nodes, hw.to_dict()["nodes"]):
+            text = printers.hccn_conf(hw_node)
+            proc = self.exec(n.hostname, ["sh", "-c", 'printf %s "$1" > /etc/hccn.conf', "sh", text])
+            if proc.returncode != 0:
+                raise SimError(f"{n.hostname}: could not write /etc/hccn.conf: {proc.stderr.strip()}")
 
     def exec(
         self, ref: Union[str, int], cmd: Union[str, Sequence[str]], timeout: float = 60
@@ -110,10 +126,14 @@ def up(name: str = "sim", nodes: int = 2, hardware_file: Optional[Path] = None, 
             for i, h in enumerate(hostnames, 1)
         ]
         state.make_private_dir(st.dir)
-        st.save()
-        netns.ip("link", "add", st.bridge, "type", "bridge")
-        netns.ip("addr", "add", f"{subnet.host_address(st.subnet, 1)}/24", "dev", st.bridge)
-        netns.ip("link", "set", st.bridge, "up")
+        st.save()  # recorded before any kernel object exists; `down` also finds them by name
+        try:
+            netns.ip("link", "add", st.bridge, "type", "bridge")
+            netns.ip("addr", "add", f"{subnet.host_address(st.subnet, 1)}/24", "dev", st.bridge)
+            netns.ip("link", "set", st.bridge, "up")
+        except BaseException:
+            teardown.remove(name)
+            raise
     try:
         return _build(st, hw)
     except BaseException:
@@ -150,6 +170,8 @@ def status(name: Optional[str] = None) -> list[dict]:
     out = []
     for cname in [name] if name else teardown.all_names():
         st = ClusterState.load(cname)
+        if st is None and name and not teardown.leftovers(name):
+            raise SimError(f"no simulated cluster named {name!r}")
         if st is None:
             out.append(
                 {"name": cname, "status": "leftover (no state; run `orchestrate sim down`)", "nodes": []}
@@ -159,10 +181,10 @@ def status(name: Optional[str] = None) -> list[dict]:
             {
                 "node": n.hostname,
                 "address": n.address,
-                "running": netns.alive(n.init_pid),
+                "running": node.running(n),
                 "sshd": node.sshd_pid(st, n) is not None,
                 "link": "UP" if netns.link_is_up(n.veth) else "DOWN",
-                "frozen": netns.alive(n.init_pid) and netns.stopped(n.init_pid),
+                "frozen": node.running(n) and netns.stopped(n.init_pid),
             }
             for n in st.nodes
         ]

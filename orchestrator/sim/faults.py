@@ -76,14 +76,14 @@ def _signal_node(n: NodeState, sig: int) -> None:
 def freeze(cluster: str, ref: str) -> None:
     """SIGSTOP every process of the node (it stops answering, its sockets stay open)."""
     _, n = _target(cluster, ref)
-    if not netns.alive(n.init_pid):
+    if not node.running(n):
         raise SimError(f"node {n.hostname} is not running")
     _signal_node(n, signal.SIGSTOP)
 
 
 def thaw(cluster: str, ref: str) -> None:
     _, n = _target(cluster, ref)
-    if netns.alive(n.init_pid):
+    if node.running(n):
         _signal_node(n, signal.SIGCONT)
 
 
@@ -96,7 +96,7 @@ def kill(cluster: str, ref: str) -> None:
 def boot(cluster: str, ref: str) -> None:
     """Start a killed node again: fresh init and sshd, same address, host key and files."""
     st, n = _target(cluster, ref)
-    if netns.alive(n.init_pid):
+    if node.running(n):
         raise SimError(f"node {n.hostname} is running; kill it first")
     node.start(st, n)
     node.wait_sshd(st, n)

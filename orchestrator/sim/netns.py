@@ -116,6 +116,14 @@ def alive(pid: int | None) -> bool:
     return bool(pid) and _state(pid) not in ("", "Z", "X")
 
 
+def in_netns(pid: int | None, netns: str) -> bool:
+    """True if ``pid`` runs inside network namespace ``netns`` (guards against reused pids)."""
+    try:
+        return alive(pid) and os.stat(f"/proc/{pid}/ns/net").st_ino == os.stat(f"/run/netns/{netns}").st_ino
+    except OSError:
+        return False
+
+
 def comm(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()

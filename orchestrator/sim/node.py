@@ -9,6 +9,7 @@ while the rest of the host's filesystem (e.g. the controller's venv) stays visib
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import subprocess
 import sys
@@ -47,32 +48,40 @@ def _link(path: Path, target: Path) -> None:
     path.symlink_to(target)
 
 
-def prepare(cluster: ClusterState, node: NodeState, hw: Hardware, hosts: str, tools: dict[str, Path]) -> Path:
-    """Write the node's layers, host key and sshd/init configs; return its public host key file."""
-    d = node_dir(cluster, node)
-    d.mkdir(mode=0o700, parents=True, exist_ok=True)
-    etc, usr = d / "layer" / "etc", d / "layer" / "usr_local"
-    hw_node = hw.to_dict()["nodes"][node.index - 1]
+def _write_etc(etc: Path, cluster: ClusterState, node: NodeState, hw: Hardware, hosts: str) -> None:
+    """The node's /etc additions: identity, name resolution, hccn.conf, the fake tools' config."""
     _write(etc / "hostname", node.hostname + "\n")
     _write(etc / "hosts", hosts)
-    _write(etc / "resolv.conf", "# simulated node: no DNS server; names come from /etc/hosts\nnameserver 127.0.0.1\n")
-    _write(etc / "hccn.conf", printers.hccn_conf(hw_node))
+    _write(
+        etc / "resolv.conf",
+        "# simulated node: no DNS server; names come from /etc/hosts\nnameserver 127.0.0.1\n",
+    )
+    _write(etc / "hccn.conf", printers.hccn_conf(hw.to_dict()["nodes"][node.index - 1]))
     conf = {"hardware": str(cluster.dir / "hardware.json"), "node": node.hostname}
     _write(etc / "orchestrate-sim" / "node.json", json.dumps(conf) + "\n")
     (etc / "orchestrate-sim" / "npu-procs").mkdir(exist_ok=True)
     (etc / "orchestrate-sim" / "npu-procs").chmod(0o1777)
+
+
+def _write_usr_local(usr: Path, hw: Hardware, tools: dict[str, Path]) -> None:
+    """The node's /usr/local additions: npu-smi and hccn_tool on PATH, the driver's tools and version."""
     for name, exe in tools.items():
         _link(usr / "bin" / name, exe)
     _link(usr / "Ascend" / "driver" / "tools" / "hccn_tool", tools["hccn_tool"])
-    _write(
-        usr / "Ascend" / "driver" / "version.info",
-        f"Version={hw.driver_version}\npackage_version={hw.driver_version}\n",
-    )
+    version = f"Version={hw.driver_version}\npackage_version={hw.driver_version}\n"
+    _write(usr / "Ascend" / "driver" / "version.info", version)
+
+
+def prepare(cluster: ClusterState, node: NodeState, hw: Hardware, hosts: str, tools: dict[str, Path]) -> Path:
+    """Write the node's layers, host key and sshd/init configs; return its public host key file."""
+    d = node_dir(cluster, node)
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _write_etc(d / "layer" / "etc", cluster, node, hw, hosts)
+    _write_usr_local(d / "layer" / "usr_local", hw, tools)
     workdir_on_host(cluster, node).mkdir(parents=True, exist_ok=True)
-    pub = sshd.keygen(d / "ssh_host_ed25519_key", f"root@{node.hostname}")
-    config = sshd.sshd_config(
-        node.address, d / "ssh_host_ed25519_key", cluster.dir / "authorized_keys", d / "sshd.pid"
-    )
+    host_key = d / "ssh_host_ed25519_key"
+    pub = sshd.keygen(host_key, f"root@{node.hostname}")
+    config = sshd.sshd_config(node.address, host_key, cluster.dir / "authorized_keys", d / "sshd.pid")
     _write(d / "sshd_config", config, 0o600)
     overlays = []
     for target, layer in LAYERS.items():
@@ -147,13 +156,18 @@ def _log_tail(d: Path) -> str:
         return "(no init.log)"
 
 
+def running(node: NodeState) -> bool:
+    """True if the node's init runs (and is really this node's: its pid was not reused)."""
+    return netns.in_netns(node.init_pid, node.netns)
+
+
 def sshd_pid(cluster: ClusterState, node: NodeState) -> int | None:
     """Host pid of the node's sshd listener, if it runs."""
     try:
         ns_pid = int((node_dir(cluster, node) / "sshd.pid").read_text())
     except (OSError, ValueError):
         return None
-    pid = netns.ns_pid_to_host(node.init_pid, ns_pid) if netns.alive(node.init_pid) else None
+    pid = netns.ns_pid_to_host(node.init_pid, ns_pid) if running(node) else None
     return pid if pid and netns.comm(pid) == "sshd" else None
 
 
@@ -169,13 +183,13 @@ def wait_sshd(cluster: ClusterState, node: NodeState, timeout: float = 15.0) -> 
     """Wait until the node's sshd runs and accepts connections."""
     deadline = time.monotonic() + timeout
     while sshd_pid(cluster, node) is None or not listening(node.address):
-        if not netns.alive(node.init_pid) or time.monotonic() > deadline:
+        if not running(node) or time.monotonic() > deadline:
             raise SimError(f"sshd of {node.hostname} did not come up: {_log_tail(node_dir(cluster, node))}")
         time.sleep(0.01)
 
 
 def exec_argv(node: NodeState, argv: Sequence[str]) -> list[str]:
-    if not netns.alive(node.init_pid):
+    if not running(node):
         raise SimError(f"node {node.hostname} is not running")
     return netns.nsenter_argv(node.init_pid, argv)
 
@@ -187,7 +201,7 @@ def run(node: NodeState, argv: Sequence[str], timeout: float = 60, **kw) -> subp
 
 def kill(node: NodeState) -> None:
     """Kill the node: SIGKILL its init, so the kernel kills every process of its PID namespace."""
-    pids = netns.pidns_members(node.init_pid) if netns.alive(node.init_pid) else []
-    netns.signal_all(pids[:1], 9)
+    pids = netns.pidns_members(node.init_pid) if running(node) else []
+    netns.signal_all(pids[:1], signal.SIGKILL)
     if left := netns.wait_gone(pids):
         raise SimError(f"processes {left} of {node.hostname} survive SIGKILL")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 from pathlib import Path
 
 from orchestrator.errors import SimError
@@ -33,15 +34,20 @@ def _own_netns(name: str) -> list[str]:
 
 
 def _own_processes(name: str) -> list[int]:
-    """Processes whose command line names the cluster's folder (node inits, sshd) or live in its netns."""
+    """The cluster's processes: those in its network namespaces, and node inits, sshds and launchers
+    found by the cluster folder in their command line (host-side clients such as ``ssh -i <key>`` are
+    left alone: only processes outside our PID namespace, or ``unshare`` launchers, count)."""
     marker = str(state.cluster_dir(name)) + "/"
+    own_pidns = os.readlink("/proc/self/ns/pid")
     found = set()
     for p in filter(str.isdigit, os.listdir("/proc")):
         try:
             cmdline = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            pidns = os.readlink(f"/proc/{p}/ns/pid")
         except OSError:
             continue
-        if marker in cmdline and netns.alive(int(p)):
+        ours = pidns != own_pidns or netns.comm(int(p)) == "unshare"
+        if marker in cmdline and ours and netns.alive(int(p)):
             found.add(int(p))
     for ns in filter(state.netns_re(name).match, netns.netns_list()):
         found.update(netns.netns_pids(ns))
@@ -70,7 +76,7 @@ def remove(name: str) -> list[str]:
     for ns in namespaces:
         netns.kill_netns_processes(ns)
     stray = _own_processes(name)
-    netns.signal_all(stray, 9)
+    netns.signal_all(stray, signal.SIGKILL)
     netns.wait_gone(stray)
     for ns in namespaces:
         netns.ip("netns", "del", ns, check=False)

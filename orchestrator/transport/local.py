@@ -10,7 +10,15 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from orchestrator.errors import TransportError
-from orchestrator.transport.base import Env, RunResult, checked, display_command, env_pairs, mask, secret_values
+from orchestrator.transport.base import (
+    Env,
+    RunResult,
+    checked,
+    display_command,
+    env_pairs,
+    mask,
+    secret_values,
+)
 from orchestrator.transport.files import write_atomic
 
 
@@ -48,7 +56,9 @@ class LocalTransport:
             )
             code, out, err = proc.returncode, proc.stdout, proc.stderr
         except subprocess.TimeoutExpired:
-            raise TransportError(f"{self.host}: `{mask(shown, secrets)}` timed out after {timeout:g}s") from None
+            raise TransportError(
+                f"{self.host}: `{mask(shown, secrets)}` timed out after {timeout:g}s"
+            ) from None
         except FileNotFoundError as exc:
             # The same outcome as a remote shell: exit 127, "not found" on stderr.
             missing = exc.filename if exc.filename else argv[0]

@@ -21,7 +21,15 @@ import paramiko
 from paramiko.sftp import CMD_EXTENDED
 
 from orchestrator.errors import HostKeyError, TransportError
-from orchestrator.transport.base import Env, RunResult, build_command, checked, display_command, mask, secret_values
+from orchestrator.transport.base import (
+    Env,
+    RunResult,
+    build_command,
+    checked,
+    display_command,
+    mask,
+    secret_values,
+)
 from orchestrator.transport.files import temp_name, write_atomic
 from orchestrator.transport.settings import SshOptions
 
@@ -127,7 +135,9 @@ class SshTransport:
                 f"otherwise someone may be intercepting the connection."
             )
         if isinstance(exc, paramiko.PasswordRequiredException):
-            return TransportError(f"{where}: key {o.key} is encrypted; load it into ssh-agent (ssh-add {o.key})")
+            return TransportError(
+                f"{where}: key {o.key} is encrypted; load it into ssh-agent (ssh-add {o.key})"
+            )
         if isinstance(exc, paramiko.AuthenticationException):
             how = f"key {o.key}" if o.key else "ssh-agent and the default keys in ~/.ssh"
             return TransportError(
@@ -167,7 +177,11 @@ class SshTransport:
         check: bool = True,
         cwd: Optional[str] = None,
     ) -> RunResult:
-        command, shown, secrets = build_command(argv, env, cwd), display_command(argv, env, cwd), secret_values(env)
+        command, shown, secrets = (
+            build_command(argv, env, cwd),
+            display_command(argv, env, cwd),
+            secret_values(env),
+        )
         start = time.monotonic()
         chan = self._channel()
         try:
@@ -181,7 +195,9 @@ class SshTransport:
                 f"{self.where}: `{mask(shown, secrets)}` timed out after {timeout:g}s (it may still run there)"
             ) from None
         except (paramiko.SSHException, OSError) as exc:
-            raise TransportError(f"{self.where}: connection lost running `{mask(shown, secrets)}`: {exc}") from None
+            raise TransportError(
+                f"{self.where}: connection lost running `{mask(shown, secrets)}`: {exc}"
+            ) from None
         finally:
             chan.close()
         result = RunResult(self.host, shown, code, out, err, time.monotonic() - start)
@@ -262,15 +278,20 @@ class SshTransport:
 def _collect(chan: paramiko.Channel, deadline: float) -> tuple[int, str, str]:
     """Read stdout and stderr until the command ends; TimeoutError past ``deadline``."""
     out, err = bytearray(), bytearray()
-    while True:
+
+    def drain() -> None:
         while chan.recv_ready():
-            out += chan.recv(_CHUNK)
+            out.extend(chan.recv(_CHUNK))
         while chan.recv_stderr_ready():
-            err += chan.recv_stderr(_CHUNK)
-        if chan.exit_status_ready() and (chan.eof_received or chan.closed):
-            if not chan.recv_ready() and not chan.recv_stderr_ready():
-                break
-            continue
+            err.extend(chan.recv_stderr(_CHUNK))
+
+    while True:
+        drain()
+        if chan.eof_received or chan.closed:
+            drain()  # data sent before the EOF is buffered by now; the exit status follows
+            if not chan.status_event.wait(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError
+            break
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise TimeoutError

@@ -25,8 +25,8 @@ def _alive(pid: int) -> bool:
 
 
 def _wait_for(path: Path) -> None:
-    for _ in range(100):
-        if path.exists() and path.stat().st_size >= 0:
+    for _ in range(400):
+        if path.exists():
             return
         time.sleep(0.05)
     raise AssertionError(f"{path} never appeared")
@@ -35,7 +35,7 @@ def _wait_for(path: Path) -> None:
 def test_start_status_stop_leaves_nothing(agent: AgentHarness, tmp_path: Path):
     grandchild = tmp_path / "grandchild.pid"
     ranks = [
-        (*SLEEP, "--ignore-term", "--grandchild", str(grandchild)),
+        (*SLEEP, "--ignore-term", "--grandchild", str(grandchild), "--ready", str(tmp_path / "r0")),
         (*SLEEP, "--steps", "3", "--ready", str(tmp_path / "r1")),
     ]
     sched = agent.rank(*SLEEP, log=str(tmp_path / "logs" / "scheduler.log"))
@@ -43,7 +43,7 @@ def test_start_status_stop_leaves_nothing(agent: AgentHarness, tmp_path: Path):
     assert code == 0, started
     assert [p["name"] for p in started["processes"]] == ["scheduler", "rank-0", "rank-1"]
     assert all(p["pid"] == p["pgid"] for p in started["processes"])
-    _wait_for(grandchild)
+    _wait_for(tmp_path / "r0")
     _wait_for(tmp_path / "r1")
 
     st = agent.status("job-a")
@@ -58,7 +58,7 @@ def test_start_status_stop_leaves_nothing(agent: AgentHarness, tmp_path: Path):
     for f in ("state.json", "spec.json"):
         assert stat.S_IMODE((jdir / f).stat().st_mode) == 0o600
 
-    code, stopped = agent.run("stop", "--job", "job-a", "--grace", "0.5")
+    code, stopped = agent.run("stop", "--job", "job-a", "--grace", "1.5")
     assert code == 0 and stopped["none_left"] and stopped["left"] == [], stopped
     assert stopped["killed"][str(procs["rank-0"]["pid"])] == "KILL"  # ignored TERM
     assert stopped["killed"][str(procs["rank-1"]["pid"])] == "TERM"

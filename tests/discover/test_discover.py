@@ -18,8 +18,12 @@ EIGHT = "[0, 1, 2, 3, 4, 5, 6, 7]"
 
 def _deepseek_ips() -> dict:
     """hccn_tool -ip -g answers of the real 8x 910B3 capture, per device."""
-    lines = [line for line in capture("hccn_tool_8x_910B3_deepseek_doc.txt").splitlines() if line[:2] in ("ip", "ne")]
-    return {(d, "ip"): (0, "\n".join(lines[2 * d: 2 * d + 2]) + "\n") for d in range(8)}
+    lines = [
+        line
+        for line in capture("hccn_tool_8x_910B3_deepseek_doc.txt").splitlines()
+        if line[:2] in ("ip", "ne")
+    ]
+    return {(d, "ip"): (0, "\n".join(lines[2 * d : 2 * d + 2]) + "\n") for d in range(8)}
 
 
 def _kinds(found: Discovery, host=None) -> list:
@@ -53,8 +57,10 @@ def test_hccn_tool_failure_falls_back_to_hccn_conf():
 
 def test_no_ip_anywhere_is_an_error():
     hccn = {(0, "ip"): (1, "Get ipconf failed, because no ip was preset there!\n")}
-    found = discover(inventory(nodes="  - host: h\n    devices: [0, 1, 2, 3, 4, 5, 6, 7]\n"),
-                     transports={"h": FakeNode("h", "x", capture(B3_IDLE), hccn=hccn)})
+    found = discover(
+        inventory(nodes="  - host: h\n    devices: [0, 1, 2, 3, 4, 5, 6, 7]\n"),
+        transports={"h": FakeNode("h", "x", capture(B3_IDLE), hccn=hccn)},
+    )
     assert (DiffKind.NO_DEVICE_IP, 0) in _kinds(found) and not found.ok
 
 
@@ -81,7 +87,9 @@ def test_missing_device_and_different_ip():
     assert (diff.expected, diff.found) == ("10.9.9.6", "10.9.0.6")
     inv4 = inventory("atlas-800-32g", nodes="  - host: h\n    devices: [4, 5, 6, 7]\n")
     found4 = discover(inv4, transports={"h": FakeNode("h", "x", capture(A_WARN))})
-    assert [k for k in _kinds(found4) if k[0] == DiffKind.MISSING_DEVICE] == [(DiffKind.MISSING_DEVICE, d) for d in (4, 5, 6, 7)]
+    assert [k for k in _kinds(found4) if k[0] == DiffKind.MISSING_DEVICE] == [
+        (DiffKind.MISSING_DEVICE, d) for d in (4, 5, 6, 7)
+    ]
 
 
 def test_duplicate_device_ip_and_hostname_across_nodes():
@@ -98,7 +106,9 @@ def test_duplicate_device_ip_and_hostname_across_nodes():
 
 def test_cpu_node_without_tools_reads_hostname_only():
     node = FakeNode("127.0.0.1", "vm")
-    found = discover(inventory("cpu", nodes="  - host: 127.0.0.1\n    devices: [0, 1]\n"), transports={"127.0.0.1": node})
+    found = discover(
+        inventory("cpu", nodes="  - host: 127.0.0.1\n    devices: [0, 1]\n"), transports={"127.0.0.1": node}
+    )
     assert found.node("127.0.0.1").hostname == "vm" and not found.node("127.0.0.1").has_npu_tools
     assert found.differences == () and len(node.calls) == 1  # one round trip, nothing else asked
 
@@ -111,7 +121,9 @@ def test_accelerator_profile_without_npu_smi_is_an_error():
 
 def test_npu_smi_error_output_is_reported():
     text = "dcmi model initialized failed, because the device is used. ret is -8020\n"
-    found = discover(inventory(nodes="  - host: h\n    devices: [0]\n"), transports={"h": FakeNode("h", "x", text)})
+    found = discover(
+        inventory(nodes="  - host: h\n    devices: [0]\n"), transports={"h": FakeNode("h", "x", text)}
+    )
     assert _kinds(found) == [(DiffKind.NPU_SMI_FAILED, None)]
     assert "device is used" in found.differences[0].message
 
@@ -141,5 +153,7 @@ def test_apply_fills_device_ips_and_devices():
     assert applied.node("c") == inv.node("c")  # no NPU tools: unchanged
     assert inv.node("a").device_ips == ()  # pure: the input is untouched
     no_devices = dataclasses.replace(inv, nodes=(dataclasses.replace(inv.node("a"), devices=()),))
-    filled = apply_discovery(no_devices, discover(no_devices, transports={"a": FakeNode("a", "a", capture(B3_IDLE))}))
+    filled = apply_discovery(
+        no_devices, discover(no_devices, transports={"a": FakeNode("a", "a", capture(B3_IDLE))})
+    )
     assert filled.nodes[0].devices == tuple(range(8))

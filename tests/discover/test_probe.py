@@ -31,11 +31,14 @@ def test_find_tool_uses_path_then_fallbacks(tmp_path):
     tool = tmp_path / "fake-tool"
     tool.write_text("#!/bin/sh\n")
     tool.chmod(0o755)
-    out = run_steps(LocalTransport("me"), {
-        "on_path": find_tool_script("sh", ()),
-        "fallback": find_tool_script("no-such-tool-xyz", ("/nonexistent/x", str(tool))),
-        "absent": find_tool_script("no-such-tool-xyz", ("/nonexistent/x",)),
-    })
+    out = run_steps(
+        LocalTransport("me"),
+        {
+            "on_path": find_tool_script("sh", ()),
+            "fallback": find_tool_script("no-such-tool-xyz", ("/nonexistent/x", str(tool))),
+            "absent": find_tool_script("no-such-tool-xyz", ("/nonexistent/x",)),
+        },
+    )
     assert out["on_path"].ok and out["on_path"].output.strip().endswith("/sh")
     assert out["fallback"].output.strip() == str(tool)
     assert out["absent"].exit_code == 1 and out["absent"].output == ""

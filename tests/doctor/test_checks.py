@@ -9,26 +9,53 @@ import pytest
 
 from orchestrator.discover.model import Difference, DiffKind, NodeDiscovery
 from orchestrator.doctor import Limits, Status, job_ports, run_doctor
-from orchestrator.doctor.checks import check_clock, check_disk, check_ports, check_versions, checks_from_differences
+from orchestrator.doctor.checks import (
+    check_clock,
+    check_disk,
+    check_ports,
+    check_versions,
+    checks_from_differences,
+)
 from orchestrator.doctor.facts import NodeFacts
 from orchestrator.errors import TransportError
 from orchestrator.transport import TransportPool
 from tests.discover.conftest import inventory
 from tests.transport.fake import FakeNode, capture
 
-FACTS = NodeFacts("h", "n1", 0.01, 0.05, "3.11.2", "/usr/bin/python3", (("mindspore", "2.7.1"),
-                  ("mindformers", "1.7.0")), "/opt/w", 50 * 2**30, ())
+FACTS = NodeFacts(
+    "h",
+    "n1",
+    0.01,
+    0.05,
+    "3.11.2",
+    "/usr/bin/python3",
+    (("mindspore", "2.7.1"), ("mindformers", "1.7.0")),
+    "/opt/w",
+    50 * 2**30,
+    (),
+)
 
 
 def _facts(**kw) -> NodeFacts:
     return dataclasses.replace(FACTS, **kw)
 
 
-@pytest.mark.parametrize("offset, error, status", [(0.01, 0.05, Status.OK), (-4.9, 0.0, Status.OK),
-                                                   (7.0, 0.1, Status.FAIL), (-6.0, 0.5, Status.FAIL),
-                                                   (-5.2, 0.5, Status.OK), (5.2, 0.5, Status.FAIL)])
+@pytest.mark.parametrize(
+    "offset, error, status",
+    [
+        (0.01, 0.05, Status.OK),
+        (-4.9, 0.0, Status.OK),
+        (7.0, 0.1, Status.FAIL),
+        (-6.0, 0.5, Status.FAIL),
+        (-5.2, 0.5, Status.OK),
+        (5.2, 0.5, Status.FAIL),
+    ],
+)
 def test_clock_skew(offset, error, status):
-    assert check_clock(_facts(clock_offset_s=offset, clock_error_s=error), Limits(max_clock_skew_s=5)).status == status
+    assert (
+        check_clock(_facts(clock_offset_s=offset, clock_error_s=error), Limits(max_clock_skew_s=5)).status
+        == status
+    )
 
 
 def test_clock_detail_reports_seconds():
@@ -50,9 +77,12 @@ def test_ports():
 
 
 def test_versions_majority_and_missing():
-    nodes = [_facts(host="a"), _facts(host="b"), _facts(host="c", packages=(("mindspore", "2.6.0"),
-                                                                            ("mindformers", "1.7.0"))),
-             _facts(host="d", packages=(("mindspore", "2.7.1"), ("mindformers", None)))]
+    nodes = [
+        _facts(host="a"),
+        _facts(host="b"),
+        _facts(host="c", packages=(("mindspore", "2.6.0"), ("mindformers", "1.7.0"))),
+        _facts(host="d", packages=(("mindspore", "2.7.1"), ("mindformers", None))),
+    ]
     by_host = {c.host: c for c in check_versions(nodes)}
     assert by_host["a"].status == by_host["b"].status == Status.OK
     assert by_host["c"].status == Status.FAIL and "mindspore 2.6.0 (others 2.7.1)" in by_host["c"].detail
@@ -61,9 +91,11 @@ def test_versions_majority_and_missing():
 
 def test_differences_become_checks():
     node = NodeDiscovery("h", "n1", "/usr/local/bin/npu-smi", "/x/hccn_tool")
-    diffs = [Difference("h", DiffKind.LINK_DOWN, "device NIC link is DOWN", 3),
-             Difference("h", DiffKind.BUSY_NPU, "held by 42 (python)", 1, severity="warning"),
-             Difference("h", DiffKind.UNHEALTHY_NPU, "health is Warning", 2, severity="warning")]
+    diffs = [
+        Difference("h", DiffKind.LINK_DOWN, "device NIC link is DOWN", 3),
+        Difference("h", DiffKind.BUSY_NPU, "held by 42 (python)", 1, severity="warning"),
+        Difference("h", DiffKind.UNHEALTHY_NPU, "health is Warning", 2, severity="warning"),
+    ]
     checks = {c.name: c for c in checks_from_differences([node], diffs)}
     assert checks["nics"].status == Status.FAIL and checks["nics"].detail == "NPU 3: device NIC link is DOWN"
     assert checks["npu_procs"].status == Status.FAIL  # a process still holding an NPU fails the preflight
@@ -99,8 +131,14 @@ def test_run_doctor_finds_every_problem():
     b3 = capture("npu-smi_info_910B3_25.2.0_8npu_idle_plus_one_unnamed.txt")
     nodes = {
         "a": FakeNode("a", "same", b3, facts={"busy_ports": [8118], "time": 0}),
-        "b": FakeNode("b", "same", b3, hccn={(1, "link"): (0, "link status: DOWN\n")}, subnet="10.9.1",
-                      facts={"packages": {"mindspore": "2.7.0", "mindformers": "1.7.0"}}),
+        "b": FakeNode(
+            "b",
+            "same",
+            b3,
+            hccn={(1, "link"): (0, "link status: DOWN\n")},
+            subnet="10.9.1",
+            facts={"packages": {"mindspore": "2.7.0", "mindformers": "1.7.0"}},
+        ),
         "c": FakeNode("c", "nc", probe_exit=127),
     }
     report = _doctor(nodes, refuse=("d",))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from iflytekspark.checkpoint import expected_parameters, is_ignored_key, parameter_count
 from iflytekspark.presets import SPARK_13B
@@ -45,3 +48,13 @@ def test_non_weights_are_ignored(key):
 @pytest.mark.parametrize("key", expected_parameters({**SPARK_13B, "num_layers": 1}))
 def test_weights_are_not_ignored(key):
     assert not is_ignored_key(key)
+
+
+def test_package_and_pure_modules_do_not_import_mindspore():
+    code = (
+        "import sys, iflytekspark, iflytekspark.checkpoint, iflytekspark.presets, iflytekspark.generation_config\n"
+        "iflytekspark.GenerationConfig(top_k=5)\n"
+        "assert 'mindspore' not in sys.modules, 'mindspore was imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr

@@ -48,7 +48,9 @@ def test_metric_outputs_feed_mindformers_perplexity(tiny_model, ms_context):
     from mindformers.core.metric.metric import PerplexityMetric
 
     model = tiny_model(seed=10)
-    ids = ms_context.Tensor(np.random.default_rng(0).integers(1, TINY["vocab_size"], (2, 13)).astype(np.int32))
+    ids = ms_context.Tensor(
+        np.random.default_rng(0).integers(1, TINY["vocab_size"], (2, 13)).astype(np.int32)
+    )
     model.set_train(True)
     loss = float(model(ids).asnumpy())
     model.set_train(False)

@@ -91,3 +91,18 @@ def test_yaml_pet_config_gives_the_same_lora_as_apply_lora(ms_context, tmp_path,
     assert shapes == {p.name: tuple(p.shape) for p in ours.get_parameters()}
     assert {p.name for p in network.trainable_params()} == {n for n in shapes if "mindpet_delta_lora" in n}
     assert len(network.trainable_params()) == 2 * 7 * TINY["num_layers"]
+
+
+def test_13b_preset_and_config_checks(ms_context):
+    from iflytekspark.checkpoint import expected_parameters, parameter_count
+    from iflytekspark.config import IFlytekSparkConfig
+    from iflytekspark.errors import ConfigError
+
+    config = IFlytekSparkConfig.preset("13b")
+    assert (config.head_dim, config.mlp_inner_size, config.eos_token_id) == (128, 14336, 5)
+    assert config.compute_type == ms_context.float16 and config.layernorm_compute_type == ms_context.float32
+    assert parameter_count(expected_parameters(config)) == 13_312_542_720
+    with pytest.raises(ConfigError, match="loss_mask_alignment"):
+        IFlytekSparkConfig(**TINY, loss_mask_alignment="shifted")
+    with pytest.raises(ConfigError, match="num_heads"):
+        IFlytekSparkConfig(**{**TINY, "num_heads": 5})

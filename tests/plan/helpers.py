@@ -33,13 +33,28 @@ def make_inventory(
     ssh = SshSettings()
     nodes = tuple(
         NodeSpec(
-            host=h, name=f"node{i}", devices=tuple(range(devices)),
+            host=h,
+            name=f"node{i}",
+            devices=tuple(range(devices)),
             device_ips=tuple(device_ip(profile, i, d) for d in range(devices)) if ips else (),
-            ssh=ssh, workdir="/opt/spark", python="/usr/bin/python3", env=env,
+            ssh=ssh,
+            workdir="/opt/spark",
+            python="/usr/bin/python3",
+            env=env,
         )
         for i, h in enumerate(hosts)
     )
-    cluster = ClusterSettings(name=name, profile=profile, ssh=ssh, workdir="/opt/spark", python="/usr/bin/python3",
-                              env=env, shared_paths=shared_paths, launch_mode=launch_mode)
-    job = JobDefaults(model=model, train_dataset=train_dataset, load_checkpoint=load_checkpoint, overrides=overrides)
+    cluster = ClusterSettings(
+        name=name,
+        profile=profile,
+        ssh=ssh,
+        workdir="/opt/spark",
+        python="/usr/bin/python3",
+        env=env,
+        shared_paths=shared_paths,
+        launch_mode=launch_mode,
+    )
+    job = JobDefaults(
+        model=model, train_dataset=train_dataset, load_checkpoint=load_checkpoint, overrides=overrides
+    )
     return Inventory(source="test-inventory.yaml", cluster=cluster, nodes=nodes, job=job)

@@ -22,7 +22,9 @@ def test_ranks_follow_server_id_string_order_not_inventory_order():
 
 
 def test_rank_table_mode_environment():
-    plan = make_plan(make_inventory(A2, env=(("HCCL_IF_IP", "10.0.0.1"), ("HCCL_CONNECT_TIMEOUT", "999"))), "pretrain")
+    plan = make_plan(
+        make_inventory(A2, env=(("HCCL_IF_IP", "10.0.0.1"), ("HCCL_CONNECT_TIMEOUT", "999"))), "pretrain"
+    )
     x = plan.nodes[0].launches[3]
     env = dict(x.env)
     job = "/opt/spark/jobs/test-pretrain"
@@ -42,33 +44,63 @@ def test_argv_of_a_rank():
     x = make_plan(inv, "pretrain").nodes[0].launches[0]
     job = "/opt/spark/jobs/test-pretrain"
     assert x.argv == (
-        "/usr/bin/python3", "-m", "iflytekspark.run", "--config", f"{job}/config/pretrain.yaml",
-        "--run_mode", "train", "--use_parallel", "True",
-        "--train_dataset", f"{job}/inputs/train_dataset/wiki.mindrecord",
-        "--load_checkpoint", f"{job}/inputs/load_checkpoint/13b",
+        "/usr/bin/python3",
+        "-m",
+        "iflytekspark.run",
+        "--config",
+        f"{job}/config/pretrain.yaml",
+        "--run_mode",
+        "train",
+        "--use_parallel",
+        "True",
+        "--train_dataset",
+        f"{job}/inputs/train_dataset/wiki.mindrecord",
+        "--load_checkpoint",
+        f"{job}/inputs/load_checkpoint/13b",
     )
 
 
 def test_single_device_predict_argv():
     inv = make_inventory(A2, devices=1, load_checkpoint="/shared/ckpt", shared_paths=("/shared",))
-    x = make_plan(inv, "predict", ["job.predict_data=[hello##hi]", "job.predict_batch=2"]).nodes[0].launches[0]
-    assert x.argv[4:] == ("/opt/spark/jobs/test-predict/config/predict.yaml", "--run_mode", "predict",
-                          "--use_parallel", "False", "--load_checkpoint", "/shared/ckpt",
-                          "--predict_data", "[hello##hi]", "--predict_length", "512", "--predict_batch", "2",
-                          "--device_id", "0")
+    x = (
+        make_plan(inv, "predict", ["job.predict_data=[hello##hi]", "job.predict_batch=2"])
+        .nodes[0]
+        .launches[0]
+    )
+    assert x.argv[4:] == (
+        "/opt/spark/jobs/test-predict/config/predict.yaml",
+        "--run_mode",
+        "predict",
+        "--use_parallel",
+        "False",
+        "--load_checkpoint",
+        "/shared/ckpt",
+        "--predict_data",
+        "[hello##hi]",
+        "--predict_length",
+        "512",
+        "--predict_batch",
+        "2",
+        "--device_id",
+        "0",
+    )
 
 
 def test_dynamic_cluster_environment_and_scheduler_on_rank_0_node():
     plan = make_plan(make_inventory(A800, hosts=HOSTS, launch_mode="dynamic_cluster", ips=False), "pretrain")
     first, second = plan.nodes
     assert plan.scheduler_host == first.host == "10.0.0.10"
-    assert first.launches[0].role == "scheduler" and all(x.role == "worker" for x in second.launches)
+    assert first.launches[0] == plan.scheduler and all(x.role == "worker" for x in second.launches)
     sched = dict(first.launches[0].env)
     assert sched["MS_ROLE"] == "MS_SCHED" and "MS_NODE_ID" not in sched
     worker = dict(second.launches[2].env)
     assert worker["MS_ROLE"] == "MS_WORKER" and worker["MS_NODE_ID"] == "10" and worker["DEVICE_ID"] == "2"
     for env in (sched, worker):
-        assert (env["MS_SCHED_HOST"], env["MS_SCHED_PORT"], env["MS_WORKER_NUM"]) == ("10.0.0.10", "8118", "16")
+        assert (env["MS_SCHED_HOST"], env["MS_SCHED_PORT"], env["MS_WORKER_NUM"]) == (
+            "10.0.0.10",
+            "8118",
+            "16",
+        )
         assert env["MS_TOPO_TIMEOUT"] == str(plan.timeouts.topo_s)
         assert "RANK_TABLE_FILE" not in env
 
@@ -98,17 +130,39 @@ def test_bad_device_ips_are_refused_by_the_rank_table_checks():
     inv = make_inventory(A2)
     node = inv.nodes[0]
     bad = node.device_ips[:7] + (node.device_ips[0],)  # a duplicate device IP
-    inv = inv.__class__(inv.source, inv.cluster, (node.__class__(**{**node.__dict__, "device_ips": bad}),), inv.job)
+    inv = inv.__class__(
+        inv.source, inv.cluster, (node.__class__(**{**node.__dict__, "device_ips": bad}),), inv.job
+    )
     with pytest.raises(InputError):
         make_plan(inv, "pretrain")
 
 
 def test_timeouts_policy_is_consistent():
-    for inv, task in ((make_inventory(A2), "pretrain"), (make_inventory(A800, hosts=HOSTS), "pretrain"),
-                      (make_inventory(CPU, devices=2, ips=False, model="tiny"), "predict")):
+    for inv, task in (
+        (make_inventory(A2), "pretrain"),
+        (make_inventory(A800, hosts=HOSTS), "pretrain"),
+        (make_inventory(CPU, devices=2, ips=False, model="tiny"), "predict"),
+    ):
         t = make_plan(inv, task).timeouts
         assert t.problems() == []
         assert t.hccl_connect_s < t.topo_s and t.failure_detect_s * 3 <= t.hccl_connect_s
         assert t.hccl_exec_s >= 1836
     a800 = make_plan(make_inventory(A800, hosts=HOSTS), "pretrain").timeouts
     assert a800.hccl_exec_s % 68 == 0
+
+
+def test_discovery_fills_device_ips_and_hostnames():
+    from orchestrator.discover.model import DeviceState, Discovery, NodeDiscovery
+    from tests.plan.helpers import device_ip
+
+    inv = make_inventory(A2, hosts=HOSTS, ips=False)
+    found = Discovery(
+        nodes=tuple(
+            NodeDiscovery(host=h, hostname=f"spark-{i}", npu_smi="/usr/local/bin/npu-smi",
+                          devices=tuple(DeviceState(d, "910B2", "OK", ip=device_ip(A2, i, d)) for d in range(8)))
+            for i, h in enumerate(HOSTS)
+        )
+    )  # fmt: skip
+    plan = make_plan(inv, "pretrain", (), found)
+    assert plan.node("10.0.0.9").name == "spark-0" and plan.launch_mode == "rank_table"
+    assert '"device_ip": "192.168.1.9"' in plan.node("10.0.0.10").rank_table_text

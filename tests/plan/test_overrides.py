@@ -18,10 +18,13 @@ from tests.plan.helpers import CPU, make_inventory
         ("model.num_layers=4", "model.num_layers", 4, "model"),
         ("job.resume=true", "job.resume", True, "job"),
         ("optimizer.learning_rate=1.e-4", "optimizer.learning_rate", 1e-4, "yaml"),
+        ("job.learning_rate=1e-4", "job.learning_rate", 1e-4, "job"),
         ("context.max_device_memory=30GB", "context.max_device_memory", "30GB", "yaml"),
         ("seed= 7", "seed", 7, "yaml"),
         ("job.tokenizer='a=b'", "job.tokenizer", "a=b", "job"),
         ("load_checkpoint=", "load_checkpoint", "", "yaml"),
+        ("job.predict_data=[q1##q2]", "job.predict_data", "[q1##q2]", "job"),
+        ("x={a: 1}", "x", "{a: 1}", "yaml"),
     ],
 )
 def test_parse_routes_by_prefix_and_parses_yaml_scalars(text, key, value, section):
@@ -29,7 +32,7 @@ def test_parse_routes_by_prefix_and_parses_yaml_scalars(text, key, value, sectio
     assert (o.key, o.value, o.section) == (key, value, section)
 
 
-@pytest.mark.parametrize("text", ["novalue", "=3", "a..b=1", "parallel=2", "x=[1, 2]", "x={a: 1}", "x='unclosed"])
+@pytest.mark.parametrize("text", ["novalue", "=3", "a..b=1", "parallel=2", "x='unclosed"])
 def test_malformed_overrides_are_input_errors(text):
     with pytest.raises(InputError):
         parse_override(text)
@@ -44,10 +47,18 @@ def test_inventory_overrides_come_first_and_the_command_line_wins():
 
 def test_apply_to_tree_sets_nested_keys_and_list_items():
     tree = {"runner_config": {"epochs": 1}, "callbacks": [{"type": "A"}, {"type": "B", "n": 1}]}
-    apply_to_tree(tree, [parse_override("runner_config.epochs=5"), parse_override("runner_config.new.deep=x"),
-                         parse_override("callbacks.1.n=3")])
-    assert tree == {"runner_config": {"epochs": 5, "new": {"deep": "x"}},
-                    "callbacks": [{"type": "A"}, {"type": "B", "n": 3}]}
+    apply_to_tree(
+        tree,
+        [
+            parse_override("runner_config.epochs=5"),
+            parse_override("runner_config.new.deep=x"),
+            parse_override("callbacks.1.n=3"),
+        ],
+    )
+    assert tree == {
+        "runner_config": {"epochs": 5, "new": {"deep": "x"}},
+        "callbacks": [{"type": "A"}, {"type": "B", "n": 3}],
+    }
 
 
 def test_apply_to_tree_reports_every_bad_path():
@@ -64,11 +75,25 @@ def _tree(plan):
 
 
 def test_overrides_reach_strategy_model_job_and_yaml():
-    inv = make_inventory(CPU, hosts=("127.0.0.1",), devices=2, ips=False, model="tiny",
-                         overrides=(("runner_config.epochs", "2"),))
-    plan = make_plan(inv, "finetune", ["model.num_layers=4", "model.loss_mask_alignment=reference",
-                                       "job.save_checkpoint_steps=50", "runner_config.sink_size=7",
-                                       "parallel.batch_size=2"])
+    inv = make_inventory(
+        CPU,
+        hosts=("127.0.0.1",),
+        devices=2,
+        ips=False,
+        model="tiny",
+        overrides=(("runner_config.epochs", "2"),),
+    )
+    plan = make_plan(
+        inv,
+        "finetune",
+        [
+            "model.num_layers=4",
+            "model.loss_mask_alignment=reference",
+            "job.save_checkpoint_steps=50",
+            "runner_config.sink_size=7",
+            "parallel.batch_size=2",
+        ],
+    )
     tree = _tree(plan)
     assert plan.model.num_layers == 4 and tree["model"]["model_config"]["num_layers"] == 4
     assert tree["model"]["model_config"]["loss_mask_alignment"] == "reference"

@@ -27,13 +27,26 @@ def test_reference_layouts_are_the_default(profile, task):
 def test_profile_settings_follow_task_and_profile():
     a2 = choose_strategy(A2, "pretrain", 8, M13)
     assert (a2.compute_dtype, a2.seq_parallel, a2.recompute, a2.recompute_slice, a2.loss_scale) == (
-        "bfloat16", False, True, False, "fixed")
+        "bfloat16",
+        False,
+        True,
+        False,
+        "fixed",
+    )
     a800 = choose_strategy(A800, "pretrain", 16, M13)
     assert (a800.compute_dtype, a800.seq_parallel, a800.recompute_slice, a800.loss_scale) == (
-        "float16", True, True, "dynamic")
+        "float16",
+        True,
+        True,
+        "dynamic",
+    )
     infer = choose_strategy(A800, "predict", 2, M13)
     assert (infer.recompute, infer.seq_parallel, infer.optimizer_shard, infer.compute_dtype) == (
-        False, False, False, "float16")
+        False,
+        False,
+        False,
+        "float16",
+    )
     assert choose_strategy(A2, "lora", 8, M13).max_device_memory_gb == 59.0
 
 
@@ -68,9 +81,14 @@ def test_invalid_layouts_name_the_rule(overrides, world, rule):
         choose_strategy(A2, "pretrain", world, M13, overrides)
 
 
-@pytest.mark.parametrize("field, value, rule", [("vocab_size", 60001, "vocab_size"),
-                                                ("ffn_hidden_size", 28670, "ffn inner size"),
-                                                ("hidden_size", 5122, "hidden_size")])
+@pytest.mark.parametrize(
+    "field, value, rule",
+    [
+        ("vocab_size", 60001, "vocab_size"),
+        ("ffn_hidden_size", 28670, "ffn inner size"),
+        ("hidden_size", 5122, "hidden_size"),
+    ],
+)
 def test_mp_must_divide_vocab_hidden_and_ffn(field, value, rule):
     model = with_overrides(M13, {field: value})
     with pytest.raises(PlanError, match=f"model parallel must divide {rule}"):
@@ -94,8 +112,9 @@ def test_pipeline_is_for_training_only():
         choose_strategy(A2, "predict", 2, M13, {"pp": 2, "micro_batch_num": 2})
 
 
-@pytest.mark.parametrize("key, value", [("dp", 0), ("mp", "two"), ("recompute", 1), ("zz", 1),
-                                        ("compute_dtype", "int8")])
+@pytest.mark.parametrize(
+    "key, value", [("dp", 0), ("mp", "two"), ("recompute", 1), ("zz", 1), ("compute_dtype", "int8")]
+)
 def test_bad_override_values_are_input_errors(key, value):
     with pytest.raises(InputError, match=f"parallel.{key}"):
         choose_strategy(A2, "pretrain", 8, M13, {key: value})

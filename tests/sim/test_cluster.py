@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -89,3 +90,22 @@ def test_a_job_process_can_claim_an_npu(sim_cluster, sim_ssh):
     assert row.split("|")[1].split() == ["6", "0"] and row.split("|")[2].strip() == str(pid)
     _sh(c, f"kill {pid}; while kill -0 {pid} 2>/dev/null; do sleep 0.05; done")
     assert "train" not in _sh(c, "npu-smi info")
+
+
+def test_hardware_can_change_while_running(sim_cluster, sim_ssh):
+    before = sim_cluster.read_hardware()
+    node2 = before.nodes[1]
+    broken = dataclasses.replace(node2.npus[0], link="DOWN", net_health="Fault")
+    sim_cluster.set_hardware(
+        dataclasses.replace(
+            before, nodes=(before.nodes[0], dataclasses.replace(node2, npus=(broken, *node2.npus[1:])))
+        )
+    )
+    try:
+        c1, c2 = sim_ssh(sim_cluster.nodes[0]), sim_ssh(sim_cluster.nodes[1])
+        assert _sh(c2, "hccn_tool -i 0 -link -g") == "link status: DOWN\n"
+        assert ", 0 received," in _sh(c1, f"hccn_tool -i 0 -ping -g address {node2.npus[0].ip}")
+    finally:
+        sim_cluster.set_hardware(before)
+    assert _sh(c2, "hccn_tool -i 0 -net_health -g") == "net health status: Success\n"
+    assert sim_cluster.exec(2, "cat /etc/hccn.conf").stdout.startswith(f"address_0={node2.npus[0].ip}\n")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +16,8 @@ from orchestrator.sim import tools
 
 
 @pytest.fixture
-def node_tools(tmp_path: Path):
+def node_tools(tmp_path: Path, monkeypatch, capsys):
+    """``run(tool, *args)`` runs an installed fake tool's main() in-process (``run.exe`` for real)."""
     h = hw.default_hardware(["a-node1", "a-node2"], devices=4)
     node2 = h.nodes[1]
     npus = (*node2.npus[:3], dataclasses.replace(node2.npus[3], link="DOWN"))
@@ -26,13 +27,28 @@ def node_tools(tmp_path: Path):
     conf.parent.mkdir()
     conf.write_text(json.dumps({"hardware": str(tmp_path / "hardware.json"), "node": "a-node1"}))
     exes = tools.install(tmp_path / "tools", sys.executable)
-    env = {**os.environ, "ORCHESTRATE_SIM_NODE_CONF": str(conf)}
+    monkeypatch.setenv("ORCHESTRATE_SIM_NODE_CONF", str(conf))
+    monkeypatch.syspath_prepend(str(tmp_path / "tools"))
+    for module in ("printers", "nodeconf", *tools.COMMANDS.values()):
+        monkeypatch.delitem(sys.modules, module, raising=False)
 
     def run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(exes[tool]), *args], capture_output=True, text=True, env=env, timeout=10)
+        code = importlib.import_module(tools.COMMANDS[tool]).main(list(args))
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess([tool, *args], code, out.out, out.err)
 
+    run.exe = exes
     run.procs_dir = conf.parent / "npu-procs"
     return run
+
+
+def test_installed_executables_run(node_tools):
+    for tool, args, want in [
+        ("npu-smi", ["-v"], "npu-smi version: 25.2.0\n"),
+        ("hccn_tool", ["-i", "0", "-link", "-g"], "link status: UP\n"),
+    ]:
+        proc = subprocess.run([str(node_tools.exe[tool]), *args], capture_output=True, text=True, timeout=10)
+        assert (proc.returncode, proc.stdout) == (0, want), proc.stderr
 
 
 def test_npu_smi_commands(node_tools):

@@ -18,20 +18,7 @@ UNREACHABLE = (socket.timeout, TimeoutError, OSError, paramiko.SSHException)
 
 
 def _connect(cluster, node, timeout: float = 1.5) -> paramiko.SSHClient:
-    client = paramiko.SSHClient()
-    client.load_host_keys(str(cluster.known_hosts))
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    client.connect(
-        node.host,
-        username="root",
-        key_filename=str(cluster.key),
-        timeout=timeout,
-        banner_timeout=timeout,
-        auth_timeout=timeout,
-        allow_agent=False,
-        look_for_keys=False,
-    )
-    return client
+    return ssh_client(cluster, node, timeout)
 
 
 def _works(cluster, node) -> bool:

@@ -7,7 +7,7 @@ import subprocess
 import paramiko
 import pytest
 
-from tests.fixtures.sim import ssh_client
+from tests.fixtures.sim import ssh_client, strict_client
 
 pytestmark = pytest.mark.cluster
 
@@ -36,18 +36,14 @@ def test_unknown_or_wrong_host_key_is_rejected(sim_cluster, tmp_path):
     n1, n2 = sim_cluster.nodes
     empty = tmp_path / "empty_known_hosts"
     empty.write_text("")
-    client = paramiko.SSHClient()
-    client.load_host_keys(str(empty))
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client = strict_client(empty)
     with pytest.raises(paramiko.SSHException, match="not found in known_hosts"):
         client.connect(n1.host, username="root", key_filename=str(sim_cluster.key), timeout=5)
     # node2's key listed under node1's address: a changed host key
     swapped = tmp_path / "swapped"
     line2 = next(x for x in sim_cluster.known_hosts.read_text().splitlines() if x.startswith(n2.host + ","))
     swapped.write_text(line2.replace(f"{n2.host},{n2.hostname}", n1.host) + "\n")
-    client = paramiko.SSHClient()
-    client.load_host_keys(str(swapped))
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client = strict_client(swapped)
     with pytest.raises(paramiko.BadHostKeyException):
         client.connect(n1.host, username="root", key_filename=str(sim_cluster.key), timeout=5)
 
@@ -61,12 +57,9 @@ def test_openssh_client_with_strict_checking(sim_cluster):
 
 def test_password_and_foreign_keys_are_refused(sim_cluster, tmp_path):
     node = sim_cluster.nodes[0]
-    other = paramiko.Ed25519Key.from_private_key_file(str(sim_cluster.key))
-    assert other  # the cluster key works (see above); a fresh key must not
+    # the cluster key works (see above); a fresh key and a password must not
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "k")], check=True)
-    client = paramiko.SSHClient()
-    client.load_host_keys(str(sim_cluster.known_hosts))
-    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client = strict_client(sim_cluster.known_hosts)
     with pytest.raises(paramiko.AuthenticationException):
         client.connect(
             node.host,

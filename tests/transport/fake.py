@@ -52,12 +52,19 @@ class FakeNode:
         if name == "npu_smi":
             return (self.npu_smi_exit, self.npu_smi) if self.npu_smi is not None else (127, "")
         if name == "hccn_conf":
-            return (0, self.hccn_conf) if self.hccn_conf is not None else (1, "cat: /etc/hccn.conf: No such file\n")
+            return (
+                (0, self.hccn_conf)
+                if self.hccn_conf is not None
+                else (1, "cat: /etc/hccn.conf: No such file\n")
+            )
         what, dev = name.rsplit("_", 1)
         if (int(dev), what) in self.hccn:
             return self.hccn[(int(dev), what)]
-        return 0, {"ip": f"ipaddr:{self.subnet}.{dev}\nnetmask:255.255.255.0\n", "link": "link status: UP\n",
-                   "health": "net health status: Success\n"}[what]
+        return 0, {
+            "ip": f"ipaddr:{self.subnet}.{dev}\nnetmask:255.255.255.0\n",
+            "link": "link status: UP\n",
+            "health": "net health status: Success\n",
+        }[what]
 
     def _batch(self, script: str) -> str:
         out = []
@@ -65,17 +72,30 @@ class FakeNode:
             m = _BEGIN.match(line)
             if m:
                 code, text = self._step(m["name"])
-                out += [f"@@{m['nonce']}@@ begin {m['name']}", text.rstrip("\n"), f"@@{m['nonce']}@@ end {code}"]
+                out += [
+                    f"@@{m['nonce']}@@ begin {m['name']}",
+                    text.rstrip("\n"),
+                    f"@@{m['nonce']}@@ end {code}",
+                ]
         return "\n".join(out) + "\n"
 
     def _probe(self) -> str:
-        data = {"hostname": self.hostname, "time": __import__("time").time(), "python": "3.11.2",
-                "executable": "/usr/bin/python3", "packages": {"mindspore": "2.7.1", "mindformers": "1.7.0"},
-                "disk_free": 100 * 2**30, "disk_path": "/opt/work", "busy_ports": []}
+        data = {
+            "hostname": self.hostname,
+            "time": __import__("time").time(),
+            "python": "3.11.2",
+            "executable": "/usr/bin/python3",
+            "packages": {"mindspore": "2.7.1", "mindformers": "1.7.0"},
+            "disk_free": 100 * 2**30,
+            "disk_path": "/opt/work",
+            "busy_ports": [],
+        }
         data.update(self.facts)
         return json.dumps(data) + "\n"
 
-    def run(self, argv: Sequence[str], *, timeout=60, env=None, stdin=None, check=True, cwd=None) -> RunResult:
+    def run(
+        self, argv: Sequence[str], *, timeout=60, env=None, stdin=None, check=True, cwd=None
+    ) -> RunResult:
         self.calls.append(list(argv))
         if list(argv[:2]) == ["sh", "-c"]:
             code, out = 0, self._batch(argv[2])

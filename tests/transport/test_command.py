@@ -9,10 +9,34 @@ import sys
 import pytest
 
 from orchestrator.errors import RemoteCommandError
-from orchestrator.transport.base import RunResult, build_command, checked, display_command, is_secret_key, mask
+from orchestrator.transport.base import (
+    RunResult,
+    build_command,
+    checked,
+    display_command,
+    is_secret_key,
+    mask,
+)
 
-NASTY = ["a b", "it's", '"dq"', "$(touch /tmp/pwned)", "`id`", "x;y", "*", "", "new\nline", "$HOME", "-n", "a=b"]
-ECHO_ARGV = [sys.executable, "-c", "import json, os, sys; print(json.dumps([sys.argv[1:], dict(os.environ)]))"]
+NASTY = [
+    "a b",
+    "it's",
+    '"dq"',
+    "$(touch /tmp/pwned)",
+    "`id`",
+    "x;y",
+    "*",
+    "",
+    "new\nline",
+    "$HOME",
+    "-n",
+    "a=b",
+]
+ECHO_ARGV = [
+    sys.executable,
+    "-c",
+    "import json, os, sys; print(json.dumps([sys.argv[1:], dict(os.environ)]))",
+]
 
 
 def _through_shell(command: str) -> tuple[list[str], dict]:
@@ -36,7 +60,9 @@ def test_env_is_passed_with_env_and_quoted_values():
 def test_cwd_changes_folder_before_running(tmp_path):
     folder = tmp_path / "with space"
     folder.mkdir()
-    out = subprocess.run(["sh", "-c", build_command(["pwd"], cwd=str(folder))], capture_output=True, text=True)
+    out = subprocess.run(
+        ["sh", "-c", build_command(["pwd"], cwd=str(folder))], capture_output=True, text=True
+    )
     assert out.stdout.strip() == str(folder)
 
 
@@ -48,7 +74,9 @@ def test_display_masks_secret_values_only():
     assert "hf_abc123" in build_command(["run"], env=env)
 
 
-@pytest.mark.parametrize("key", ["API_KEY", "AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "SSH_PASSPHRASE", "my_password"])
+@pytest.mark.parametrize(
+    "key", ["API_KEY", "AWS_SECRET_ACCESS_KEY", "GITHUB_TOKEN", "SSH_PASSPHRASE", "my_password"]
+)
 def test_secret_keys(key):
     assert is_secret_key(key)
 

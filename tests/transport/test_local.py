@@ -18,14 +18,24 @@ def local():
 
 
 def test_run_returns_output_and_code(local):
-    r = local.run([sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)"],
-                  check=False)
+    r = local.run(
+        [sys.executable, "-c", "import sys; print('out'); print('err', file=sys.stderr); sys.exit(3)"],
+        check=False,
+    )
     assert (r.host, r.exit_code, r.stdout, r.stderr) == ("127.0.0.1", 3, "out\n", "err\n")
 
 
 def test_run_no_shell_and_env_and_stdin(local):
-    r = local.run([sys.executable, "-c", "import os, sys; print(os.environ['X'], sys.stdin.read(), sys.argv[1])",
-                   "$(id)"], env={"X": "a b"}, stdin=b"in")
+    r = local.run(
+        [
+            sys.executable,
+            "-c",
+            "import os, sys; print(os.environ['X'], sys.stdin.read(), sys.argv[1])",
+            "$(id)",
+        ],
+        env={"X": "a b"},
+        stdin=b"in",
+    )
     assert r.stdout == "a b in $(id)\n"
 
 

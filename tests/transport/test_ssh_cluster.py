@@ -75,7 +75,10 @@ def test_put_get_atomic_with_mode_and_parents(ssh, sim_cluster, tmp_path):
 
 
 def test_fan_out_reuses_one_connection_per_node(sim_cluster):
-    nodes = [type("N", (), {"host": n.host, "local": False, "ssh": _opts(sim_cluster)})() for n in sim_cluster.nodes]
+    nodes = [
+        type("N", (), {"host": n.host, "local": False, "ssh": _opts(sim_cluster)})()
+        for n in sim_cluster.nodes
+    ]
     with TransportPool() as pool:
         first = fan_out(nodes, lambda t: t.run(["sh", "-c", "echo $SSH_CONNECTION"]).stdout, pool=pool)
         again = fan_out(nodes * 4, lambda t: t.run(["sh", "-c", "echo $SSH_CONNECTION"]).stdout, pool=pool)
@@ -97,7 +100,11 @@ def test_unknown_host_key_is_rejected(sim_cluster, tmp_path):
 
 def test_changed_host_key_is_rejected(sim_cluster, tmp_path):
     n1, n2 = sim_cluster.nodes
-    lines = [ln for ln in sim_cluster.known_hosts.read_text().splitlines() if ln.split()[0].split(",")[0] == n1.host]
+    lines = [
+        ln
+        for ln in sim_cluster.known_hosts.read_text().splitlines()
+        if ln.split()[0].split(",")[0] == n1.host
+    ]
     swapped = tmp_path / "known_hosts"
     swapped.write_text("".join(f"{n2.host} {' '.join(ln.split()[1:])}\n" for ln in lines))
     with pytest.raises(HostKeyError, match=rf"{n2.host}:22: host key CHANGED.*ssh-keygen -R"):
@@ -114,3 +121,9 @@ def test_unreachable_address_fails_within_the_timeout(sim_cluster):
     ghost = sim_cluster.nodes[0].host.rsplit(".", 1)[0] + ".250"
     with pytest.raises(TransportError, match=rf"root@{ghost}:22: (no answer within 1s|.*unreachable)"):
         SshTransport(ghost, _opts(sim_cluster, connect_timeout=1)).connect()
+
+
+def test_large_stdout_and_stderr_together(ssh):
+    code = "import sys; sys.stdout.write('o' * 3_000_000); sys.stderr.write('e' * 2_000_000)"
+    r = ssh[0].run([sys.executable, "-c", code])
+    assert (len(r.stdout), len(r.stderr)) == (3_000_000, 2_000_000)

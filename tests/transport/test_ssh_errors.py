@@ -21,7 +21,9 @@ def test_connection_refused_names_host_port_user(tmp_path):
     known = tmp_path / "known_hosts"
     known.write_text("")
     port = _free_port()
-    t = SshTransport("127.0.0.1", SshOptions(user="alice", port=port, known_hosts=str(known), connect_timeout=2))
+    t = SshTransport(
+        "127.0.0.1", SshOptions(user="alice", port=port, known_hosts=str(known), connect_timeout=2)
+    )
     with pytest.raises(TransportError, match=rf"alice@127.0.0.1:{port}: connection refused.*sshd"):
         t.connect()
 

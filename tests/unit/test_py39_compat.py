@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import glob
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -13,10 +15,25 @@ REPO = Path(__file__).resolve().parents[2]
 NODE_SIDE = [REPO / "model" / "iflytekspark", REPO / "orchestrator" / "agent"]
 
 
-@pytest.mark.skipif(shutil.which("python3.9") is None, reason="python3.9 not installed")
+
+
+def find_python39() -> str | None:
+    """A real Python 3.9 interpreter: on PATH (not a pyenv shim without one), or under pyenv."""
+    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
+    candidates = sorted(glob.glob(f"{root}/versions/3.9*/bin/python3.9")) + [shutil.which("python3.9")]
+    for exe in candidates:
+        if exe and subprocess.run([exe, "-c", "pass"], capture_output=True).returncode == 0:
+            return exe
+    return None
+
+
+PY39 = find_python39()
+
+
+@pytest.mark.skipif(PY39 is None, reason="no Python 3.9 interpreter on this machine")
 def test_node_side_code_compiles_on_python39():
     files = [str(f) for d in NODE_SIDE if d.exists() for f in sorted(d.rglob("*.py"))]
     assert files, "no node-side files found"
     script = "import sys, ast\nfor f in sys.argv[1:]:\n    ast.parse(open(f).read(), f, feature_version=(3, 9))\n    compile(open(f).read(), f, 'exec')\n"
-    proc = subprocess.run(["python3.9", "-c", script, *files], capture_output=True, text=True)
+    proc = subprocess.run([PY39, "-c", script, *files], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr

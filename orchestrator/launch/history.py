@@ -1,0 +1,44 @@
+"""The recent-jobs list (``orchestrate jobs``): one row per job from its state folder, newest first."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Optional
+
+from rich.table import Table
+
+from orchestrator.jobs.state import JobDir, list_jobs
+from orchestrator.launch.live import STYLES, fmt_duration
+from orchestrator.launch.supervisor import monitor_alive
+
+
+def job_row(job: JobDir) -> dict[str, Any]:
+    record, status = job.record(), job.status()
+    end = (status.ended or status.time) if status else None
+    return {
+        "job_id": job.job_id,
+        "task": record.task,
+        "state": status.state.value if status else "unknown",
+        "nodes": len(record.nodes),
+        "ranks": sum(1 for p in record.processes if p.rank is not None),
+        "started": record.created,
+        "duration_s": round(end - record.created, 1) if end else None,
+        "root_cause": str(status.root_cause) if status and status.root_cause else None,
+        "monitor": monitor_alive(job),
+        "folder": str(job.path),
+    }
+
+
+def job_rows(limit: int = 20, root: Optional[Any] = None) -> list[dict[str, Any]]:
+    return [job_row(JobDir(j, root)) for j in reversed(list_jobs(root)[-limit:])]
+
+
+def jobs_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    for col in ("job", "task", "state", "nodes", "ranks", "started (UTC)", "duration", "root cause"):
+        table.add_column(col)
+    for r in rows:
+        started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["started"]))
+        table.add_row(r["job_id"], r["task"], f"[{STYLES.get(r['state'], '')}]{r['state']}[/]", str(r["nodes"]),
+                      str(r["ranks"]), started, fmt_duration(r["duration_s"]), r["root_cause"] or "")  # fmt: skip
+    return table

@@ -1,0 +1,178 @@
+"""Launching a planned job: preflight every node, record the job, stage, start every agent at once.
+
+Nothing is written to a node before every node answered with a trusted host key, the right user,
+a compatible agent and no job still running there (``--force`` stops such a job first). If any
+node refuses to start, the nodes already started are stopped again and the job is marked failed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from orchestrator.errors import InputError, OrchestrateError, Problem
+from orchestrator.inventory.model import Inventory
+from orchestrator.jobs.events import append_event
+from orchestrator.jobs.ids import new_job_id
+from orchestrator.jobs.model import JobState, JobStatus, RootCause
+from orchestrator.jobs.state import JobDir, JobRecord, ProcessRef
+from orchestrator.launch import agent_rpc
+from orchestrator.launch.nodes import JobNodes
+from orchestrator.launch.spec import agent_name, spec_path
+from orchestrator.launch.stage import stage_all
+from orchestrator.plan.model import Plan
+from orchestrator.transport import Transport
+
+Report = Callable[[str], None]
+
+
+class NodeBusy(OrchestrateError, RuntimeError):
+    """A node still runs another job (the agent's answer is in the message)."""
+
+    exit_code = 5
+
+
+@dataclass(frozen=True)
+class Launched:
+    job: JobDir
+    record: JobRecord
+    stage_s: float
+    start_s: float
+    code_cached: dict[str, bool]
+
+
+def resolve_plan(task: str, inventory_path: Optional[str], plan_dir: Optional[str],
+                 sets: tuple[str, ...] = ()) -> tuple[Plan, Inventory]:  # fmt: skip
+    """The plan to launch (made now, or read from ``plan_dir``) and the inventory it was made from."""
+    from orchestrator.inventory import default_inventory, load_inventory
+    from orchestrator.inventory.defaults import DEFAULT_SOURCE
+    from orchestrator.plan.plan_io import load_plan
+    from orchestrator.plan.planner import make_plan
+
+    if plan_dir and (inventory_path or sets):
+        raise InputError([Problem("--plan", "--plan", "a plan folder is complete: --inventory/--set do not apply",
+                                  "plan again with `orchestrate plan ... --set`, or drop --plan")])  # fmt: skip
+    if plan_dir:
+        plan = load_plan(plan_dir)
+        if plan.task != task:
+            raise InputError([Problem(plan_dir, "task", f"the plan is for {plan.task}, not {task}",
+                                      f"orchestrate launch {plan.task} --plan {plan_dir}")])  # fmt: skip
+        src = plan.inventory_source
+        inv = default_inventory() if src == DEFAULT_SOURCE else load_inventory(src)
+        return plan, inv
+    inv = load_inventory(inventory_path) if inventory_path else default_inventory()
+    return make_plan(inv, task, sets), inv
+
+
+def check_inputs(plan: Plan) -> None:
+    """InputError naming every job input (dataset, tokenizer, checkpoint) missing on this machine."""
+    problems = [Problem(x.source, "job input", f"does not exist (needed at {x.dest} on {x.host})",
+                        "create it or fix the path (inventory job: section or --set job.<input>=PATH)")
+                for x in plan.transfers if x.kind == "input" and not Path(x.source).exists()]  # fmt: skip
+    unique = {(p.file, p.field): p for p in problems}
+    if unique:
+        raise InputError(list(unique.values()))
+
+
+def make_record(job_id: str, plan: Plan, inventory: Inventory, now: float) -> JobRecord:
+    nodes = tuple(inventory.node(n.host) for n in plan.nodes)
+    procs = tuple(ProcessRef(x.host, agent_name(x), x.rank, x.stdout) for x in plan.launches())
+    t = plan.timeouts
+    return JobRecord(
+        job_id=job_id, task=plan.task, created=now, inventory_source=plan.inventory_source, nodes=nodes,
+        agent_path=tuple((n.host, agent_rpc.agent_path(n.workdir)) for n in nodes),
+        agent_workdir=tuple((n.host, agent_rpc.agent_workdir(n.workdir)) for n in nodes),
+        processes=procs, heartbeat_s=1.0, failure_detect_s=t.failure_detect_s, stop_grace_s=t.stop_grace_s,
+    )  # fmt: skip
+
+
+def _preflight_node(t: Transport, python: str, workdir: str, force: bool) -> str:
+    """Check one node; returns its installed agent version. Raises NodeBusy / AgentMismatch."""
+    version = agent_rpc.installed_version(t, python, workdir)
+    if version == agent_rpc.NOT_INSTALLED:
+        return version
+    live = agent_rpc.live_jobs(t, python, workdir)
+    if live and not force:
+        jobs = ", ".join(f"{j['job_id']} ({j['state']}, {j['processes']} processes)" for j in live)
+        raise NodeBusy(f"{t.host}: the agent refuses: job(s) still running there: {jobs}; "
+                       "`orchestrate stop JOB` first, or launch with --force to stop them")  # fmt: skip
+    if live and version != agent_rpc.AGENT_VERSION:  # --force: stop them with the agent that runs them
+        for j in live:
+            agent_rpc.call(t, python, workdir, "stop", "--job", j["job_id"], "--grace", "10", timeout=60)
+    return version
+
+
+def preflight(nodes: JobNodes, force: bool) -> dict[str, str]:
+    """Every node reachable and free (or ``force``); raises one error naming every failing node."""
+    res = nodes.fan(lambda t: _preflight_node(t, nodes.node(t.host).python, nodes.node(t.host).workdir, force))
+    return res.raise_on_failure().results
+
+
+def _start_node(t: Transport, nodes: JobNodes, job_id: str, force: bool) -> dict[str, Any]:
+    spec = nodes.node(t.host)
+    args = ["--spec", spec_path(spec.workdir, job_id)] + (["--force"] if force else [])
+    answer = agent_rpc.call(t, spec.python, spec.workdir, "start", *args, timeout=120, check=False)
+    if not answer.get("ok"):
+        conflicts = "; ".join(f"pid {c.get('pid')} job {c.get('job')} {c.get('cmd', '')[:60]}"
+                              for c in answer.get("conflicts", []))  # fmt: skip
+        raise NodeBusy(f"{t.host}: the agent refuses: {answer.get('error')}" + (f" ({conflicts})" if conflicts else ""))
+    return answer
+
+
+def stop_started(nodes: JobNodes, job_id: str, hosts: list[str], grace: float) -> None:
+    def one(t: Transport) -> Any:
+        spec = nodes.node(t.host)
+        return agent_rpc.call(t, spec.python, spec.workdir, "stop", "--job", job_id, "--grace", str(grace),
+                              timeout=grace + 30, check=False)  # fmt: skip
+
+    nodes.fan(one, hosts)
+
+
+def launch(plan: Plan, inventory: Inventory, *, force: bool = False, report: Optional[Report] = None,
+           pool: Any = None) -> Launched:  # fmt: skip
+    """Preflight, record, stage and start ``plan``; returns once every rank of every node runs."""
+    nodes = JobNodes([inventory.node(n.host) for n in plan.nodes], pool)
+    try:
+        return _launch(plan, nodes, inventory, force, report or (lambda _msg: None))
+    finally:
+        if pool is None:
+            nodes.close()
+
+
+def _launch(plan: Plan, nodes: JobNodes, inventory: Inventory, force: bool, say: Report) -> Launched:
+    check_inputs(plan)
+    say(f"checking {len(nodes.hosts)} node(s)")
+    preflight(nodes, force)
+    now = time.time()
+    job = JobDir(new_job_id(plan.task, now)).create()
+    record = make_record(job.job_id, plan, inventory, now)
+    job.save_record(record)
+    job.save_plan(plan)
+    status = JobStatus(job.job_id, plan.task, JobState.STAGING, time.time(), started=now)
+    job.save_status(status)
+    append_event(job.path, "created", task=plan.task, hosts=list(nodes.hosts))
+    say(f"job {job.job_id}: staging")
+    t0 = time.monotonic()
+    workdirs = {n.host: n.workdir for n in nodes.nodes}
+    staged = stage_all(lambda fn: nodes.fan(fn).raise_on_failure(), plan, job.job_id, workdirs)
+    stage_s = time.monotonic() - t0
+    append_event(job.path, "staged", seconds=round(stage_s, 3),
+                 code_cached={h: r.code_cached for h, r in staged.results.items()})  # fmt: skip
+    say(f"job {job.job_id}: starting {len(record.processes)} process(es)")
+    t1 = time.monotonic()
+    res = nodes.fan(lambda t: _start_node(t, nodes, job.job_id, force))
+    start_s = time.monotonic() - t1
+    if not res.ok:
+        stop_started(nodes, job.job_id, list(res.results), 5.0)
+        first = next(iter(res.failures.items()))
+        cause = RootCause(first[0], "node", None, None, f"start refused: {first[1]}", time.time())
+        job.save_status(JobStatus(job.job_id, plan.task, JobState.FAILED, time.time(), started=now,
+                                  ended=time.time(), root_cause=cause, message="start failed"))  # fmt: skip
+        append_event(job.path, "start-failed", failures={h: str(e) for h, e in res.failures.items()})
+        res.raise_on_failure()
+    pids = {h: {p["name"]: p["pid"] for p in a.get("processes", [])} for h, a in res.results.items()}
+    append_event(job.path, "started", seconds=round(start_s, 3), pids=pids)
+    job.save_status(JobStatus(job.job_id, plan.task, JobState.RUNNING, time.time(), started=now))
+    return Launched(job, record, stage_s, start_s, {h: r.code_cached for h, r in staged.results.items()})

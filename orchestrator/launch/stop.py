@@ -1,0 +1,93 @@
+"""Stopping a job on every node at once, and confirming that nothing of it is left anywhere.
+
+Order: mark ``stop-requested`` (the monitor then stands down), wait for the monitor to exit, ask
+every node's agent to stop the job (TERM each process group, grace, KILL, then it checks the node
+for survivors), and record the outcome. Nodes that do not answer are named; the job is then not
+confirmed stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from typing import Any, Optional
+
+from orchestrator.errors import OrchestrateError
+from orchestrator.jobs.events import append_event
+from orchestrator.jobs.model import JobState, JobStatus
+from orchestrator.jobs.state import JobDir
+from orchestrator.launch import agent_rpc
+from orchestrator.launch.monitor import Monitor
+from orchestrator.launch.nodes import JobNodes
+from orchestrator.launch.supervisor import stop_monitor
+
+
+class StopIncomplete(OrchestrateError, RuntimeError):
+    """Some node did not confirm that every process of the job is gone."""
+
+    exit_code = 5
+
+
+@dataclass(frozen=True)
+class StopResult:
+    job_id: str
+    confirmed: dict[str, bool]  # host -> nothing of the job left there
+    errors: dict[str, str]
+    killed: dict[str, dict[str, str]]  # host -> {pid: last signal}
+    status: JobStatus
+
+
+def stop_job(job: JobDir, grace: Optional[float] = None, nodes: Optional[JobNodes] = None) -> StopResult:
+    """Stop ``job`` everywhere (see the module docstring); StopIncomplete if a node did not confirm."""
+    record = job.record()
+    grace = record.stop_grace_s if grace is None else grace
+    job.write("stop-requested", f"{time.time()}\n")
+    append_event(job.path, "stop-requested", grace=grace)
+    stop_monitor(job)
+    own = nodes is None
+    nodes = nodes or JobNodes(record.nodes)
+    try:
+        def one(t: Any) -> dict[str, Any]:
+            spec = nodes.node(t.host)
+            agent_rpc.check_version(t, spec.python, spec.workdir)
+            return agent_rpc.call(t, spec.python, spec.workdir, "stop", "--job", job.job_id, "--grace", str(grace),
+                                  timeout=grace + 30, check=False)  # fmt: skip
+
+        res = nodes.fan(one)
+        errors = {h: str(e).splitlines()[0] for h, e in res.failures.items()}
+        errors.update({h: a.get("error", "") for h, a in res.results.items() if not a.get("ok")
+                       and "no job" not in a.get("error", "")})  # fmt: skip
+        confirmed = {h: bool(a.get("none_left", "no job" in a.get("error", ""))) for h, a in res.results.items()}
+        confirmed.update({h: False for h in res.failures})
+        final = _final_status(job, nodes, confirmed, errors)
+    finally:
+        if own:
+            nodes.close()
+    killed = {h: a.get("killed", {}) for h, a in res.results.items()}
+    append_event(job.path, "stopped", confirmed=confirmed, errors=errors)
+    result = StopResult(job.job_id, confirmed, errors, killed, final)
+    if not all(confirmed.values()):
+        bad = ", ".join(f"{h} ({errors.get(h) or 'processes survived'})" for h, ok in confirmed.items() if not ok)
+        raise StopIncomplete(f"job {job.job_id}: not confirmed stopped on {bad}; run `orchestrate stop` again")
+    return result
+
+
+def _final_status(job: JobDir, nodes: JobNodes, confirmed: dict[str, bool], errors: dict[str, str]) -> JobStatus:
+    """The snapshot after the stop: a finished job keeps its outcome, a running one becomes STOPPED."""
+    before = job.status()
+    monitor = Monitor(job, nodes, poll_s=0.0)
+    try:
+        polled = monitor.refresh(timeout=15.0)
+    finally:
+        monitor.pool.shutdown(wait=False, cancel_futures=True)
+    if before is not None and before.state.is_terminal():
+        state, cause, msg = before.state, before.root_cause, before.message
+    else:
+        state = JobState.STOPPED if all(confirmed.values()) else JobState.STOPPING
+        cause, msg = None, "stopped by the user"
+    if errors:
+        msg += "; " + "; ".join(f"{h}: {e}" for h, e in errors.items())
+    status = replace(monitor.snapshot(state, cause, msg), nodes=tuple(polled),
+                     started=before.started if before else monitor.started)  # fmt: skip
+    job.save_status(status)
+    return status

@@ -1,0 +1,387 @@
+"""Node side of `orchestrate push` (one self-contained file, Python 3.9+, standard library only).
+
+Shipped to ``<workdir>/bin/`` and run by the controller over SSH with the node's Python::
+
+    python node_receiver.py scan      # what this node already holds (one JSON answer)
+    python node_receiver.py receive   # write a stream of files, optionally forwarding it to a next node
+
+The configuration is one JSON line on stdin (never on the command line, so the relay tokens stay out
+of ``ps``). In ``receive`` the stream follows on stdin, or, with ``listen``, arrives over TCP from
+the previous node of a relay chain: the receiver prints ``{"port": N}``, accepts one connection that
+starts with the one-time token, and forwards every byte it reads to ``forward`` (the next node) while
+writing its own copy. A stream is frames: a 4-byte length and a JSON header (``file``: rel, size,
+mtime_ns, sha256, offset; or ``end``), each ``file`` header followed by bytes ``offset..size``.
+
+Each file lands in ``<dest>/<rel>.part`` (kept across interruptions, so a later push appends to its
+verified prefix), is checked against its sha256, gets its mtime, is fsynced and renamed into place.
+Hashes of files already on the node are cached in ``cache`` by (path, size, mtime, ctime, inode).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import hmac
+import json
+import os
+import select
+import socket
+import struct
+import sys
+from typing import Any, BinaryIO, Dict, Optional
+
+VERSION = "1"
+CHUNK = 1 << 20
+HEADER = struct.Struct(">I")
+EXCLUSIVE_PATTERNS = ("*.ckpt", "*.ckpt.part")
+Json = Dict[str, Any]
+
+
+# ---------------------------------------------------------------- frames (also used by the controller)
+
+
+def encode_frame(header: Json) -> bytes:
+    data = json.dumps(header, sort_keys=True).encode()
+    return HEADER.pack(len(data)) + data
+
+
+def read_exact(src: BinaryIO, n: int) -> bytes:
+    """``n`` bytes from ``src``, fewer only at end of stream."""
+    parts, left = [], n
+    while left > 0:
+        chunk = src.read(left)
+        if not chunk:
+            break
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
+def read_frame(src: BinaryIO) -> Optional[Json]:
+    """The next header, or None when the stream ended (cleanly or not)."""
+    raw = read_exact(src, HEADER.size)
+    if len(raw) < HEADER.size:
+        return None
+    body = read_exact(src, HEADER.unpack(raw)[0])
+    return json.loads(body) if body else None
+
+
+# ---------------------------------------------------------------- hashes
+
+
+def sha256_file(path: str, limit: Optional[int] = None) -> str:
+    """sha256 of the file, or of its first ``limit`` bytes."""
+    h = hashlib.sha256()
+    left = -1 if limit is None else limit
+    with open(path, "rb") as f:
+        while left != 0:
+            chunk = f.read(CHUNK if left < 0 else min(CHUNK, left))
+            if not chunk:
+                break
+            h.update(chunk)
+            left -= len(chunk) if left > 0 else 0
+    return h.hexdigest()
+
+
+class HashCache:
+    """sha256 of files by path, valid while size, mtime, ctime and inode are unchanged."""
+
+    def __init__(self, path: Optional[str]):
+        self.path, self.entries, self.dirty = path, {}, False
+        if path:
+            try:
+                with open(path) as f:
+                    self.entries = json.load(f)
+            except (OSError, ValueError):
+                self.entries = {}
+
+    @staticmethod
+    def _key(st: os.stat_result) -> list:
+        return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
+
+    def sha256(self, path: str, st: os.stat_result, verify: bool = False) -> str:
+        entry = self.entries.get(path)
+        if not verify and entry and entry[0] == self._key(st):
+            return entry[1]
+        digest = sha256_file(path)
+        self.put(path, digest)
+        return digest
+
+    def put(self, path: str, digest: str) -> None:
+        self.entries[path] = [self._key(os.stat(path)), digest]
+        self.dirty = True
+
+    def save(self) -> None:
+        if not (self.path and self.dirty):
+            return
+        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
+        tmp = "{}.tmp.{}".format(self.path, os.getpid())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.entries, f)
+        os.replace(tmp, self.path)
+
+
+def _fsync_dir(folder: str) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------- scan
+
+
+def _stat(path: str) -> Optional[os.stat_result]:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st if os.path.isfile(path) else None
+
+
+def _strays(dest: str, exclusive: Json) -> list:
+    """Files matching EXCLUSIVE_PATTERNS in the exclusive folders that are not to be kept."""
+    out = []
+    for folder, keep in sorted(exclusive.items()):
+        full = os.path.join(dest, folder)
+        names = sorted(os.listdir(full)) if os.path.isdir(full) else []
+        for name in names:
+            if name not in keep and any(fnmatch.fnmatch(name, p) for p in EXCLUSIVE_PATTERNS):
+                out.append(os.path.join(folder, name))
+    return out
+
+
+def scan(conf: Json) -> Json:
+    """Per file: ``same`` (held identically; a wrong mtime is fixed), else the ``.part`` size and hash."""
+    dest, cache = conf["dest"], HashCache(conf.get("cache"))
+    files: Json = {}
+    for f in conf["files"]:
+        path = os.path.join(dest, f["rel"])
+        st = _stat(path)
+        state: Json = {"same": False}
+        if st is not None and st.st_size == f["size"] and cache.sha256(path, st, conf.get("verify")) == f["sha256"]:
+            state["same"] = True
+            if st.st_mtime_ns != f["mtime_ns"]:
+                os.utime(path, ns=(f["mtime_ns"], f["mtime_ns"]))
+                cache.put(path, f["sha256"])
+                state["mtime_fixed"] = True
+        else:
+            part = _stat(path + ".part")
+            if part is not None and 0 < part.st_size <= f["size"]:
+                state["part_size"] = part.st_size
+                state["part_sha256"] = sha256_file(path + ".part")
+        files[f["rel"]] = state
+    cache.save()
+    rank_dirs = sorted(d for d in os.listdir(dest) if d.startswith("rank_")) if os.path.isdir(dest) else []
+    strays = _strays(dest, conf.get("exclusive", {}))
+    return {"ok": True, "version": VERSION, "files": files, "strays": strays, "rank_dirs": rank_dirs}
+
+
+# ---------------------------------------------------------------- receive
+
+
+class PartWriter:
+    """Writes one file's bytes after its trusted ``.part`` prefix, then verifies and renames it."""
+
+    def __init__(self, dest: str, header: Json, trusted: int):
+        self.path = os.path.join(dest, header["rel"])
+        self.header, self.trusted = header, trusted
+        self.written = 0
+        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
+        part = self.path + ".part"
+        self.f = open(part, "r+b" if trusted and os.path.exists(part) else "wb")
+        self.f.truncate(trusted)
+        self.hash = hashlib.sha256()
+        left = trusted
+        while left:  # the kept prefix counts towards the file's hash
+            chunk = self.f.read(min(CHUNK, left))
+            if not chunk:
+                raise OSError("{}.part is shorter than its verified prefix".format(self.path))
+            self.hash.update(chunk)
+            left -= len(chunk)
+
+    def write(self, pos: int, chunk: bytes) -> None:
+        """``chunk`` holds the file's bytes from ``pos``; bytes before the trusted prefix are skipped."""
+        if pos < self.trusted:
+            chunk = chunk[self.trusted - pos :]
+        if chunk:
+            self.f.write(chunk)
+            self.hash.update(chunk)
+            self.written += len(chunk)
+
+    def keep_partial(self) -> Json:
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        self.f.close()
+        return {"status": "partial", "written": self.written}
+
+    def finish(self, cache: HashCache) -> Json:
+        h = self.header
+        self.f.flush()
+        os.fsync(self.f.fileno())
+        size = self.f.tell()
+        self.f.close()
+        part = self.path + ".part"
+        if size != h["size"] or self.hash.hexdigest() != h["sha256"]:
+            os.remove(part)
+            return {"status": "bad", "written": self.written, "message": "sha256 mismatch after receiving"}
+        os.utime(part, ns=(h["mtime_ns"], h["mtime_ns"]))
+        os.replace(part, self.path)
+        _fsync_dir(os.path.dirname(self.path) or ".")
+        cache.put(self.path, h["sha256"])
+        return {"status": "ok", "written": self.written}
+
+
+class Forwarder:
+    """The connection to the next node of a chain; a failure is recorded, never raised."""
+
+    def __init__(self, conf: Optional[Json]):
+        self.sock: Optional[socket.socket] = None
+        self.error: Optional[str] = None
+        if conf:
+            try:
+                self.sock = socket.create_connection((conf["host"], conf["port"]), timeout=conf.get("timeout", 10))
+                self.sock.settimeout(conf.get("idle_timeout", 300))
+                self.sock.sendall(conf["token"].encode() + b"\n")
+            except OSError as exc:
+                self._fail(exc)
+
+    def _fail(self, exc: OSError) -> None:
+        self.error = "forward to next node failed: {}".format(exc)
+        if self.sock is not None:
+            self.sock.close()
+        self.sock = None
+
+    def send(self, data: bytes) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.sendall(data)
+            except OSError as exc:
+                self._fail(exc)
+
+    def close(self) -> None:
+        if self.sock is not None:
+            try:
+                self.sock.shutdown(socket.SHUT_WR)
+                self.sock.recv(1)  # wait until the next node has read everything and closed
+            except OSError:
+                pass
+            self.sock.close()
+
+
+def _accept(conf: Json) -> BinaryIO:
+    """Listen on an ephemeral port, print it, and return the first connection that sends the token."""
+    listen = conf["listen"]
+    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    server.bind((listen.get("bind", ""), 0))
+    server.listen(4)
+    print(json.dumps({"port": server.getsockname()[1]}), flush=True)
+    token = listen["token"].encode()
+    stdin = sys.stdin.buffer
+    while True:
+        ready, _, _ = select.select([server, stdin], [], [], listen.get("accept_timeout", 120))
+        if not ready:
+            raise SystemExit("no connection from the previous node")
+        if stdin in ready and not stdin.read1(1):
+            raise SystemExit("the controller went away before the previous node connected")
+        if server in ready:
+            conn, _ = server.accept()
+            conn.settimeout(10)
+            try:
+                got = conn.makefile("rb").readline(len(token) + 1).rstrip(b"\n")
+            except OSError:
+                got = b""
+            if hmac.compare_digest(got, token):
+                server.close()
+                conn.settimeout(listen.get("idle_timeout", 300))
+                return conn.makefile("rb", buffering=CHUNK)
+            conn.close()
+
+
+def _prune(dest: str, exclusive: Json) -> list:
+    removed = _strays(dest, exclusive)
+    for rel in removed:
+        os.remove(os.path.join(dest, rel))
+    for folder in exclusive:
+        full = os.path.join(dest, folder)
+        if os.path.isdir(full) and not os.listdir(full) and folder not in ("", "."):
+            os.rmdir(full)
+    return removed
+
+
+def receive(conf: Json) -> Json:
+    """Write (and forward) the stream; the answer gives each file's outcome and what was written."""
+    dest, cache, wanted = conf["dest"], HashCache(conf.get("cache")), conf.get("files", {})
+    src = _accept(conf) if conf.get("listen") else sys.stdin.buffer
+    fwd = Forwarder(conf.get("forward"))
+    files: Json = {}
+    complete = False
+    while True:
+        header = read_frame(src)
+        if header is None:
+            break
+        fwd.send(encode_frame(header))
+        if header["op"] == "end":
+            complete = True
+            break
+        files[header["rel"]] = _receive_file(src, dest, header, wanted.get(header["rel"]), fwd, cache)
+        if files[header["rel"]].get("status") == "partial":
+            break
+    fwd.close()
+    cache.save()
+    answer: Json = {"ok": complete, "files": files, "forward_error": fwd.error, "interrupted": not complete}
+    answer["written"] = sum(f.get("written", 0) for f in files.values())
+    if complete:
+        answer["removed"] = _prune(dest, conf.get("exclusive", {}))
+    return answer
+
+
+def _receive_file(src: BinaryIO, dest: str, header: Json, want: Optional[Json], fwd: Forwarder,
+                  cache: HashCache) -> Json:  # fmt: skip
+    """Copy one file's bytes from ``src`` to ``fwd`` and, when this node wants it, to its ``.part``."""
+    writer, error = None, None
+    if want is not None:
+        try:
+            if want.get("trusted", 0) < header["offset"]:
+                raise OSError("the stream starts after this node's verified prefix")
+            writer = PartWriter(dest, header, want.get("trusted", 0))
+        except OSError as exc:
+            error = str(exc)
+    pos, size = header["offset"], header["size"]
+    while pos < size:
+        chunk = src.read(min(CHUNK, size - pos))
+        if not chunk:
+            return writer.keep_partial() if writer else {"status": "partial", "written": 0}
+        fwd.send(chunk)
+        if writer is not None:
+            try:
+                writer.write(pos, chunk)
+            except OSError as exc:
+                error, writer = str(exc), None
+        pos += len(chunk)
+    if writer is not None:
+        try:
+            return writer.finish(cache)
+        except OSError as exc:
+            error = str(exc)
+    return {"status": "error", "written": 0, "message": error} if want is not None else {"status": "forwarded"}
+
+
+def main(argv: list) -> int:
+    verb = argv[1] if len(argv) > 1 else ""
+    if verb == "version":
+        print(json.dumps({"ok": True, "version": VERSION}))
+        return 0
+    if verb not in ("scan", "receive"):
+        sys.stderr.write("usage: node_receiver.py scan|receive|version (config JSON on stdin)\n")
+        return 2
+    conf = json.loads(sys.stdin.buffer.readline())
+    answer = scan(conf) if verb == "scan" else receive(conf)
+    print(json.dumps(answer, sort_keys=True), flush=True)
+    return 0 if answer["ok"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

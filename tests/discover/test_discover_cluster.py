@@ -1,0 +1,71 @@
+"""Discovery over real SSH against simulated nodes with the fake Ascend tools, faults included."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from orchestrator.discover import DiffKind, apply_discovery, discover
+from orchestrator.inventory import load_inventory
+
+pytestmark = pytest.mark.cluster
+
+
+def test_healthy_cluster_matches_its_inventory(sim_cluster):
+    inv = load_inventory(sim_cluster.inventory)
+    found = discover(inv)
+    assert found.failures == () and found.differences == ()
+    for spec, node in zip(inv.nodes, found.nodes):
+        assert node.hostname == spec.name and node.device_ids == spec.devices
+        assert tuple(d.ip for d in node.devices) == spec.device_ips
+        assert {(d.link, d.net_health, d.ip_source) for d in node.devices} == {("UP", "Success", "hccn_tool")}
+    blank = dataclasses.replace(inv, nodes=tuple(dataclasses.replace(n, device_ips=()) for n in inv.nodes))
+    assert apply_discovery(blank, found) == inv
+
+
+def test_faults_are_reported_as_typed_differences(faulty_inventory):
+    inv = faulty_inventory
+    n1, n2 = (n.host for n in inv.nodes)
+    found = discover(inv)
+    kinds = {(d.host, d.kind, d.device) for d in found.differences}
+    assert kinds == {
+        (n1, DiffKind.BUSY_NPU, 1),
+        (n1, DiffKind.DUPLICATE_DEVICE_IP, 0),
+        (n2, DiffKind.DUPLICATE_DEVICE_IP, 0),
+        (n2, DiffKind.LINK_DOWN, 1),
+        (n2, DiffKind.NET_HEALTH, 1),
+    }
+    busy = found.node(n1).device(1).processes
+    assert [(p.pid, p.name) for p in busy] == [(4242, "python")]
+
+
+def test_wrong_expectations_and_an_unreachable_node(faulty_inventory):
+    inv = faulty_inventory
+    n1, n2 = inv.nodes
+    renamed = dataclasses.replace(n1, name="elsewhere", device_ips=("192.168.101.10", "10.1.1.1"))
+    ghost = dataclasses.replace(
+        n2, host=n2.host.rsplit(".", 1)[0] + ".250", ssh=dataclasses.replace(n2.ssh, connect_timeout=1)
+    )
+    found = discover(dataclasses.replace(inv, nodes=(renamed, ghost)))
+    kinds = [(d.kind, d.device) for d in found.differences]
+    assert (DiffKind.HOSTNAME, None) in kinds and (DiffKind.DEVICE_IP, 1) in kinds
+    assert found.failures[0][0] == ghost.host and (DiffKind.UNREACHABLE, None) in kinds
+
+
+def test_hccn_conf_fallback_when_hccn_tool_is_gone(faulty_sim, faulty_inventory):
+    inv = faulty_inventory
+    node = faulty_sim.nodes[1]
+    tools = ["/usr/local/bin/hccn_tool", "/usr/local/Ascend/driver/tools/hccn_tool"]
+    target = faulty_sim.exec(node.hostname, ["readlink", tools[0]]).stdout.strip()
+    faulty_sim.exec(node.hostname, ["rm", "-f", *tools])
+    try:
+        found = discover(inv).node(node.host)
+    finally:
+        for path in tools:
+            faulty_sim.exec(node.hostname, ["ln", "-sf", target, path])
+    assert found.hccn_tool is None
+    assert [(d.ip, d.ip_source, d.link) for d in found.devices] == [
+        ("192.168.101.10", "hccn.conf", None),
+        ("192.168.102.11", "hccn.conf", None),
+    ]
