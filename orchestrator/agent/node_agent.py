@@ -1,12 +1,11 @@
 """The node agent: starts, supervises, reports on and stops one job's processes on this node.
 
-Copied to each node and run there with the node's Python (3.9+, standard library only, Linux /proc):
-``python node_agent.py [--workdir DIR] <start|status|stop|list|version|check-devices> ...``.
-Every answer is one JSON object on stdout (``ok`` plus data, or ``error``); exit codes are ``EXIT_*``.
-Each job lives in ``<workdir>/jobs/<job_id>/`` (0700): ``spec.json``, ``state.json`` (0600, written
-atomically by the detached supervisor), ``supervisor.log`` and the ``stop-requested`` marker.
-Every process we start carries ORCHESTRATE_JOB_ID/_ROLE/_RANK in its environment: that is how leftovers
-are found. A "node" is this host's network namespace: processes in other namespaces are other nodes'.
+Copied to each node, run with its Python (3.9+, standard library, Linux /proc): ``python node_agent.py
+[--workdir DIR] <start|status|stop|list|version|check-devices> ...``; answers one JSON object on stdout
+(``ok`` plus data, or ``error``), exit codes ``EXIT_*``. A job lives in ``<workdir>/jobs/<job_id>/``
+(0700): ``spec.json``, ``state.json`` (0600, written atomically by the detached supervisor),
+``supervisor.log``, the ``stop-requested`` marker. Every process we start carries ORCHESTRATE_JOB_ID,
+_ROLE and _RANK in its environment, which finds leftovers. A node is this host's network namespace.
 """
 
 from __future__ import annotations
@@ -76,11 +75,11 @@ def job_dir(workdir: str, job: str) -> str:
     return os.path.join(workdir, "jobs", job)
 
 
-def job_ids(workdir: str) -> List[str]:
-    try:
-        return sorted(os.listdir(os.path.join(workdir, "jobs")))
-    except OSError:
-        return []
+def all_states(workdir: str) -> List[Json]:
+    """The state of every job recorded under ``workdir``, by job id."""
+    root = os.path.join(workdir, "jobs")
+    jobs = sorted(os.listdir(root)) if os.path.isdir(root) else []
+    return [st for st in (read_json(os.path.join(root, j, "state.json")) for j in jobs) if st]
 
 
 def load_state(workdir: str, job: str) -> Json:
@@ -118,10 +117,6 @@ def proc_read(pid: Any, name: str) -> List[str]:
         return []
 
 
-def proc_cmd(pid: int) -> str:
-    return " ".join(proc_read(pid, "cmdline"))
-
-
 def proc_marks(pid: int) -> Dict[str, str]:
     """The ORCHESTRATE_* variables a process started with (empty if none or unreadable)."""
     env = proc_read(pid, "environ")
@@ -144,7 +139,7 @@ def scan_marked(job: Optional[str] = None) -> List[Json]:
         st = proc_stat(pid) if ours else None
         if st and st["state"] != "Z" and netns(pid) in (here, None):
             found.append({"pid": pid, "pgid": st["pgid"], "job": marks[ENV_JOB], "role": marks.get(ENV_ROLE, ""),
-                          "rank": marks.get(ENV_RANK, ""), "cmd": proc_cmd(pid)})  # fmt: skip
+                          "rank": marks.get(ENV_RANK, ""), "cmd": proc_read(pid, "cmdline")})  # fmt: skip
     return found
 
 
@@ -219,8 +214,10 @@ def npu_holders(devices: Iterable[int]) -> Optional[List[Json]]:
         out = subprocess.run([exe, "info"], capture_output=True, text=True, timeout=30, env=env) if exe else 0
     except (OSError, subprocess.SubprocessError):
         return None
-    rows = parse_npu_smi(out.stdout) if out else None
-    return None if rows is None else [dict(r, cmd=proc_cmd(r["pid"])) for r in rows if r["npu"] in wanted]
+    if not out:
+        return None
+    rows = [r for r in parse_npu_smi(out.stdout) if r["npu"] in wanted]
+    return [dict(r, cmd=proc_read(r["pid"], "cmdline")) for r in rows]
 
 
 # ---------------------------------------------------------------- MindFormers log progress
@@ -358,7 +355,7 @@ class Supervisor:
                 rec["killed_by_agent"] = True
         self.save()
 
-    def run(self, notify_fd: Optional[int]) -> int:
+    def run(self, notify_fd: Optional[int]) -> Json:
         signal.signal(signal.SIGTERM, lambda *_: setattr(self, "stop_requested", True))
         for sig in (signal.SIGHUP, signal.SIGINT):  # handlers, not SIG_IGN, so children get the defaults
             signal.signal(sig, lambda *_: None)
@@ -398,7 +395,7 @@ class Supervisor:
         self.state["state"] = "failed" if bad else "stopped" if stopped else "succeeded"
         self.state["ended"] = time.time()
         self.save()
-        return EXIT_OK
+        return {"job": self.state["job_id"], "state": self.state["state"]}
 
 
 def daemonize(workdir: str, job: str, jdir: str, timeout: float = 60.0) -> Json:
@@ -441,13 +438,12 @@ def daemonize(workdir: str, job: str, jdir: str, timeout: float = 60.0) -> Json:
 def find_conflicts(workdir: str, devices: Iterable[int]) -> List[Json]:
     """Processes of earlier jobs still on this node: by our records, by env marks, by NPU use."""
     found: Dict[int, Json] = {}
-    for job in job_ids(workdir):
-        st = read_json(os.path.join(job_dir(workdir, job), "state.json")) or {}
-        sup = dict(name="supervisor", pid=st.get("supervisor_pid"), start_ticks=st.get("supervisor_start"))
-        for rec in [sup] + st.get("processes", []):
-            if is_alive(rec.get("pid"), rec.get("start_ticks")):
-                found[rec["pid"]] = {"source": "record", "job": job, "name": rec["name"], "pid": rec["pid"],
-                                     "pgid": rec.get("pgid"), "cmd": proc_cmd(rec["pid"])}  # fmt: skip
+    for st in all_states(workdir):
+        sup = {"name": "supervisor", "pid": st["supervisor_pid"], "start_ticks": st.get("supervisor_start")}
+        for r in [sup] + st["processes"]:
+            if is_alive(r["pid"], r["start_ticks"]):
+                found[r["pid"]] = {"source": "record", "job": st["job_id"], "name": r["name"], "pid": r["pid"],
+                                   "pgid": r.get("pgid"), "cmd": proc_read(r["pid"], "cmdline")}  # fmt: skip
     for p in scan_marked():
         found.setdefault(p["pid"], dict(p, source="environment"))
     for h in npu_holders(devices) or []:
@@ -513,7 +509,7 @@ def cmd_status(args: argparse.Namespace) -> Json:
 
 
 def stop_job(workdir: str, job: str, grace: float) -> Json:
-    """Stop every process of ``job`` on this node (TERM, grace, KILL) and list what is left."""
+    """Stop every process of ``job`` on this node (TERM, grace, KILL); raise if any survives."""
     st, jdir = load_state(workdir, job), job_dir(workdir, job)
     write_json(os.path.join(jdir, "stop-requested"), {"time": time.time(), "grace": grace})
     sup, sup_start = st["supervisor_pid"], st.get("supervisor_start")
@@ -537,24 +533,16 @@ def stop_job(workdir: str, job: str, grace: float) -> Json:
         write_json(os.path.join(jdir, "state.json"), st)
     alive = [r for r in st["processes"] if is_alive(r["pid"], r["start_ticks"])]
     left = scan_marked(job) + [dict(pid=r["pid"], name=r["name"]) for r in alive]
-    return {"job": job, "state": st["state"], "killed": killed, "left": left, "none_left": not left}
-
-
-def cmd_stop(args: argparse.Namespace) -> Json:
-    answer = stop_job(args.workdir, args.job, args.grace)
-    if answer["left"]:
-        message = f"{len(answer['left'])} process(es) of {args.job} survived"
-        raise AgentError(EXIT_SURVIVORS, message, **answer)
+    answer = {"job": job, "state": st["state"], "killed": killed, "left": left, "none_left": not left}
+    if left:
+        raise AgentError(EXIT_SURVIVORS, f"{len(left)} process(es) of {job} survived", **answer)
     return answer
 
 
 def cmd_list(args: argparse.Namespace) -> Json:
-    jobs = []
-    for job in job_ids(args.workdir):
-        st = read_json(os.path.join(job_dir(args.workdir, job), "state.json"))
-        if st:
-            found = {k: st[k] for k in ("started", "ended", "root_cause")}
-            jobs.append(dict(found, job_id=job, state=job_state(st), processes=len(st["processes"])))
+    keys = ("job_id", "started", "ended", "root_cause")
+    jobs = [dict({k: st[k] for k in keys}, state=job_state(st), processes=len(st["processes"]))
+            for st in all_states(args.workdir)]  # fmt: skip
     return {"jobs": jobs}
 
 
@@ -577,13 +565,13 @@ VERBS: Dict[str, Any] = {  # verb: (function, help, [(flag, argparse options)])
               ("--force", {"action": "store_true", "help": "stop earlier jobs' processes first"})]),
     "status": (cmd_status, "state of a job", [("--job", {"required": True}), ("--lines", {"type": int, "default": 20}),
                ("--cpu-sample", {"type": float, "default": 0.1, "help": "seconds to measure CPU %% over"})]),
-    "stop": (cmd_stop, "stop a job, verify nothing is left", [("--job", {"required": True}),
+    "stop": (lambda a: stop_job(a.workdir, a.job, a.grace), "stop a job, verify nothing is left", [("--job", {"required": True}),
              ("--grace", {"type": float, "default": 10.0})]),
     "list": (cmd_list, "jobs known on this node", []),
     "version": (cmd_version, "agent version", []),
     "check-devices": (cmd_check_devices, "who holds these NPUs", [("--devices", {"default": ""})]),
-    "supervise": (lambda a: sys.exit(Supervisor(a.workdir, a.job).run(a.notify_fd)), argparse.SUPPRESS, [("--job", {"required": True}),
-                  ("--notify-fd", {"type": int, "default": None})]),
+    "supervise": (lambda a: Supervisor(a.workdir, a.job).run(a.notify_fd), argparse.SUPPRESS,
+                  [("--job", {"required": True}), ("--notify-fd", {"type": int})]),
 }  # fmt: skip
 
 

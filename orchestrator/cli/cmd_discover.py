@@ -16,8 +16,8 @@ def command(inventory: str, as_json: bool) -> None:
     from rich.console import Console
 
     from orchestrator.discover import discover
+    from orchestrator.discover.model import DiscoveryFailed
     from orchestrator.discover.render import discovery_json, render_discovery
-    from orchestrator.doctor.run import PreflightFailed
     from orchestrator.inventory import load_inventory
 
     found = discover(load_inventory(inventory))
@@ -26,6 +26,6 @@ def command(inventory: str, as_json: bool) -> None:
     else:
         render_discovery(found, Console())
     if not found.ok:
-        raise PreflightFailed(
+        raise DiscoveryFailed(
             f"discovery: {len(found.failures)} unreachable node(s), {len(found.errors)} error(s)"
         )

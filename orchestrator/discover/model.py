@@ -7,6 +7,13 @@ from enum import Enum
 from typing import Optional
 
 from orchestrator.ascend import NpuProcess
+from orchestrator.errors import OrchestrateError
+
+
+class DiscoveryFailed(OrchestrateError):
+    """Some node could not be read, or differs from the inventory in a way that breaks a job."""
+
+    exit_code = 1
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ _TYPES = {f.name: f.type for f in fields(JobOptions)}
 
 def _check(key: str, value: Any) -> Any:
     kind = _TYPES[key]
-    if value is None and kind.startswith("Optional"):
+    if value in (None, "") and kind.startswith("Optional"):  # job.load_checkpoint= clears it
         return None
     base = kind.removeprefix("Optional[").removesuffix("]")
     if base == "bool" and isinstance(value, bool):
@@ -68,7 +68,7 @@ def _check(key: str, value: Any) -> Any:
 def job_options(defaults: Any, overrides: Mapping[str, Any]) -> JobOptions:
     """Options from the inventory's ``JobDefaults`` (its fields of the same name) and ``job.*`` overrides."""
     base = {f.name: getattr(defaults, f.name) for f in fields(JobOptions) if hasattr(defaults, f.name)}
-    opts = replace(JobOptions(), **{k: v for k, v in base.items() if v is not None or k != "model"})
+    opts = replace(JobOptions(), **base)
     unknown = sorted(set(overrides) - set(_TYPES))
     if unknown:
         raise InputError(

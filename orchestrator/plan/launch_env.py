@@ -94,11 +94,11 @@ def _base_env(job: JobContext, node: NodeContext, log_dir: str) -> dict[str, str
     env = {
         "PYTHONUNBUFFERED": "1",
         "LOG_MF_PATH": f"{node.job_dir}/output/log",
-        "HCCL_CONNECT_TIMEOUT": str(t.hccl_connect_s),
-        "HCCL_EXEC_TIMEOUT": str(t.hccl_exec_s),
         "DEVICE_NUM_PER_NODE": str(node.device_count),
     }
     if job.accelerator:
+        env["HCCL_CONNECT_TIMEOUT"] = str(t.hccl_connect_s)
+        env["HCCL_EXEC_TIMEOUT"] = str(t.hccl_exec_s)
         env["ASCEND_PROCESS_LOG_PATH"] = f"{log_dir}/plog"
     if job.shared_paths:
         env["SHARED_PATHS"] = ",".join(job.shared_paths)

@@ -56,31 +56,20 @@ class Strategy:
         return Layout(self.dp, self.mp, self.pp)
 
 
-# --set parallel.<key> -> Strategy field (short and MindFormers spellings both accepted).
-KEYS = {
-    "dp": "dp",
-    "data_parallel": "dp",
-    "mp": "mp",
-    "model_parallel": "mp",
-    "pp": "pp",
-    "pipeline_stage": "pp",
-    "micro_batch_num": "micro_batch_num",
-    "batch_size": "batch_size",
-    "optimizer_shard": "optimizer_shard",
-    "vocab_emb_dp": "vocab_emb_dp",
-    "gradient_aggregation_group": "gradient_aggregation_group",
-    "seq_parallel": "seq_parallel",
-    "recompute": "recompute",
-    "recompute_slice": "recompute_slice",
-    "compute_dtype": "compute_dtype",
-    "max_device_memory_gb": "max_device_memory_gb",
-}
 _INTS = ("dp", "mp", "pp", "micro_batch_num", "batch_size", "gradient_aggregation_group")
 _BOOLS = ("optimizer_shard", "vocab_emb_dp", "seq_parallel", "recompute", "recompute_slice")
+_WANT = {
+    **{f: "a positive integer" for f in _INTS},
+    **{f: "true or false" for f in _BOOLS},
+    "compute_dtype": f"one of {', '.join(DTYPES)}",
+    "max_device_memory_gb": "a positive number",
+}
+# --set parallel.<key> -> Strategy field (short and MindFormers spellings both accepted).
+KEYS = {**{f: f for f in _WANT}, "data_parallel": "dp", "model_parallel": "mp", "pipeline_stage": "pp"}
 
 
-def default_strategy(profile: HardwareProfile, task: str, world: int) -> Strategy:
-    """The reference settings of ``task`` on ``profile`` (layout not yet fitted to ``world``)."""
+def default_strategy(profile: HardwareProfile, task: str) -> Strategy:
+    """The reference settings of ``task`` on ``profile`` (layout not yet fitted to the world size)."""
     ref = profile.layout_for(task)
     if ref is None:
         raise PlanError(f"profile {profile.name} has no layout for task {task!r}")
@@ -107,16 +96,9 @@ def _typed(key: str, field: str, value: Any) -> Any:
         or (field == "max_device_memory_gb" and isinstance(value, (int, float)) and value > 0)
     )
     if not ok:
-        want = (
-            "a positive integer"
-            if field in _INTS
-            else "true or false"
-            if field in _BOOLS
-            else f"one of {', '.join(DTYPES)}"
-            if field == "compute_dtype"
-            else "a positive number"
+        raise InputError(
+            [Problem("--set", f"parallel.{key}", f"{value!r} is not valid", f"give {_WANT[field]}")]
         )
-        raise InputError([Problem("--set", f"parallel.{key}", f"{value!r} is not valid", f"give {want}")])
     return float(value) if field == "max_device_memory_gb" else value
 
 
@@ -128,7 +110,7 @@ def choose_strategy(
     overrides: Optional[Mapping[str, Any]] = None,
 ) -> Strategy:
     """The validated strategy for ``task`` on ``world`` devices: reference defaults, then overrides."""
-    base = default_strategy(profile, task, world)
+    base = default_strategy(profile, task)
     values: dict[str, Any] = {}
     for key, value in (overrides or {}).items():
         if key not in KEYS:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any, Optional
 
+from orchestrator.errors import TransportError
 from orchestrator.transfer.manifest import Item
 
 MODES = ("auto", "relay", "direct")
@@ -74,6 +74,12 @@ class PushResult:
     def ok(self) -> bool:
         return all(n.ok for n in self.nodes)
 
+    def check(self) -> PushResult:
+        """Self when every node holds every file, else PushFailed."""
+        if not self.ok:
+            raise PushFailed(self)
+        return self
+
     @property
     def bytes_written(self) -> int:
         return sum(n.bytes_written for n in self.nodes)
@@ -93,5 +99,11 @@ class PushResult:
         return json.dumps(data, indent=1, sort_keys=True)
 
 
-def as_path(p: Any) -> Path:
-    return p if isinstance(p, Path) else Path(p)
+class PushFailed(TransportError):
+    """Some nodes did not end up with every file; the message lists them."""
+
+    def __init__(self, result: PushResult):
+        self.result = result
+        bad = [n for n in result.nodes if not n.ok]
+        super().__init__(f"push failed on {len(bad)} of {len(result.nodes)} node(s):\n"
+                         + "\n".join(f"  {n.host}: {n.error}" for n in bad))  # fmt: skip

@@ -141,10 +141,22 @@ def _stat(path: str) -> Optional[os.stat_result]:
     return st if os.path.isfile(path) else None
 
 
+def _exclusive_folders(dest: str, exclusive: Json) -> Json:
+    """``exclusive`` with glob keys (``rank_*``) expanded to the matching folders not named otherwise."""
+    out = {k: v for k, v in exclusive.items() if "*" not in k}
+    names = sorted(os.listdir(dest)) if os.path.isdir(dest) else []
+    for pattern, keep in exclusive.items():
+        if "*" in pattern:
+            for name in fnmatch.filter(names, pattern):
+                if name not in out and os.path.isdir(os.path.join(dest, name)):
+                    out[name] = keep
+    return out
+
+
 def _strays(dest: str, exclusive: Json) -> list:
     """Files matching EXCLUSIVE_PATTERNS in the exclusive folders that are not to be kept."""
     out = []
-    for folder, keep in sorted(exclusive.items()):
+    for folder, keep in sorted(_exclusive_folders(dest, exclusive).items()):
         full = os.path.join(dest, folder)
         names = sorted(os.listdir(full)) if os.path.isdir(full) else []
         for name in names:
@@ -301,10 +313,11 @@ def _accept(conf: Json) -> BinaryIO:
 
 
 def _prune(dest: str, exclusive: Json) -> list:
+    folders = _exclusive_folders(dest, exclusive)
     removed = _strays(dest, exclusive)
     for rel in removed:
         os.remove(os.path.join(dest, rel))
-    for folder in exclusive:
+    for folder in folders:
         full = os.path.join(dest, folder)
         if os.path.isdir(full) and not os.listdir(full) and folder not in ("", "."):
             os.rmdir(full)

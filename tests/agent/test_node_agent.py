@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from orchestrator.agent import node_agent
-from tests.agent.conftest import AGENT, AgentHarness, job_pids
+from tests.agent.conftest import AGENT, DUMMY, AgentHarness, job_pids
 
 SLEEP = ("--sleep", "60")
 
@@ -97,7 +97,7 @@ def test_refuses_busy_node_then_force_stops_earlier_job(agent: AgentHarness):
         by_pid = {c["pid"]: c for c in refused["conflicts"]}
         old = agent.status("job-old")
         rank_pid = old["processes"][0]["pid"]
-        assert by_pid[rank_pid]["job"] == "job-old" and "dummy_rank.py" in by_pid[rank_pid]["cmd"]
+        assert by_pid[rank_pid]["job"] == "job-old" and str(DUMMY) in by_pid[rank_pid]["cmd"]
         assert by_pid[old["supervisor_pid"]]["name"] == "supervisor"
         assert by_pid[stray.pid]["job"] == "stray" and by_pid[stray.pid]["source"] == "environment"
         assert not (agent.workdir / "jobs" / "job-new").exists()
@@ -217,4 +217,4 @@ def test_unknown_job_and_bad_spec(agent: AgentHarness, tmp_path: Path):
     assert code == node_agent.EXIT_NO_JOB and "no job nope" in answer["error"]
     (tmp_path / "bad.json").write_text('{"job_id": "x"}')
     code, answer = agent.run("start", "--spec", str(tmp_path / "bad.json"))
-    assert code == node_agent.EXIT_USAGE and "ranks: missing" in answer["problems"]
+    assert code == node_agent.EXIT_USAGE and "needs job_id and ranks" in answer["error"]

@@ -1,4 +1,4 @@
-"""The node agent's pure parts: MindFormers progress lines, npu-smi process tables, spec checks."""
+"""The node agent's pure parts: MindFormers progress lines and npu-smi process tables."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.agent.node_agent import check_spec, parse_npu_smi, parse_progress
+from orchestrator.agent.node_agent import parse_npu_smi, parse_progress
 from tests.agent.dummy_rank import mf_loss_lines
 
 CALLBACK = (
@@ -77,13 +77,3 @@ def test_npu_smi_process_rows():
     assert (blank["npu"], blank["pid"], blank["name"], blank["memory"]) == (2, 1333928, "", "37709")
     assert parse_npu_smi(_fixture("npu-smi_info_910A_23.0.rc1.b070_4npu_warning_testfixture.txt")) == []
     assert parse_npu_smi(_fixture("npu-smi_info_910A_21.0.4_hugepages_2npu.txt")) == []
-
-
-def test_check_spec_names_every_problem():
-    good = {"job_id": "j", "agent_version": "1", "ranks": [{"rank": 0, "argv": ["python"], "log": "/tmp/l"}]}
-    assert check_spec(good) == []
-    bad = {"job_id": "j", "ranks": [{"rank": "0", "argv": [], "log": ""}], "scheduler": {"argv": "python"}}
-    problems = check_spec(bad)
-    assert "agent_version: missing" in problems
-    for where in ("ranks[0].argv", "ranks[0].log", "ranks[0].rank", "scheduler.argv", "scheduler.log"):
-        assert any(p.startswith(where) for p in problems), (where, problems)

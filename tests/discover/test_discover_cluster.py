@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 
 import pytest
 
@@ -69,3 +70,15 @@ def test_hccn_conf_fallback_when_hccn_tool_is_gone(faulty_sim, faulty_inventory)
         ("192.168.101.10", "hccn.conf", None),
         ("192.168.102.11", "hccn.conf", None),
     ]
+
+
+def test_discover_command_prints_differences_and_fails(faulty_inventory_file, capsys):
+    from orchestrator.cli.main import main
+
+    assert main(["discover", str(faulty_inventory_file), "--json"]) == 1
+    data = json.loads(capsys.readouterr().out)
+    assert not data["ok"] and len(data["nodes"]) == 2
+    assert {d["kind"] for d in data["differences"]} == {"busy_npu", "duplicate_device_ip", "link_down", "net_health"}
+    assert main(["discover", str(faulty_inventory_file)]) == 1
+    out = capsys.readouterr().out
+    assert "192.168.102.11" in out and "link_down" in out

@@ -112,6 +112,7 @@ def test_cpu_uses_dynamic_cluster_with_rank_slots():
     assert plan.node("127.0.0.2").ranks == (2, 3) and plan.node("127.0.0.2").devices == (0, 1)
     env = dict(plan.node("127.0.0.2").launches[1].env)
     assert env["MS_NODE_ID"] == "3" and env["MS_SCHED_PORT"] == "9000" and "DEVICE_ID" not in env
+    assert not any(k.startswith(("HCCL_", "ASCEND_")) for k in env)
     assert '"server_id": "127.0.0.1"' in plan.rank_table_text
 
 

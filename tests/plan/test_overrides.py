@@ -111,3 +111,10 @@ def test_unknown_job_option_and_top_level_key_are_refused():
         make_plan(inv, "pretrain", ["bogus.x=1"])
     with pytest.raises(InputError, match="job.epochs"):
         make_plan(inv, "pretrain", ["job.epochs=many"])
+
+
+def test_an_empty_job_path_clears_the_inventory_default():
+    inv = make_inventory(CPU, hosts=("127.0.0.1",), devices=2, ips=False, model="tiny", load_checkpoint="/c")
+    assert make_plan(inv, "pretrain").job.load_checkpoint == "/c"
+    plan = make_plan(inv, "pretrain", ["job.load_checkpoint="])
+    assert plan.job.load_checkpoint is None and _tree(plan)["load_checkpoint"] == ""

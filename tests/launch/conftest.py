@@ -1,0 +1,127 @@
+"""Fixtures of the launch tests: a private ORCHESTRATE_HOME, the simulated cluster's inventory cut to one
+rank per node, a tiny pretraining dataset, a test-only plan whose ranks are ``fake_rank.py``, and
+helpers that look for a job's processes inside each node independently of the agent."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Optional
+
+import pytest
+
+FAKE_RANK = Path(__file__).with_name("fake_rank.py")
+ORCHESTRATE = str(Path(sys.executable).with_name("orchestrate"))
+
+
+@pytest.fixture(scope="session")
+def orch_home(tmp_path_factory) -> Path:
+    """ORCHESTRATE_HOME for this session (the CLI subprocesses inherit it)."""
+    home = tmp_path_factory.mktemp("orchestrate-home")
+    old = os.environ.get("ORCHESTRATE_HOME")
+    os.environ["ORCHESTRATE_HOME"] = str(home)
+    yield home
+    if old is None:
+        os.environ.pop("ORCHESTRATE_HOME", None)
+    else:
+        os.environ["ORCHESTRATE_HOME"] = old
+
+
+def one_rank_per_node(text: str, **ssh: str) -> str:
+    """The sim inventory with one device per node (the first device IP), the tiny model, ssh keys replaced."""
+    text = text.replace("\nnodes:", "\njob: {model: tiny}\nnodes:", 1)
+    text = re.sub(r"devices: \[(\d+)[^\]]*\]", r"devices: [\1]", text)
+    text = re.sub(r'device_ips: \[("[^"]+")[^\]]*\]', r"device_ips: [\1]", text)
+    for key, value in ssh.items():
+        text = re.sub(rf"{key}: [^,}}]+", f"{key}: {value}", text, count=1)
+    return text
+
+
+@pytest.fixture(scope="session")
+def sim_inventory(sim_cluster, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("inv") / "sim2.yaml"
+    path.write_text(one_rank_per_node(Path(sim_cluster.inventory).read_text()))
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tmp_path_factory) -> Path:
+    """A pretraining MindRecord for the tiny preset (``orchestrate demo prepare``, 112 rows)."""
+    out = tmp_path_factory.mktemp("demo")
+    proc = subprocess.run([ORCHESTRATE, "demo", "prepare", "--out", str(out)], capture_output=True, text=True,
+                          timeout=180)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+def fake_plan(inventory: Path, out: Path, rank_args: Optional[dict[int, list[str]]] = None, steps: int = 5,
+              step_s: float = 0.2) -> Path:  # fmt: skip
+    """A plan folder for ``inventory`` whose processes run fake_rank.py (``rank_args`` per rank)."""
+    from orchestrator.inventory import load_inventory
+    from orchestrator.plan.plan_io import write_plan
+    from orchestrator.plan.planner import make_plan
+
+    plan = make_plan(load_inventory(inventory), "pretrain")
+
+    def fake(x):
+        extra = (rank_args or {}).get(x.rank, []) if x.rank is not None else []
+        argv = (sys.executable, str(FAKE_RANK), "--steps", str(steps), "--step-s", str(step_s),
+                "--out", f"{x.cwd}/output/checkpoint", *extra)  # fmt: skip
+        return dataclasses.replace(x, argv=argv)
+
+    nodes = tuple(dataclasses.replace(n, launches=tuple(fake(x) for x in n.launches)) for n in plan.nodes)
+    write_plan(dataclasses.replace(plan, nodes=nodes), out)
+    return out
+
+
+def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([ORCHESTRATE, *args], capture_output=True, text=True, timeout=timeout)
+
+
+def status_of(job_id: str) -> dict:
+    home = Path(os.environ["ORCHESTRATE_HOME"])
+    return json.loads((home / "jobs" / job_id / "status.json").read_text())
+
+
+def latest_job() -> str:
+    home = Path(os.environ["ORCHESTRATE_HOME"]) / "jobs"
+    return sorted(p.name for p in home.iterdir() if (p / "job.json").exists())[-1]
+
+
+def wait_for(check: Callable[[], object], timeout: float, what: str, every: float = 0.5):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(every)
+
+
+def wait_state(job_id: str, states: tuple[str, ...], timeout: float = 240) -> dict:
+    return wait_for(lambda: (s := status_of(job_id)) if status_of(job_id)["state"] in states else None,
+                    timeout, f"job {job_id} in {states}")  # fmt: skip
+
+
+def node_job_pids(cluster, node, job_id: str) -> list[int]:
+    """Pids (in the node) of live processes carrying the job's id, read from /proc inside the node."""
+    script = ("for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < $f 2>/dev/null | grep -qx "
+              f"'ORCHESTRATE_JOB_ID={job_id}' && echo ${{f#/proc/}}; done | cut -d/ -f1")  # fmt: skip
+    out = cluster.exec(node.hostname, script).stdout.split()
+    alive = []
+    for pid in out:
+        stat = cluster.exec(node.hostname, f"cat /proc/{pid}/stat 2>/dev/null").stdout
+        if stat and stat.rsplit(")", 1)[1].split()[0] != "Z":
+            alive.append(int(pid))
+    return alive
+
+
+def assert_nothing_left(cluster, job_id: str, timeout: float = 15) -> None:
+    for node in cluster.nodes:
+        wait_for(lambda n=node: not node_job_pids(cluster, n, job_id), timeout, f"no process of {job_id} on {node.hostname}")

@@ -1,0 +1,43 @@
+"""Data-parallel training with 2 ranks through MindSpore's dynamic cluster on CPU: a scheduler and two
+workers as local processes with the MS_* environment, as the launcher starts them. Ranks end identical."""
+
+from __future__ import annotations
+
+import socket
+
+import numpy as np
+import pytest
+
+from tests.fixtures.train import RunResult, run_entry, tiny_config
+
+pytestmark = pytest.mark.mindspore
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_ranks_train_on_their_shards_and_end_with_identical_weights(tmp_path, pretrain_mindrecord):
+    import mindspore as ms
+
+    cfg = tiny_config(pretrain_mindrecord, epochs=1, save_checkpoint_steps=5)
+    cfg["parallel_config"]["data_parallel"] = 2
+    common = {"MS_SCHED_HOST": "127.0.0.1", "MS_SCHED_PORT": str(free_port()), "MS_WORKER_NUM": "2",
+              "MS_TOPO_TIMEOUT": "120"}  # fmt: skip
+    roles = {"sched": {"MS_ROLE": "MS_SCHED"}}
+    roles.update({f"rank{r}": {"MS_ROLE": "MS_WORKER", "MS_NODE_ID": str(r)} for r in (0, 1)})
+    procs = {name: run_entry(tmp_path, cfg, "--use_parallel", "True", env={**common, **env}, wait=False)
+             for name, env in roles.items()}  # fmt: skip
+    outputs = {name: p.communicate(timeout=600)[0] for name, p in procs.items()}
+    for name, p in procs.items():
+        assert p.returncode == 0, f"{name}:\n{outputs[name][-3000:]}"
+    rank0 = RunResult(tmp_path, type("P", (), {"stdout": outputs["rank0"], "stderr": ""})())
+    steps = rank0.steps()
+    assert steps and "parallel launch: dynamic_cluster, rank 0 of 2" in outputs["rank0"]
+    last = [RunResult(tmp_path, None).checkpoints(rank)[-1] for rank in (0, 1)]
+    a, b = (ms.load_checkpoint(str(p)) for p in last)
+    names = [k for k in a if k.startswith("transformer.")]
+    assert names and all(np.array_equal(a[k].asnumpy(), b[k].asnumpy()) for k in names)
+    assert int(a["global_step"].asnumpy().reshape(-1)[0]) == len(steps)
