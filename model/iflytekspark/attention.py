@@ -146,3 +146,19 @@ class Attention(nn.Cell):
         self.out_proj.shard_row(dp, mp)  # partial sums all-reduced over mp
         if self.use_flash:
             self.flash.shard(parallel_config)
+
+    # ---- cached inference (iflytekspark.inference): the same math, split at the cache ----
+
+    def project(self, x, cos, sin):
+        """q, k, v (B, nh, S, d) of x (B, S, H), RoPE applied to q and k; cos/sin broadcast to (B, 1, S, d)."""
+        bsz, seq, _ = x.shape
+        q = apply_rope(self._heads(self.q_proj(x), bsz, seq), cos, sin)
+        k = apply_rope(self._heads(self.k_proj(x), bsz, seq), cos, sin)
+        return q, k, self._heads(self.v_proj(x), bsz, seq)
+
+    def attend(self, q, k, v, mask):
+        """out_proj of q (B, nh, Sq, d) attending over k, v (B, nh, Sk, d); mask bool, broadcasts -> (B, Sq, H)."""
+        bsz, _, seq, _ = q.shape
+        out = windowed_attention(q, k, v, mask, self.scale, self.softmax_dtype)
+        out = self.reshape(self.merge_heads(out, (0, 2, 1, 3)), (bsz, seq, self.num_heads * self.head_dim))
+        return self.out_proj(out)

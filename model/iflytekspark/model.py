@@ -211,3 +211,17 @@ class IFlytekSparkForCausalLM(PreTrainedModel):
 
     def get_model_parameters(self) -> set:
         return set(self.trainable_params())
+
+
+def layer_with_past(layer: DecoderLayer, x, cos, sin, mask, past_k=None, past_v=None):
+    """One decoder layer for cached inference: x (B, S, H) attends over past_k/past_v (B, nh, P, d)
+    (if given) followed by its own keys; mask bool broadcasts to (B, nh, S, P + S).
+
+    Returns (y (B, S, H), keys, values): what was attended over, (B, nh, P + S, d), x's rotated keys and
+    values last. The same math as ``DecoderLayer.construct`` (tests/inference check the equality).
+    """
+    q, k, v = layer.attention.project(layer.layer_norm(x), cos, sin)
+    keys = k if past_k is None else ops.concat((past_k, k), 2)
+    values = v if past_v is None else ops.concat((past_v, v), 2)
+    h = x + layer.attention.attend(q, keys, values, mask)
+    return h + layer.mlp(layer.final_layer_norm(h)), keys, values

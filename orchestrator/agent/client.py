@@ -1,0 +1,311 @@
+"""The controller's side of the node agent: the job spec it reads, its command lines, its typed answers.
+
+The agent (``node_agent.py``) is copied to each node and run there as
+``<python> <agent> [--workdir DIR] <verb> ...``; :class:`AgentCommands` builds those argv lists for a
+``Transport.run(argv, check=False)``, and the ``parse_*`` functions turn the ``RunResult`` into typed
+answers or raise: :class:`NodeBusy` (an earlier job still runs there), :class:`AgentMismatch`, or
+``RemoteCommandError`` for anything else (message, exit code and output tail included).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Type, TypeVar
+
+from orchestrator.agent import node_agent
+from orchestrator.errors import OrchestrateError, RemoteCommandError
+from orchestrator.transport.base import RunResult
+
+AGENT_FILE = Path(node_agent.__file__)
+AGENT_VERSION = node_agent.AGENT_VERSION
+TERMINAL_STATES = node_agent.TERMINAL
+_JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------- what the agent is told
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One process the agent starts: a rank (``rank`` set) or the dynamic-cluster scheduler (``None``)."""
+
+    argv: Tuple[str, ...]
+    log: str  # appended to, never deleted
+    env: Mapping[str, str] = field(default_factory=dict)  # planned env; ORCHESTRATE_* are added
+    cwd: str = ""
+    rank: Optional[int] = None
+
+    def to_dict(self) -> Dict[str, Any]:
+        out = {"argv": list(self.argv), "log": self.log, "env": dict(self.env), "cwd": self.cwd}
+        return out if self.rank is None else dict(out, rank=self.rank)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything one node's agent needs to run its part of a job (written as JSON next to the agent)."""
+
+    job_id: str
+    node: str
+    work_dir: str  # the agent's state folder on the node: <work_dir>/jobs/<job_id>/
+    ranks: Tuple[ProcessSpec, ...]
+    scheduler: Optional[ProcessSpec] = None  # on the master node only
+    devices: Tuple[int, ...] = ()  # NPU ids this node's ranks use (checked against npu-smi)
+    grace_s: float = 10.0  # TERM -> KILL delay when stopping
+    fail_fast: bool = True  # stop the node's other processes when one exits non-zero
+    heartbeat_s: float = 1.0
+    inherit_env: bool = True  # start from the agent's environment, then apply each process's env
+    seq_length: Optional[int] = None  # turns samples/s into tokens/s in status
+    agent_version: str = AGENT_VERSION
+
+    def __post_init__(self) -> None:
+        problems = [] if _JOB_ID.match(self.job_id) else [f"job_id {self.job_id!r}: letters, digits, . _ -"]
+        problems += [] if self.ranks else ["no ranks"]
+        procs = [*self.ranks, *([self.scheduler] if self.scheduler else [])]
+        problems += [f"{p.log or '?'}: empty argv" for p in procs if not p.argv]
+        problems += [
+            f"{p.log}: a rank needs an integer rank" for p in self.ranks if not isinstance(p.rank, int)
+        ]
+        ranks = [p.rank for p in self.ranks]
+        problems += [f"duplicate ranks {sorted(ranks)}"] if len(set(ranks)) != len(ranks) else []
+        if problems:
+            raise ValueError(f"bad job spec for {self.node}: " + "; ".join(problems))
+
+    def to_json(self) -> str:
+        data = dataclasses.asdict(self)
+        data.update(ranks=[p.to_dict() for p in self.ranks], devices=list(self.devices))
+        data["scheduler"] = self.scheduler.to_dict() if self.scheduler else None
+        return json.dumps(data, indent=1, sort_keys=True)
+
+
+@dataclass(frozen=True)
+class AgentCommands:
+    """The argv lists that run the agent on one node (hand them to ``Transport.run``)."""
+
+    agent_path: str  # where node_agent.py was copied on the node
+    python: str = "python3"
+    workdir: Optional[str] = None  # as in JobSpec.work_dir (status/stop/list need it)
+
+    def _argv(self, *args: str) -> list[str]:
+        return [self.python, self.agent_path, *(["--workdir", self.workdir] if self.workdir else []), *args]
+
+    def start(self, spec_path: str, force: bool = False) -> list[str]:
+        return self._argv("start", "--spec", spec_path, *(["--force"] if force else []))
+
+    def status(self, job_id: str, lines: int = 20, cpu_sample: float = 0.1) -> list[str]:
+        return self._argv("status", "--job", job_id, "--lines", str(lines), "--cpu-sample", str(cpu_sample))
+
+    def stop(self, job_id: str, grace: float = 10.0) -> list[str]:
+        return self._argv("stop", "--job", job_id, "--grace", str(grace))
+
+    def list_jobs(self) -> list[str]:
+        return self._argv("list")
+
+    def version(self) -> list[str]:
+        return self._argv("version")
+
+    def check_devices(self, devices: Sequence[int]) -> list[str]:
+        return self._argv("check-devices", "--devices", ",".join(str(d) for d in devices))
+
+
+# ---------------------------------------------------------------- what the agent answers
+
+
+@dataclass(frozen=True)
+class Progress:
+    """The last MindFormers loss-monitor line of a rank's log."""
+
+    epoch: int
+    epochs: int
+    step: int
+    steps_per_epoch: int
+    global_step: int
+    total_steps: int
+    loss: Optional[float] = None
+    per_step_ms: Optional[float] = None
+    lr: Optional[str] = None
+    overflow: Optional[str] = None
+    loss_scale: Optional[str] = None
+    global_norm: Optional[str] = None
+    tflops_per_npu: Optional[float] = None
+    percent: Optional[float] = None
+    samples_per_s: Optional[float] = None  # per process (MindFormers' samples/s/p)
+    tokens_per_s: Optional[float] = None  # samples_per_s * seq_length, when the spec gave it
+    eta_s: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class ProcessStatus:
+    """One process of the job on one node, as the agent recorded and observed it."""
+
+    name: str  # "rank-3" or "scheduler"
+    rank: Optional[int]
+    role: str  # "rank" | "scheduler"
+    state: str  # running | exiting | exited | lost | not-started
+    pid: Optional[int]
+    pgid: Optional[int]
+    log: str
+    started: Optional[float] = None
+    ended: Optional[float] = None
+    returncode: Optional[int] = None  # as Popen reports it: -15 for SIGTERM
+    exit_code: Optional[int] = None  # shell style: 143 for SIGTERM
+    signal: Optional[str] = None
+    killed_by_agent: bool = False  # stopped by us (fail-fast or stop), not a cause
+    spawn_error: Optional[str] = None
+    end_seq: Optional[int] = None  # order of ending on this node, 1 = first
+    cpu_percent: Optional[float] = None
+    rss_bytes: Optional[int] = None
+    log_tail: Tuple[str, ...] = ()
+    progress: Optional[Progress] = None
+
+
+@dataclass(frozen=True)
+class RootCause:
+    """The first process on a node that failed on its own (not one the agent stopped)."""
+
+    name: str
+    rank: Optional[int]
+    role: str
+    node: Optional[str]
+    pid: Optional[int]
+    exit_code: Optional[int]
+    signal: Optional[str]
+    spawn_error: Optional[str]
+    ended: Optional[float]
+    log: str
+    log_tail: Tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """``status`` of one job on one node."""
+
+    job_id: str
+    node: Optional[str]
+    state: str  # starting | running | stopping | succeeded | failed | stopped | unknown
+    supervisor_pid: int
+    supervisor_alive: bool
+    heartbeat_age: float
+    started: float
+    ended: Optional[float]
+    root_cause: Optional[RootCause]
+    stopping_reason: Optional[str]
+    end_order: Tuple[str, ...]
+    processes: Tuple[ProcessStatus, ...]
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.state in TERMINAL_STATES
+
+
+@dataclass(frozen=True)
+class StartedProcess:
+    name: str
+    rank: Optional[int]
+    role: str
+    pid: Optional[int]
+    pgid: Optional[int]
+    log: str
+    spawn_error: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class StartResult:
+    job_id: str
+    supervisor_pid: int
+    processes: Tuple[StartedProcess, ...]
+
+
+@dataclass(frozen=True)
+class StopResult:
+    """What ``stop`` signalled (pid -> last signal) and what survived (empty when clean)."""
+
+    job_id: str
+    state: str
+    killed: Mapping[int, str]
+    left: Tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A process of an earlier job on the node (found by the agent's records, environment or npu-smi)."""
+
+    source: str  # record | environment | npu-smi
+    pid: int
+    job: Optional[str]
+    cmd: Tuple[str, ...]
+    npu: Optional[int] = None
+
+
+class NodeBusy(RemoteCommandError):
+    """``start`` refused: processes of an earlier job still run on the node (listed in ``conflicts``)."""
+
+    def __init__(self, result: RunResult, message: str, conflicts: Sequence[Conflict]):
+        self.conflicts = tuple(conflicts)
+        lines = [message] + [
+            f"  pid {c.pid} ({c.source}, job {c.job}): {' '.join(c.cmd)}" for c in self.conflicts
+        ]
+        super().__init__(result.host, result.command, result.exit_code, stderr="\n".join(lines))
+
+
+class AgentMismatch(OrchestrateError, RuntimeError):
+    """The agent on a node is another version than this controller's."""
+
+
+def _build(cls: Type[T], data: Mapping[str, Any], **nested: Any) -> T:
+    """``cls`` from the agent's JSON: known fields only, lists as tuples, ``nested`` overriding."""
+    values = {f.name: data.get(f.name) for f in dataclasses.fields(cls) if f.name in data}
+    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    return cls(**{**values, **nested})
+
+
+def answer(result: RunResult) -> Dict[str, Any]:
+    """The agent's JSON answer, or the error it reports (``NodeBusy`` or ``RemoteCommandError``)."""
+    try:
+        data = json.loads(result.stdout.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        data = None
+    if not isinstance(data, dict):
+        raise RemoteCommandError(result.host, result.command, result.exit_code, result.stdout, result.stderr)
+    if not data.get("ok"):
+        message = data.get("error", "the agent failed")
+        if result.exit_code == node_agent.EXIT_BUSY and "conflicts" in data:
+            raise NodeBusy(result, message, [_build(Conflict, c) for c in data["conflicts"]])
+        raise RemoteCommandError(result.host, result.command, result.exit_code, stderr=message)
+    return data
+
+
+def parse_start(result: RunResult) -> StartResult:
+    data = answer(result)
+    procs = tuple(_build(StartedProcess, p) for p in data["processes"])
+    return StartResult(data["job"], data["supervisor_pid"], procs)
+
+
+def parse_status(result: RunResult) -> JobStatus:
+    data = answer(result)
+    procs = tuple(
+        _build(ProcessStatus, p, progress=_build(Progress, p["progress"]) if p.get("progress") else None)
+        for p in data["processes"]
+    )
+    cause = _build(RootCause, data["root_cause"]) if data.get("root_cause") else None
+    reason = (data.get("stopping") or {}).get("reason")
+    return _build(JobStatus, data, root_cause=cause, stopping_reason=reason, processes=procs)
+
+
+def parse_stop(result: RunResult) -> StopResult:
+    """The stop report; ``RemoteCommandError`` (exit 5) when processes of the job survived."""
+    data = answer(result)
+    killed = {int(pid): sig for pid, sig in data["killed"].items()}
+    return StopResult(data["job"], data["state"], killed, tuple(p["pid"] for p in data["left"]))
+
+
+def parse_version(result: RunResult, expected: str = AGENT_VERSION) -> str:
+    """The agent's version; ``AgentMismatch`` unless it is ``expected``."""
+    version = str(answer(result)["version"])
+    if version != expected:
+        raise AgentMismatch(f"{result.host}: node agent version {version}, this controller needs {expected}")
+    return version
