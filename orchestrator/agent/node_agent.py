@@ -153,14 +153,13 @@ def live_in(pgids: Set[int], pids: Set[int]) -> Set[int]:
 def terminate(pgids: Set[int], pids: Set[int], grace: float, reap: Optional[Callable] = None) -> Json:
     """TERM groups and processes, wait up to ``grace`` s, KILL what is left: {pid: last signal sent}."""
     groups, singles = set(pgids) - {os.getpgrp(), 0, 1}, set(pids) - {os.getpid()}
-    sent = {str(p): "TERM" for p in live_in(groups, singles)}
+    sent: Json = {}
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 3.0)):
-        if sig == signal.SIGKILL:
-            left = live_in(groups, singles)
-            if not left:
-                break
-            sent.update({str(p): "KILL" for p in left})
-            singles |= left
+        left = live_in(groups, singles)
+        if not left:
+            break
+        sent.update({str(p): sig.name[3:] for p in left})
+        singles |= left
         for target, kill in [(g, os.killpg) for g in groups] + [(p, os.kill) for p in singles]:
             try:
                 kill(target, sig)
@@ -459,6 +458,9 @@ def cmd_start(args: argparse.Namespace) -> Json:
         message = f"spec is for agent {spec.get('agent_version')}, this is {AGENT_VERSION}"
         raise AgentError(EXIT_USAGE, message)
     workdir, job, grace = spec.get("work_dir") or args.workdir, spec["job_id"], float(spec.get("grace_s", 10))
+    workdir = spec["work_dir"] = os.path.abspath(workdir)  # the supervisor runs in the job folder
+    for p in spec["ranks"] + ([spec["scheduler"]] if spec.get("scheduler") else []):
+        p["log"] = os.path.abspath(p["log"])
     jdir, devices = job_dir(workdir, job), spec.get("devices", [])
     conflicts = find_conflicts(workdir, devices)
     if conflicts and args.force:
@@ -513,13 +515,14 @@ def stop_job(workdir: str, job: str, grace: float) -> Json:
     st, jdir = load_state(workdir, job), job_dir(workdir, job)
     write_json(os.path.join(jdir, "stop-requested"), {"time": time.time(), "grace": grace})
     sup, sup_start = st["supervisor_pid"], st.get("supervisor_start")
-    sup_alive = is_alive(sup, sup_start)
-    if sup_alive:
-        os.kill(sup, signal.SIGTERM)  # it terminates its children too and records their exit codes
     marked = [p for p in scan_marked(job) if p["pid"] != sup]
     groups = {r["pgid"] for r in st["processes"] if is_alive(r["pid"], r["start_ticks"])}
     groups |= {p["pgid"] for p in marked if p["pgid"] == p["pid"]}
-    killed = terminate(groups, {p["pid"] for p in marked}, grace)
+    killed = {str(p): "TERM" for p in live_in(groups, {p["pid"] for p in marked})}  # what we found
+    sup_alive = is_alive(sup, sup_start)
+    if sup_alive:
+        os.kill(sup, signal.SIGTERM)  # it terminates its children too and records their exit codes
+    killed.update(terminate(groups, {p["pid"] for p in marked}, grace))
     deadline = time.time() + grace + 5
     while sup_alive and is_alive(sup, sup_start) and time.time() < deadline:
         time.sleep(0.05)  # let the supervisor write the final state
@@ -531,6 +534,8 @@ def stop_job(workdir: str, job: str, grace: float) -> Json:
             r.update({"ended": time.time(), "killed_by_agent": True} if r["ended"] is None else {})
         st.update(state="stopped", ended=time.time())
         write_json(os.path.join(jdir, "state.json"), st)
+    sigkilled = [str(r["pid"]) for r in st["processes"] if r["signal"] == "SIGKILL"]
+    killed.update({pid: "KILL" for pid in sigkilled if pid in killed})  # by the supervisor, maybe
     alive = [r for r in st["processes"] if is_alive(r["pid"], r["start_ticks"])]
     left = scan_marked(job) + [dict(pid=r["pid"], name=r["name"]) for r in alive]
     answer = {"job": job, "state": st["state"], "killed": killed, "left": left, "none_left": not left}
@@ -544,11 +549,6 @@ def cmd_list(args: argparse.Namespace) -> Json:
     jobs = [dict({k: st[k] for k in keys}, state=job_state(st), processes=len(st["processes"]))
             for st in all_states(args.workdir)]  # fmt: skip
     return {"jobs": jobs}
-
-
-def cmd_version(args: argparse.Namespace) -> Json:
-    python, npu_smi = sys.version.split()[0], bool(shutil.which("npu-smi"))
-    return {"version": AGENT_VERSION, "python": python, "npu_smi": npu_smi}
 
 
 def cmd_check_devices(args: argparse.Namespace) -> Json:
@@ -568,7 +568,7 @@ VERBS: Dict[str, Any] = {  # verb: (function, help, [(flag, argparse options)])
     "stop": (lambda a: stop_job(a.workdir, a.job, a.grace), "stop a job, verify nothing is left", [("--job", {"required": True}),
              ("--grace", {"type": float, "default": 10.0})]),
     "list": (cmd_list, "jobs known on this node", []),
-    "version": (cmd_version, "agent version", []),
+    "version": (lambda a: {"version": AGENT_VERSION, "python": sys.version.split()[0]}, "agent version", []),
     "check-devices": (cmd_check_devices, "who holds these NPUs", [("--devices", {"default": ""})]),
     "supervise": (lambda a: Supervisor(a.workdir, a.job).run(a.notify_fd), argparse.SUPPRESS,
                   [("--job", {"required": True}), ("--notify-fd", {"type": int})]),

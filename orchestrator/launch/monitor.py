@@ -139,9 +139,9 @@ class Monitor:
         append_event(self.job.path, "fail-fast-stopped", hosts=answering,
                      none_left={h: a.get("none_left") for h, a in stopped.results.items()},
                      errors={h: str(e) for h, e in stopped.failures.items()})  # fmt: skip
-        wait(list(self.inflight.values()), timeout=15.0)  # answers from before the stop are stale
-        self.inflight.clear()
-        final = [n for n in self.refresh(timeout=10.0) if n.host in answering]
+        final_poll = self.nodes.fan(lambda t: self._poll(t.host), answering)  # fresh, after the stop
+        self.latest.update(final_poll.results)
+        final = [self.latest[h] for h in answering]
         cause = pick_root_cause(final + [self.latest[h] for h in verdict.lost], verdict.lost) or cause
         note = f"; {', '.join(verdict.lost)} unreachable: its processes may still run" if verdict.lost else ""
         status = self.snapshot(JobState.FAILED, cause, f"failed: {verdict.reason}{note}")

@@ -71,6 +71,9 @@ def check_inputs(plan: Plan) -> None:
     problems = [Problem(x.source, "job input", f"does not exist (needed at {x.dest} on {x.host})",
                         "create it or fix the path (inventory job: section or --set job.<input>=PATH)")
                 for x in plan.transfers if x.kind == "input" and not Path(x.source).exists()]  # fmt: skip
+    if plan.strategy.training and not plan.job.train_dataset:
+        problems.append(Problem(plan.inventory_source, "job.train_dataset", f"{plan.task} needs a training dataset",
+                                "set job.train_dataset in the inventory or --set job.train_dataset=PATH"))  # fmt: skip
     unique = {(p.file, p.field): p for p in problems}
     if unique:
         raise InputError(list(unique.values()))

@@ -301,14 +301,16 @@ def _accept(conf: Json) -> BinaryIO:
         if server in ready:
             conn, _ = server.accept()
             conn.settimeout(10)
+            reader = conn.makefile("rb", buffering=CHUNK)  # one reader: it may buffer data after the token
             try:
-                got = conn.makefile("rb").readline(len(token) + 1).rstrip(b"\n")
+                got = reader.readline(len(token) + 1).rstrip(b"\n")
             except OSError:
                 got = b""
             if hmac.compare_digest(got, token):
                 server.close()
                 conn.settimeout(listen.get("idle_timeout", 300))
-                return conn.makefile("rb", buffering=CHUNK)
+                return reader
+            reader.close()
             conn.close()
 
 
@@ -324,10 +326,11 @@ def _prune(dest: str, exclusive: Json) -> list:
     return removed
 
 
-def receive(conf: Json) -> Json:
+def receive(conf: Json, src: Optional[BinaryIO] = None) -> Json:
     """Write (and forward) the stream; the answer gives each file's outcome and what was written."""
     dest, cache, wanted = conf["dest"], HashCache(conf.get("cache")), conf.get("files", {})
-    src = _accept(conf) if conf.get("listen") else sys.stdin.buffer
+    if src is None:
+        src = _accept(conf) if conf.get("listen") else sys.stdin.buffer
     fwd = Forwarder(conf.get("forward"))
     files: Json = {}
     complete = False

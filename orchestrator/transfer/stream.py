@@ -53,9 +53,8 @@ class _LocalProcess:
         return self.proc.stdout.readline() if ready else b""
 
     def finish(self, timeout: float) -> tuple[int, bytes, bytes]:
-        self.close_stdin()
         try:
-            out, err = self.proc.communicate(timeout=timeout)
+            out, err = self.proc.communicate(timeout=timeout)  # closes stdin first
         except subprocess.TimeoutExpired:
             self.proc.kill()
             raise TransportError(f"{self.host}: receiver did not finish within {timeout:g}s") from None

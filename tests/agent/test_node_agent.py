@@ -3,6 +3,7 @@ fail-fast, stop, refusal of a busy node, survival of the caller's death, Python 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
@@ -149,22 +150,28 @@ def test_npu_holder_blocks_start_and_check_devices(agent: AgentHarness, tmp_path
         holder.wait()
 
 
-def test_spawn_failure_stops_the_rest(agent: AgentHarness, tmp_path: Path):
-    spec = agent.spec("job-bad", [SLEEP, ()])
-    text = (
-        Path(spec)
-        .read_text()
-        .replace(
-            f'"{sys.executable}", "{AGENT.parent.parent.parent / "tests/agent/dummy_rank.py"}"]',
-            '"/nonexistent/python"]',
-        )
-    )
-    Path(spec).write_text(text)
-    code, answer = agent.run("start", "--spec", spec)
+def test_spawn_failure_stops_the_rest(agent: AgentHarness):
+    spec = Path(agent.spec("job-bad", [SLEEP, ()]))
+    data = json.loads(spec.read_text())
+    data["ranks"][1]["argv"] = ["/nonexistent/python"]
+    spec.write_text(json.dumps(data))
+    code, answer = agent.run("start", "--spec", str(spec))
     assert code == node_agent.EXIT_SPAWN, answer
     assert "FileNotFoundError" in answer["processes"][1]["spawn_error"]
     st = agent.wait("job-bad", ["failed"])
     assert st["root_cause"]["name"] == "rank-1" and st["processes"][0]["signal"] == "SIGTERM"
+
+
+def test_stop_without_a_supervisor(agent: AgentHarness):
+    assert agent.start("job-lost", [SLEEP])[0] == 0
+    sup = agent.status("job-lost")["supervisor_pid"]
+    os.kill(sup, signal.SIGKILL)  # e.g. the OOM killer: the ranks carry on alone
+    st = agent.wait("job-lost", ["unknown"])
+    assert not st["supervisor_alive"] and st["processes"][0]["state"] == "running"
+    code, stopped = agent.run("stop", "--job", "job-lost", "--grace", "1")
+    assert code == 0 and stopped["state"] == "stopped" and stopped["none_left"], stopped
+    assert job_pids("job-lost") == []
+    assert agent.status("job-lost")["processes"][0]["killed_by_agent"]
 
 
 def test_supervisor_survives_the_death_of_its_caller(agent: AgentHarness):
@@ -196,6 +203,8 @@ def test_supervisor_survives_the_death_of_its_caller(agent: AgentHarness):
     wrapper.wait()
     st = agent.status("job-orphan")
     assert st["state"] == "running" and st["supervisor_alive"] and st["processes"][0]["state"] == "running"
+    assert os.getsid(st["supervisor_pid"]) not in (os.getsid(0), wrapper.pid)  # a session of its own
+    assert Path(f"/proc/{st['supervisor_pid']}/fd/0").resolve() == Path("/dev/null")
     assert agent.run("stop", "--job", "job-orphan", "--grace", "1")[0] == 0
 
 

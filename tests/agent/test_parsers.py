@@ -77,3 +77,23 @@ def test_npu_smi_process_rows():
     assert (blank["npu"], blank["pid"], blank["name"], blank["memory"]) == (2, 1333928, "", "37709")
     assert parse_npu_smi(_fixture("npu-smi_info_910A_23.0.rc1.b070_4npu_warning_testfixture.txt")) == []
     assert parse_npu_smi(_fixture("npu-smi_info_910A_21.0.4_hugepages_2npu.txt")) == []
+
+
+def test_real_mindformers_lines_from_stdout_and_info_log():
+    """Lines a real MindFormers 1.7.0 CPU pretrain printed here (stdout handler, then info.log)."""
+    lines = (
+        (Path(__file__).with_name("data") / "mindformers_1.7.0_cpu_loss_lines.log").read_text().splitlines()
+    )
+    for log in (lines[:4], lines[4:]):
+        p = parse_progress("\n".join(log), seq_length=1024)
+        assert (p["step"], p["total_steps"], p["loss"], p["per_step_ms"]) == (56, 56, 6.924858, 231)
+        assert (p["samples_per_s"], p["tokens_per_s"], p["percent"], p["eta_s"]) == (
+            4.31953,
+            4423.199,
+            100.0,
+            0,
+        )
+        assert p["lr"] == "1.6176471e-05" and p["tflops_per_npu"] == 0.0
+        cut = log[2][: log[2].index("step:[") + 9]  # a step line still being written
+        partial = parse_progress("\n".join(log[:3] + [cut]))
+        assert partial["step"] == 56 and partial["samples_per_s"] is None

@@ -78,7 +78,12 @@ def test_discover_command_prints_differences_and_fails(faulty_inventory_file, ca
     assert main(["discover", str(faulty_inventory_file), "--json"]) == 1
     data = json.loads(capsys.readouterr().out)
     assert not data["ok"] and len(data["nodes"]) == 2
-    assert {d["kind"] for d in data["differences"]} == {"busy_npu", "duplicate_device_ip", "link_down", "net_health"}
+    assert {d["kind"] for d in data["differences"]} == {
+        "busy_npu",
+        "duplicate_device_ip",
+        "link_down",
+        "net_health",
+    }
     assert main(["discover", str(faulty_inventory_file)]) == 1
     out = capsys.readouterr().out
     assert "192.168.102.11" in out and "link_down" in out

@@ -1,10 +1,9 @@
 """Fixtures of the launch tests: a private ORCHESTRATE_HOME, the simulated cluster's inventory cut to one
-rank per node, a tiny pretraining dataset, a test-only plan whose ranks are ``fake_rank.py``, and
-helpers that look for a job's processes inside each node independently of the agent."""
+rank per node, a tiny pretraining dataset, and helpers that look for a job's processes inside each
+node independently of the agent. ``fake_rank.py`` is the stand-in rank of the benchmark."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import re
@@ -60,26 +59,6 @@ def tiny_dataset(tmp_path_factory) -> Path:
     return Path(proc.stdout.strip().splitlines()[-1])
 
 
-def fake_plan(inventory: Path, out: Path, rank_args: Optional[dict[int, list[str]]] = None, steps: int = 5,
-              step_s: float = 0.2) -> Path:  # fmt: skip
-    """A plan folder for ``inventory`` whose processes run fake_rank.py (``rank_args`` per rank)."""
-    from orchestrator.inventory import load_inventory
-    from orchestrator.plan.plan_io import write_plan
-    from orchestrator.plan.planner import make_plan
-
-    plan = make_plan(load_inventory(inventory), "pretrain")
-
-    def fake(x):
-        extra = (rank_args or {}).get(x.rank, []) if x.rank is not None else []
-        argv = (sys.executable, str(FAKE_RANK), "--steps", str(steps), "--step-s", str(step_s),
-                "--out", f"{x.cwd}/output/checkpoint", *extra)  # fmt: skip
-        return dataclasses.replace(x, argv=argv)
-
-    nodes = tuple(dataclasses.replace(n, launches=tuple(fake(x) for x in n.launches)) for n in plan.nodes)
-    write_plan(dataclasses.replace(plan, nodes=nodes), out)
-    return out
-
-
 def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([ORCHESTRATE, *args], capture_output=True, text=True, timeout=timeout)
 
@@ -105,8 +84,11 @@ def wait_for(check: Callable[[], object], timeout: float, what: str, every: floa
 
 
 def wait_state(job_id: str, states: tuple[str, ...], timeout: float = 240) -> dict:
-    return wait_for(lambda: (s := status_of(job_id)) if status_of(job_id)["state"] in states else None,
-                    timeout, f"job {job_id} in {states}")  # fmt: skip
+    def reached() -> Optional[dict]:
+        st = status_of(job_id)
+        return st if st["state"] in states else None
+
+    return wait_for(reached, timeout, f"job {job_id} in {states}")
 
 
 def node_job_pids(cluster, node, job_id: str) -> list[int]:

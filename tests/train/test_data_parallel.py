@@ -4,6 +4,7 @@ workers as local processes with the MS_* environment, as the launcher starts the
 from __future__ import annotations
 
 import socket
+import subprocess
 
 import numpy as np
 import pytest
@@ -33,10 +34,11 @@ def test_two_ranks_train_on_their_shards_and_end_with_identical_weights(tmp_path
     outputs = {name: p.communicate(timeout=600)[0] for name, p in procs.items()}
     for name, p in procs.items():
         assert p.returncode == 0, f"{name}:\n{outputs[name][-3000:]}"
-    rank0 = RunResult(tmp_path, type("P", (), {"stdout": outputs["rank0"], "stderr": ""})())
-    steps = rank0.steps()
-    assert steps and "parallel launch: dynamic_cluster, rank 0 of 2" in outputs["rank0"]
-    last = [RunResult(tmp_path, None).checkpoints(rank)[-1] for rank in (0, 1)]
+    results = {name: RunResult(tmp_path, subprocess.CompletedProcess([], 0, out, "")) for name, out in outputs.items()}
+    steps = results["rank0"].steps()
+    assert steps and len(steps) == len(results["rank1"].steps())
+    assert "parallel launch: dynamic_cluster, rank 1 of 2" in outputs["rank1"]
+    last = [results["rank0"].checkpoints(rank)[-1] for rank in (0, 1)]
     a, b = (ms.load_checkpoint(str(p)) for p in last)
     names = [k for k in a if k.startswith("transformer.")]
     assert names and all(np.array_equal(a[k].asnumpy(), b[k].asnumpy()) for k in names)

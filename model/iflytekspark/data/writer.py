@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Iterable, Sequence
 
 import numpy as np
+from mindspore.mindrecord import FileWriter
 
 from .packing import Row
 
@@ -14,8 +15,6 @@ BATCH = 1024  # rows per write_raw_data call
 
 def write_mindrecord(path: Path, rows: Iterable[Row], columns: Sequence[str]) -> None:
     """Write ``rows`` to ``path`` with int64 columns ``columns`` (input_ids, and loss_mask for SFT)."""
-    from mindspore.mindrecord import FileWriter
-
     path.parent.mkdir(parents=True, exist_ok=True)
     writer = FileWriter(file_name=str(path), shard_num=1, overwrite=True)
     writer.add_schema({c: {"type": "int64", "shape": [-1]} for c in columns}, "iflytekspark")

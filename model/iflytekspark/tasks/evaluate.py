@@ -8,7 +8,6 @@ its number of loss tokens. Prints ``eval: loss L, perplexity P, rows R, tokens T
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 from pathlib import Path
@@ -16,9 +15,8 @@ from typing import Any, Dict, List
 
 import numpy as np
 
-from .setup import RunConfigError, init_context
+from .setup import RunConfigError, init_context, logger
 
-log = logging.getLogger("iflytekspark.run")
 
 
 def _mindrecord_files(path: str) -> List[str]:
@@ -66,7 +64,7 @@ def run(config: Any, opts: Any) -> int:
         raise RunConfigError("run_mode eval needs a checkpoint: set --load_checkpoint")
     network = build_network(config.model, default_args={"parallel_config": config.parallel_config})
     report = load_weights(network, checkpoint_file(config.load_checkpoint), strict=True)
-    log.info("eval checkpoint: %s", report)
+    logger().info("eval checkpoint: %s", report)
     network.set_train(True)  # training mode returns the masked-mean loss; no gradients are taken
     model_cfg = config.model.model_config
     pad_id = int(model_cfg.get("pad_token_id") or 0)

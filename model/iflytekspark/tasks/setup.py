@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -11,7 +10,13 @@ from ..errors import IFlytekSparkError
 from ..parallel_env import LaunchEnv, detect
 from .overrides import apply_overrides
 
-log = logging.getLogger("iflytekspark.run")
+
+
+def logger():
+    """MindFormers' logger (its files land in output/log/rank_N, next to the Trainer's)."""
+    from mindformers.tools.logger import logger as mf_logger
+
+    return mf_logger
 
 
 class RunConfigError(IFlytekSparkError, ValueError):
@@ -34,7 +39,7 @@ def load_config(opts: Any):
 
     config = MindFormerConfig(str(path.resolve()))
     for line in apply_overrides(config, opts):
-        log.info("command line: %s", line)
+        logger().info("command line: %s", line)
     return config
 
 
@@ -45,7 +50,7 @@ def _device_target(config: Any) -> str:
         import mindspore as ms
 
         if not ms.hal.is_available("Ascend"):
-            log.warning("no Ascend device available: running on CPU")
+            logger().warning("no Ascend device available: running on CPU")
             return "CPU"
     return wanted
 
@@ -82,7 +87,7 @@ def init_context(config: Any) -> None:
         env = detect(os.environ, target)  # ParallelEnvError lists what is missing
         if target == "CPU" and not env.is_scheduler:
             _cpu_data_parallel(config, env)
-        log.info("parallel launch: %s, rank %s of %d", env.style, env.rank, env.world_size)
+        logger().info("parallel launch: %s, rank %s of %d", env.style, env.rank, env.world_size)
     build_context(config)
     if config.get("profile"):
         from mindformers.core.context import build_profile_cb

@@ -1,0 +1,171 @@
+"""Launch and status speed on 2, 4, 8 and 16 simulated nodes, against a sequential `ssh` loop and `pdsh`.
+
+One simulated cluster of 16 nodes (real sshd); each size uses its first N nodes, one rank per node,
+plus the dynamic-cluster scheduler, all running a stand-in rank program (tests/launch/fake_rank.py).
+- ours: ``launch()`` from the call to every rank running (preflight, staging incl. the agent and
+  the model code, start through the agents), and its start phase alone; code is already cached on
+  the nodes for every size (a first warm-up launch ships it), as for any launch after the first;
+- baselines: the same processes started detached with the same environment, one ``ssh`` per node
+  in a loop, and with ``pdsh -R ssh`` (fan-out 32);
+- status: one round trip of the monitor (agent ``status`` on every node at once over kept-open
+  connections) against a sequential ``ssh`` loop running the same agent ``status``.
+Needs root. Run: ``.venv/bin/python bench/bench_launch.py``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from orchestrator import sim  # noqa: E402
+from orchestrator.inventory import load_inventory  # noqa: E402
+from orchestrator.jobs.state import JobDir  # noqa: E402
+from orchestrator.launch import agent_rpc  # noqa: E402
+from orchestrator.launch.monitor import Monitor  # noqa: E402
+from orchestrator.launch.start import launch  # noqa: E402
+from orchestrator.launch.stop import stop_job  # noqa: E402
+from orchestrator.plan.planner import make_plan  # noqa: E402
+from tests.launch.conftest import FAKE_RANK, one_rank_per_node  # noqa: E402
+
+SIZES = (2, 4, 8, 16)
+
+
+def fake(plan):
+    def one(x):
+        argv = (sys.executable, str(FAKE_RANK), "--steps", "100", "--step-s", "0.2", "--out", f"{x.cwd}/out")
+        return dataclasses.replace(x, argv=argv)
+
+    nodes = tuple(dataclasses.replace(n, launches=tuple(one(x) for x in n.launches)) for n in plan.nodes)
+    return dataclasses.replace(plan, nodes=nodes)
+
+
+def inventory_of(cluster, n: int, folder: Path):
+    text = one_rank_per_node(Path(cluster.inventory).read_text())
+    head, nodes = text.split("nodes:\n")
+    entries = nodes.split("  - host:")[1 : n + 1]
+    path = folder / f"inv{n}.yaml"
+    path.write_text(head + "nodes:\n" + "".join("  - host:" + e for e in entries))
+    return load_inventory(path)
+
+
+def ssh_base(cluster) -> list[str]:
+    return ["ssh", "-i", str(cluster.key), "-o", f"UserKnownHostsFile={cluster.known_hosts}", "-o", "BatchMode=yes",
+            "-o", "StrictHostKeyChecking=yes", "-l", "root"]  # fmt: skip
+
+
+def start_line(plan, host: str, tag: str) -> str:
+    """Shell that starts the node's processes detached, as the agent would (own session, logs)."""
+    parts = []
+    for x in plan.node(host).launches:
+        env = " ".join(shlex.quote(f"{k}={v}") for k, v in x.env)
+        log = f"/tmp/bench-{tag}-{x.name}.log"
+        argv = " ".join(shlex.quote(a) for a in x.argv)
+        parts.append(f"mkdir -p {shlex.quote(x.cwd)} && cd {shlex.quote(x.cwd)} && env {env} setsid {argv} "
+                     f"> {log} 2>&1 < /dev/null & echo $!;")  # fmt: skip
+    return " ".join(parts)
+
+
+def ssh_loop(cluster, plan) -> tuple[float, dict[str, list[str]]]:
+    pids = {}
+    t0 = time.perf_counter()
+    for node in plan.nodes:
+        out = subprocess.run(ssh_base(cluster) + [node.host, start_line(plan, node.host, "ssh")], check=True,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+        pids[node.host] = out.stdout.split()
+    return time.perf_counter() - t0, pids
+
+
+def pdsh(cluster, plan) -> tuple[float, dict[str, list[str]]]:
+    hosts = ",".join(n.host for n in plan.nodes)
+    env = dict(os.environ, PDSH_SSH_ARGS_APPEND=" ".join(ssh_base(cluster)[1:]))
+    # pdsh sends one command to all: each node picks its own start line by address.
+    cases = " ".join(f"{n.host}) {start_line(plan, n.host, 'pdsh')} ;;" for n in plan.nodes)
+    script = f"case $(hostname -I | awk '{{print $1}}') in {cases} esac"
+    t0 = time.perf_counter()
+    out = subprocess.run(["pdsh", "-R", "ssh", "-f", "32", "-w", hosts, script], check=True, capture_output=True,
+                         text=True, env=env, timeout=120)  # fmt: skip
+    took = time.perf_counter() - t0
+    pids: dict[str, list[str]] = {}
+    for line in out.stdout.splitlines():
+        host, _, pid = line.partition(": ")
+        pids.setdefault(host.strip(), []).append(pid.strip())
+    return took, pids
+
+
+def status_loop(cluster, inv, job_id: str) -> float:
+    t0 = time.perf_counter()
+    for n in inv.nodes:
+        argv = [n.python, agent_rpc.agent_path(n.workdir), "--workdir", agent_rpc.agent_workdir(n.workdir), "status",
+                "--job", job_id, "--lines", "20", "--cpu-sample", "0"]  # fmt: skip
+        subprocess.run(ssh_base(cluster) + [n.host, shlex.join(argv)], check=True, capture_output=True, timeout=60)
+    return time.perf_counter() - t0
+
+
+def kill_baselines(cluster, pids: dict[str, list[str]]) -> None:
+    """End the baseline processes by their pids (each in its node)."""
+    for node in cluster.nodes:
+        if pids.get(node.host):
+            cluster.exec(node.hostname, ["kill", "-9", *pids[node.host]])
+
+
+def main() -> None:
+    name = f"bl{os.getpid() % 10000}"
+    home = tempfile.mkdtemp(prefix="bench-launch-")
+    os.environ["ORCHESTRATE_HOME"] = home
+    print(f"building a {max(SIZES)}-node simulated cluster {name} ...", flush=True)
+    cluster = sim.up(name, nodes=max(SIZES))
+    rows = []
+    try:
+        folder = Path(home)
+        data = folder / "stand-in.mindrecord"  # the stand-in ranks read nothing; the plan must name a dataset
+        data.write_bytes(b"\0" * 1024)
+        Path(f"{data}.db").write_bytes(b"\0" * 1024)
+        sets = [f"job.train_dataset={data}"]
+        warm = fake(make_plan(inventory_of(cluster, max(SIZES), folder), "pretrain", sets))
+        done = launch(warm, inventory_of(cluster, max(SIZES), folder))  # ships agent + code once
+        stop_job(done.job, grace=1)
+        for n in SIZES:
+            inv = inventory_of(cluster, n, folder)
+            plan = fake(make_plan(inv, "pretrain", sets))
+            t0 = time.perf_counter()
+            done = launch(plan, inv)
+            ours = time.perf_counter() - t0
+            mon = Monitor(done.job)
+            mon.refresh(timeout=30)  # connect once
+            t1 = time.perf_counter()
+            mon.refresh(timeout=30)
+            status_ours = time.perf_counter() - t1
+            mon.pool.shutdown()
+            status_seq = status_loop(cluster, inv, done.job.job_id)
+            mon.nodes.close()
+            stop_job(JobDir(done.job.job_id), grace=1)
+            seq, pids = ssh_loop(cluster, plan)
+            kill_baselines(cluster, pids)
+            par, pids = pdsh(cluster, plan)
+            kill_baselines(cluster, pids)
+            rows.append((n, ours, done.start_s, seq, par, status_ours, status_seq))
+            print(f"  {n:2d} nodes done", flush=True)
+    finally:
+        sim.down(name)
+    print("\nlaunch -> all ranks started (s), one rank per node + scheduler; status round trip (s)")
+    print(f"{'nodes':>5} {'ours':>7} {'(start)':>8} {'ssh loop':>9} {'pdsh':>7} {'ssh/ours':>9} {'status':>7} "
+          f"{'ssh loop':>9} {'ratio':>6}")  # fmt: skip
+    for n, ours, start, seq, par, st, st_seq in rows:
+        print(f"{n:5d} {ours:7.2f} {start:8.2f} {seq:9.2f} {par:7.2f} {seq / ours:9.2f} {st:7.3f} {st_seq:9.3f} "
+              f"{st_seq / st:6.1f}")  # fmt: skip
+    base = rows[0]
+    print(f"growth 2 -> 16 nodes: ours x{rows[-1][1] / base[1]:.2f}, ssh loop x{rows[-1][3] / base[3]:.2f}, "
+          f"pdsh x{rows[-1][4] / base[4]:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,84 @@
+"""Choosing the next token on the host, in numpy (spec §5): penalty, temperature, top-k, top-p, draw.
+
+Greedy is the same path with top_k = 1 (do_sample False forces it). Draws come from a seeded
+``numpy.random.Generator``, one uniform number per row and step, so runs are reproducible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..generation_config import GenerationConfig
+
+__all__ = ["RepetitionPenalty", "Sampler", "check_generation_config"]
+
+
+def check_generation_config(cfg: GenerationConfig) -> None:
+    """Raise ConfigError naming every out-of-range setting."""
+    problems = []
+    if cfg.temperature <= 0:
+        problems.append(f"temperature {cfg.temperature} must be > 0")
+    if cfg.top_k < 0:
+        problems.append(f"top_k {cfg.top_k} must be >= 0 (0: no limit)")
+    if not 0 < cfg.top_p <= 1:
+        problems.append(f"top_p {cfg.top_p} must be in (0, 1]")
+    if cfg.max_new_tokens is not None and cfg.max_new_tokens < 1:
+        problems.append(f"max_new_tokens {cfg.max_new_tokens} must be >= 1")
+    if problems:
+        raise ConfigError("generation config: " + "; ".join(problems))
+
+
+class RepetitionPenalty:
+    """iFlytek's additive, progressive penalty: a [B, V] cache starting at 0 is subtracted from the
+    logits; after token t is emitted, cache[t] = penalty if it was 0, else cache[t] += increase.
+    Only generated tokens count. A penalty of 1.0 switches it off."""
+
+    def __init__(self, batch: int, vocab: int, penalty: float, increase: float):
+        self.enabled = penalty != 1.0
+        self.penalty, self.increase = float(penalty), float(increase)
+        self.cache = np.zeros((batch, vocab), np.float32)
+
+    def apply(self, logits: np.ndarray) -> np.ndarray:
+        return logits - self.cache if self.enabled else logits
+
+    def update(self, tokens: np.ndarray, rows: np.ndarray) -> None:
+        """Record ``tokens`` (B,) for the rows where ``rows`` (B,) is True."""
+        if not self.enabled:
+            return
+        idx = np.nonzero(rows)[0]
+        current = self.cache[idx, tokens[idx]]
+        self.cache[idx, tokens[idx]] = np.where(current == 0, self.penalty, current + self.increase)
+
+
+@dataclass
+class Sampler:
+    """logits (B, V) -> token ids (B,): temperature, then top-k, then top-p, softmax, draw."""
+
+    config: GenerationConfig
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_generation_config(self.config)
+        self.rng = np.random.default_rng(self.seed)
+        self.top_k = self.config.top_k if self.config.do_sample else 1
+
+    def __call__(self, logits: np.ndarray) -> np.ndarray:
+        logits = logits.astype(np.float64) / self.config.temperature
+        vocab = logits.shape[-1]
+        k = vocab if self.top_k in (0, None) or self.top_k >= vocab else self.top_k
+        # the k best ids per row, best first (ties: lower id first)
+        candidates = np.argsort(-logits, axis=-1, kind="stable")[:, :k]  # (B, k)
+        best = np.take_along_axis(logits, candidates, -1)
+        probs = np.exp(best - best[:, :1])
+        probs /= probs.sum(-1, keepdims=True)
+        if self.config.top_p < 1.0:  # keep the smallest head whose mass reaches top_p
+            before = np.cumsum(probs, -1) - probs
+            probs = np.where(before < self.config.top_p, probs, 0.0)
+            probs /= probs.sum(-1, keepdims=True)
+        cdf = np.cumsum(probs, -1)
+        draws = self.rng.random(len(logits))[:, None] * cdf[:, -1:]
+        choice = np.minimum((cdf <= draws).sum(-1), k - 1)  # first index whose cdf exceeds the draw
+        return candidates[np.arange(len(logits)), choice].astype(np.int32)

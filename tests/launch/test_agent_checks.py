@@ -1,0 +1,52 @@
+"""Preflight against a node's installed agent (local transport, a stand-in agent of another version)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from orchestrator.launch import agent_rpc
+from orchestrator.launch.start import NodeBusy, _preflight_node
+from orchestrator.transport import LocalTransport
+
+OLD_AGENT = """import json, sys
+verb = [a for a in sys.argv[1:] if not a.startswith("-") and "/" not in a][0]
+answers = {"version": {"ok": True, "version": "0"},
+           "list": {"ok": True, "jobs": [{"job_id": "old-job", "state": "running", "processes": 3}]},
+           "stop": {"ok": True, "none_left": True}}
+print(json.dumps(answers[verb]))
+"""
+
+
+def install(workdir: Path, source: str) -> None:
+    path = Path(agent_rpc.agent_path(str(workdir)))
+    path.parent.mkdir(parents=True)
+    path.write_text(source)
+
+
+def test_fresh_node_and_same_version_pass(tmp_path):
+    t = LocalTransport("127.0.0.1")
+    assert _preflight_node(t, sys.executable, str(tmp_path), force=False) == agent_rpc.NOT_INSTALLED
+    install(tmp_path, agent_rpc.AGENT_SOURCE.read_text())
+    assert _preflight_node(t, sys.executable, str(tmp_path), force=False) == agent_rpc.AGENT_VERSION
+    agent_rpc.check_version(t, sys.executable, str(tmp_path))
+
+
+def test_other_agent_version_is_refused_and_its_running_job_named(tmp_path):
+    install(tmp_path, OLD_AGENT)
+    t = LocalTransport("127.0.0.1")
+    with pytest.raises(agent_rpc.AgentMismatch, match="version 0, this controller ships"):
+        agent_rpc.check_version(t, sys.executable, str(tmp_path))
+    with pytest.raises(NodeBusy, match=r"old-job \(running, 3 processes\).*--force"):
+        _preflight_node(t, sys.executable, str(tmp_path), force=False)
+    assert _preflight_node(t, sys.executable, str(tmp_path), force=True) == "0"  # stopped with its own agent
+
+
+def test_agent_answer_that_is_not_json_is_a_remote_error(tmp_path):
+    install(tmp_path, "print('Traceback: boom')\nraise SystemExit(3)\n")
+    from orchestrator.errors import RemoteCommandError
+
+    with pytest.raises(RemoteCommandError, match="exited 3"):
+        agent_rpc.call(LocalTransport("127.0.0.1"), sys.executable, str(tmp_path), "version")

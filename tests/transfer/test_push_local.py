@@ -1,0 +1,63 @@
+"""The whole push on this machine: local nodes (receiver subprocesses) and a loopback relay chain."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+import pytest
+
+from orchestrator.transfer import PushOptions, Target, build_items, push, source_files
+from orchestrator.transfer.node_receiver import HashCache
+from orchestrator.transport import LocalTransport, TransportPool
+from tests.transfer.helpers import node, random_file
+
+
+@pytest.fixture
+def src(tmp_path):
+    random_file(tmp_path / "src" / "rank_0" / "m.ckpt", 2 << 20)
+    random_file(tmp_path / "src" / "data.bin", 1234)
+    return tmp_path / "src"
+
+
+def _items(src, tmp_path):
+    return tuple(build_items(source_files(src), HashCache(str(tmp_path / "ctl-cache.json"))))
+
+
+def test_local_node_push_then_nothing_moves(tmp_path, src):
+    n = node("localhost", tmp_path / "w", local=True)
+    items = _items(src, tmp_path)
+    first = push([Target(n, str(tmp_path / "dest"), items)]).check()
+    assert first.controller_bytes == sum(i.entry.size for i in items) and first.nodes[0].route == "direct"
+    assert (tmp_path / "dest" / "rank_0" / "m.ckpt").read_bytes() == (src / "rank_0" / "m.ckpt").read_bytes()
+    again = push([Target(n, str(tmp_path / "dest"), items)]).check()
+    assert again.controller_bytes == 0 and again.nodes[0].skipped == 2 and again.nodes[0].route == "none"
+
+
+def _loopback_ok() -> bool:
+    try:
+        socket.create_connection(("127.0.0.2", 9), timeout=0.2).close()
+    except ConnectionRefusedError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _loopback_ok(), reason="127.0.0.2 is not routed to loopback here")
+def test_relay_chain_over_loopback_sends_once(tmp_path, src):
+    hosts = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+    nodes = [node(h, tmp_path / f"w{k}") for k, h in enumerate(hosts)]
+    pool = TransportPool({h: LocalTransport(h) for h in hosts})  # "remote" nodes run locally
+    items = _items(src, tmp_path)
+    targets = [Target(n, str(tmp_path / f"dest{k}"), items) for k, n in enumerate(nodes)]
+    result = push(targets, PushOptions(mode="relay"), pool=pool).check()
+    total = sum(i.entry.size for i in items)
+    assert result.chains == [hosts] and result.controller_bytes == total
+    assert [n.route for n in result.nodes] == ["relay 1/3", "relay 2/3", "relay 3/3"]
+    assert all(n.bytes_written == total for n in result.nodes)
+    for k in range(3):
+        got = tmp_path / f"dest{k}" / "rank_0" / "m.ckpt"
+        assert got.read_bytes() == (src / "rank_0" / "m.ckpt").read_bytes()
+        assert os.stat(got).st_mtime_ns == os.stat(src / "rank_0" / "m.ckpt").st_mtime_ns
+    pool.close()

@@ -1,0 +1,110 @@
+"""The node receiver in-process: scan, receive, resume from a .part, verify, prune."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import pytest
+
+from orchestrator.transfer.manifest import build_items
+from orchestrator.transfer.node_receiver import HashCache, receive, scan
+from tests.transfer.helpers import random_file, stream_of
+
+
+@pytest.fixture
+def items(tmp_path):
+    a = random_file(tmp_path / "src" / "a.bin", 3 << 20)
+    b = random_file(tmp_path / "src" / "b.bin", 1000, mtime_s=1_400_000_000)
+    return build_items([(a, "rank_0/a.bin"), (b, "b.bin")], HashCache(None))
+
+
+def _conf(dest, items, trusted=None, **kw):
+    trusted = trusted or {}
+    files = {i.entry.rel: {"trusted": trusted.get(i.entry.rel, 0)} for i in items}
+    return {"dest": str(dest), "cache": str(dest.parent / "cache.json"), "files": files, **kw}
+
+
+def _scan(dest, items, **kw):
+    return scan({"dest": str(dest), "cache": str(dest.parent / "cache.json"),
+                 "files": [vars(i.entry) for i in items], **kw})  # fmt: skip
+
+
+def test_receive_writes_verified_files_with_their_mtimes(tmp_path, items):
+    dest = tmp_path / "node" / "dest"
+    answer = receive(_conf(dest, items), stream_of((i, 0) for i in items))
+    assert answer["ok"] and answer["written"] == sum(i.entry.size for i in items)
+    for i in items:
+        path = dest / i.entry.rel
+        assert path.read_bytes() == i.source.read_bytes()
+        assert os.stat(path).st_mtime_ns == i.entry.mtime_ns
+        assert not (dest / (i.entry.rel + ".part")).exists()
+    assert all(f["same"] for f in _scan(dest, items)["files"].values())
+
+
+def test_interrupted_stream_keeps_the_part_and_resume_appends_only_the_rest(tmp_path, items):
+    dest = tmp_path / "node" / "dest"
+    cut = 1 << 20
+    answer = receive(_conf(dest, items), stream_of([(items[0], 0)], cut=cut))
+    assert not answer["ok"] and answer["interrupted"]
+    part = dest / "rank_0/a.bin.part"
+    kept = part.stat().st_size
+    assert 0 < kept < items[0].entry.size and not (dest / "rank_0/a.bin").exists()
+    state = _scan(dest, items)["files"]["rank_0/a.bin"]
+    assert state["part_size"] == kept
+    assert state["part_sha256"] == hashlib.sha256(items[0].source.read_bytes()[:kept]).hexdigest()
+    again = receive(_conf(dest, items, {"rank_0/a.bin": kept}), stream_of([(items[0], kept), (items[1], 0)]))
+    assert again["ok"] and again["written"] == items[0].entry.size - kept + items[1].entry.size
+    assert (dest / "rank_0/a.bin").read_bytes() == items[0].source.read_bytes()
+
+
+def test_a_stream_that_starts_after_the_nodes_prefix_is_refused(tmp_path, items):
+    dest = tmp_path / "node" / "dest"
+    answer = receive(_conf(dest, items[:1]), stream_of([(items[0], 100)]))
+    assert answer["files"]["rank_0/a.bin"]["status"] == "error"
+    assert not (dest / "rank_0/a.bin").exists()
+
+
+def test_corrupted_bytes_fail_the_checksum_and_leave_nothing(tmp_path, items):
+    dest = tmp_path / "node" / "dest"
+    stream = stream_of([(items[1], 0)])
+    raw = bytearray(stream.getvalue())
+    raw[-20] ^= 0xFF  # inside b.bin's data, before the end frame
+    answer = receive(_conf(dest, items[1:]), type(stream)(bytes(raw)))
+    assert answer["files"]["b.bin"]["status"] == "bad" and not answer["files"]["b.bin"].get("ok")
+    assert not (dest / "b.bin").exists() and not (dest / "b.bin.part").exists()
+
+
+def test_scan_detects_a_changed_byte_and_fixes_a_wrong_mtime(tmp_path, items):
+    dest = tmp_path / "node" / "dest"
+    receive(_conf(dest, items), stream_of((i, 0) for i in items))
+    b = dest / "b.bin"
+    os.utime(b, (1, 1))
+    state = _scan(dest, items)["files"]["b.bin"]
+    assert state == {"same": True, "mtime_fixed": True} and b.stat().st_mtime_ns == items[1].entry.mtime_ns
+    data = bytearray(b.read_bytes())
+    data[5] ^= 1
+    b.write_bytes(bytes(data))
+    os.utime(b, ns=(items[1].entry.mtime_ns, items[1].entry.mtime_ns))  # same size and mtime as before
+    assert _scan(dest, items)["files"]["b.bin"]["same"] is False
+
+
+def test_files_not_wanted_are_only_passed_along(tmp_path, items):
+    dest = tmp_path / "node" / "dest"
+    conf = _conf(dest, items[1:])
+    answer = receive(conf, stream_of((i, 0) for i in items))
+    assert answer["files"]["rank_0/a.bin"] == {"status": "forwarded"}
+    assert not (dest / "rank_0").exists() and (dest / "b.bin").exists()
+
+
+def test_exclusive_folders_keep_exactly_one_checkpoint(tmp_path, items):
+    dest = tmp_path / "node" / "dest"
+    random_file(dest / "rank_0" / "old.ckpt", 10)
+    random_file(dest / "rank_3" / "stale.ckpt", 10)
+    random_file(dest / "rank_0" / "notes.txt", 10)
+    exclusive = {"rank_0": ["a.bin"], "rank_*": []}
+    assert _scan(dest, items, exclusive=exclusive)["strays"] == ["rank_0/old.ckpt", "rank_3/stale.ckpt"]
+    answer = receive(_conf(dest, items, exclusive=exclusive), stream_of((i, 0) for i in items))
+    assert answer["removed"] == ["rank_0/old.ckpt", "rank_3/stale.ckpt"]
+    assert sorted(p.name for p in (dest / "rank_0").iterdir()) == ["a.bin", "notes.txt"]
+    assert not (dest / "rank_3").exists()
