@@ -106,7 +106,9 @@ def status_loop(cluster, inv, job_id: str) -> float:
     for n in inv.nodes:
         argv = [n.python, agent_rpc.agent_path(n.workdir), "--workdir", agent_rpc.agent_workdir(n.workdir), "status",
                 "--job", job_id, "--lines", "20", "--cpu-sample", "0"]  # fmt: skip
-        subprocess.run(ssh_base(cluster) + [n.host, shlex.join(argv)], check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            ssh_base(cluster) + [n.host, shlex.join(argv)], check=True, capture_output=True, timeout=60
+        )
     return time.perf_counter() - t0
 
 
@@ -163,8 +165,10 @@ def main() -> None:
         print(f"{n:5d} {ours:7.2f} {start:8.2f} {seq:9.2f} {par:7.2f} {seq / ours:9.2f} {st:7.3f} {st_seq:9.3f} "
               f"{st_seq / st:6.1f}")  # fmt: skip
     base = rows[0]
-    print(f"growth 2 -> 16 nodes: ours x{rows[-1][1] / base[1]:.2f}, ssh loop x{rows[-1][3] / base[3]:.2f}, "
-          f"pdsh x{rows[-1][4] / base[4]:.2f}")
+    print(
+        f"growth 2 -> 16 nodes: ours x{rows[-1][1] / base[1]:.2f}, ssh loop x{rows[-1][3] / base[3]:.2f}, "
+        f"pdsh x{rows[-1][4] / base[4]:.2f}"
+    )
 
 
 if __name__ == "__main__":

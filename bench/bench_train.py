@@ -11,7 +11,9 @@ Run: ``.venv/bin/python bench/bench_train.py [--steps 20]``.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import tempfile
 import time
 
 import numpy as np
@@ -64,6 +66,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
+    os.chdir(tempfile.mkdtemp(prefix="bench_train_"))  # MindFormers writes ./output/log: not into the repo
     import mindspore as ms
 
     import iflytekspark.train  # noqa: F401  (registers the cell and optimizer)

@@ -11,6 +11,7 @@ _ROLE and _RANK in its environment, which finds leftovers. A node is this host's
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -52,21 +53,17 @@ def write_json(path: str, data: Json) -> None:
 
 
 def read_json(path: str) -> Optional[Json]:
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+    with contextlib.suppress(OSError, ValueError), open(path) as f:
+        return json.load(f)
+    return None
 
 
 def tail_text(path: str, max_bytes: int = 256 * 1024) -> str:
     """The last ``max_bytes`` of a file, decoded leniently ('' if missing)."""
-    try:
-        with open(path, "rb") as f:
-            f.seek(max(0, f.seek(0, os.SEEK_END) - max_bytes))
-            return f.read().decode("utf-8", "replace")
-    except OSError:
-        return ""
+    with contextlib.suppress(OSError), open(path, "rb") as f:
+        f.seek(max(0, f.seek(0, os.SEEK_END) - max_bytes))
+        return f.read().decode("utf-8", "replace")
+    return ""
 
 
 def job_dir(workdir: str, job: str) -> str:
@@ -110,11 +107,9 @@ def is_alive(pid: Optional[int], start: Optional[int] = None) -> bool:
 
 def proc_read(pid: Any, name: str) -> List[str]:
     """A NUL-separated /proc file (cmdline, environ) as strings; [] if unreadable."""
-    try:
-        with open(f"/proc/{pid}/{name}", "rb") as f:
-            return [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
-    except OSError:
-        return []
+    with contextlib.suppress(OSError), open(f"/proc/{pid}/{name}", "rb") as f:
+        return [a.decode("utf-8", "replace") for a in f.read().split(b"\0") if a]
+    return []
 
 
 def proc_marks(pid: int) -> Dict[str, str]:
@@ -124,10 +119,9 @@ def proc_marks(pid: int) -> Dict[str, str]:
 
 
 def netns(pid: Any) -> Optional[str]:
-    try:
+    with contextlib.suppress(OSError):
         return os.readlink(f"/proc/{pid}/ns/net")
-    except OSError:
-        return None
+    return None
 
 
 def scan_marked(job: Optional[str] = None) -> List[Json]:
@@ -139,7 +133,7 @@ def scan_marked(job: Optional[str] = None) -> List[Json]:
         st = proc_stat(pid) if ours else None
         if st and st["state"] != "Z" and netns(pid) in (here, None):
             found.append({"pid": pid, "pgid": st["pgid"], "job": marks[ENV_JOB], "role": marks.get(ENV_ROLE, ""),
-                          "rank": marks.get(ENV_RANK, ""), "cmd": proc_read(pid, "cmdline")})  # fmt: skip
+                          "rank": marks.get(ENV_RANK, ""), "cmd": " ".join(proc_read(pid, "cmdline"))})  # fmt: skip
     return found
 
 
@@ -161,10 +155,8 @@ def terminate(pgids: Set[int], pids: Set[int], grace: float, reap: Optional[Call
         sent.update({str(p): sig.name[3:] for p in left})
         singles |= left
         for target, kill in [(g, os.killpg) for g in groups] + [(p, os.kill) for p in singles]:
-            try:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
                 kill(target, sig)
-            except (ProcessLookupError, PermissionError):
-                pass
         deadline = time.time() + wait
         while time.time() < deadline:
             if reap:
@@ -176,14 +168,17 @@ def terminate(pgids: Set[int], pids: Set[int], grace: float, reap: Optional[Call
 
 
 def usage(pids: List[int], sample: float) -> Dict[int, Json]:
-    """CPU % over a ``sample``-second window and resident memory (bytes) of each live pid."""
-    first = {p: proc_stat(p) for p in pids}
+    """CPU % over ``sample`` s (0: over the process's life) and resident memory (bytes) of live pids."""
+    first = {p: proc_stat(p) if sample > 0 else {"ticks": 0} for p in pids}
     time.sleep(sample if pids else 0)
     out, hz, page = {}, os.sysconf("SC_CLK_TCK"), os.sysconf("SC_PAGE_SIZE")
+    with open("/proc/uptime") as f:
+        uptime = float(f.read().split()[0])
     for pid, a in first.items():
         b = proc_stat(pid)
         if a and b:
-            cpu = 100 * (b["ticks"] - a["ticks"]) / hz / max(sample, 1e-3)
+            seconds = sample if sample > 0 else max(uptime - b["start"] / hz, 1e-3)
+            cpu = 100 * (b["ticks"] - a["ticks"]) / hz / seconds
             out[pid] = {"cpu_percent": round(cpu, 1), "rss_bytes": b["rss"] * page}
     return out
 
@@ -216,7 +211,7 @@ def npu_holders(devices: Iterable[int]) -> Optional[List[Json]]:
     if not out:
         return None
     rows = [r for r in parse_npu_smi(out.stdout) if r["npu"] in wanted]
-    return [dict(r, cmd=proc_read(r["pid"], "cmdline")) for r in rows]
+    return [dict(r, cmd=" ".join(proc_read(r["pid"], "cmdline"))) for r in rows]
 
 
 # ---------------------------------------------------------------- MindFormers log progress
@@ -368,11 +363,9 @@ class Supervisor:
         self.save()
         keys = ("name", "rank", "role", "pid", "pgid", "log", "spawn_error")
         procs = [{k: r[k] for k in keys} for r in self.state["processes"]]
-        try:
+        with contextlib.suppress(OSError, TypeError):  # no `start` waiting, or it died with its SSH session
             os.write(notify_fd, json.dumps({"supervisor_pid": os.getpid(), "processes": procs}).encode())
             os.close(notify_fd)
-        except (OSError, TypeError):  # no `start` waiting, or it is gone with its SSH session
-            pass
         while any(r["ended"] is None for r in self.state["processes"]):
             if self.stop_requested or os.path.exists(self.marker):
                 self.request_stop("stop requested")
@@ -442,7 +435,7 @@ def find_conflicts(workdir: str, devices: Iterable[int]) -> List[Json]:
         for r in [sup] + st["processes"]:
             if is_alive(r["pid"], r["start_ticks"]):
                 found[r["pid"]] = {"source": "record", "job": st["job_id"], "name": r["name"], "pid": r["pid"],
-                                   "pgid": r.get("pgid"), "cmd": proc_read(r["pid"], "cmdline")}  # fmt: skip
+                                   "pgid": r.get("pgid"), "cmd": " ".join(proc_read(r["pid"], "cmdline"))}  # fmt: skip
     for p in scan_marked():
         found.setdefault(p["pid"], dict(p, source="environment"))
     for h in npu_holders(devices) or []:

@@ -13,8 +13,12 @@ def command() -> None:
 
 
 @command.command("prepare")
-@click.option("--out", default=DEFAULT_OUT, show_default=True, help="Folder for tokenizer/, corpus.json, data/.")
-@click.option("--records", default=160, show_default=True, help="Corpus records (rows of the dataset grow with it).")
+@click.option(
+    "--out", default=DEFAULT_OUT, show_default=True, help="Folder for tokenizer/, corpus.json, data/."
+)
+@click.option(
+    "--records", default=160, show_default=True, help="Corpus records (rows of the dataset grow with it)."
+)
 @click.option("--seq-length", default=64, show_default=True, help="Model seq_length (the tiny preset's).")
 def prepare(out: str, records: int, seq_length: int) -> None:
     """Write a tokenizer, an alpaca-style corpus and `data/pretrain.mindrecord` into OUT (skipped when present).

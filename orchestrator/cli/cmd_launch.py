@@ -11,12 +11,25 @@ TASKS = ("pretrain", "finetune", "lora", "predict", "predict_lora", "export")
 
 @click.command("launch")
 @click.argument("task", type=click.Choice(TASKS))
-@click.option("--inventory", "-i", "inventory", type=click.Path(exists=True, dir_okay=False),
-              help="Inventory file (default: the embedded local CPU inventory).")
-@click.option("--plan", "plan_dir", type=click.Path(exists=True, file_okay=False),
-              help="Launch this plan folder (from `orchestrate plan`) instead of planning now.")
-@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE", help="Plan override, as for `orchestrate plan`.")
-@click.option("--detach", is_flag=True, help="Return once every rank runs; a background monitor keeps watching.")
+@click.option(
+    "--inventory",
+    "-i",
+    "inventory",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Inventory file (default: the embedded local CPU inventory).",
+)
+@click.option(
+    "--plan",
+    "plan_dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="Launch this plan folder (from `orchestrate plan`) instead of planning now.",
+)
+@click.option(
+    "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Plan override, as for `orchestrate plan`."
+)
+@click.option(
+    "--detach", is_flag=True, help="Return once every rank runs; a background monitor keeps watching."
+)
 @click.option("--force", is_flag=True, help="Stop a job still running on the nodes first.")
 def command(task: str, inventory: Optional[str], plan_dir: Optional[str], sets: tuple[str, ...], detach: bool,
             force: bool) -> None:  # fmt: skip
@@ -38,10 +51,14 @@ def command(task: str, inventory: Optional[str], plan_dir: Optional[str], sets: 
     done = launch(plan, inv, force=force, report=lambda msg: console.print(f"[dim]{msg}[/]"))
     spawn_monitor(done.job)
     job_id = done.job.job_id
-    console.print(f"job [bold]{job_id}[/]: {len(done.record.processes)} process(es) running on "
-                  f"{len(done.record.nodes)} node(s) (staged {done.stage_s:.1f}s, started {done.start_s:.1f}s)")
+    console.print(
+        f"job [bold]{job_id}[/]: {len(done.record.processes)} process(es) running on "
+        f"{len(done.record.nodes)} node(s) (staged {done.stage_s:.1f}s, started {done.start_s:.1f}s)"
+    )
     if detach:
-        console.print(f"follow it with `orchestrate status {job_id} --watch`; stop it with `orchestrate stop {job_id}`")
+        console.print(
+            f"follow it with `orchestrate status {job_id} --watch`; stop it with `orchestrate stop {job_id}`"
+        )
         return
     try:
         status = watch(done.job, console)

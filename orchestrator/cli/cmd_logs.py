@@ -11,7 +11,9 @@ import click
 @click.argument("job", required=False)
 @click.option("--rank", type=int, default=None, help="Only this rank (default: every process).")
 @click.option("--follow", "-f", is_flag=True, help="Keep printing new lines until the job ends.")
-@click.option("--lines", "-n", type=int, default=50, show_default=True, help="Lines of each log to start with.")
+@click.option(
+    "--lines", "-n", type=int, default=50, show_default=True, help="Lines of each log to start with."
+)
 def command(job: Optional[str], rank: Optional[int], follow: bool, lines: int) -> None:
     """Print the logs of JOB (default: the latest job) from every node, each line as `[host rank-R] ...`."""
     from orchestrator.errors import InputError, Problem

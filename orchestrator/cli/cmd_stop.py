@@ -9,7 +9,9 @@ import click
 
 @click.command("stop")
 @click.argument("job", required=False)
-@click.option("--grace", type=float, default=None, help="Seconds between TERM and KILL (default: the plan's).")
+@click.option(
+    "--grace", type=float, default=None, help="Seconds between TERM and KILL (default: the plan's)."
+)
 def command(job: Optional[str], grace: Optional[float]) -> None:
     """Stop JOB (default: the latest job) on all its nodes at once.
 
@@ -23,5 +25,7 @@ def command(job: Optional[str], grace: Optional[float]) -> None:
     result = stop_job(jd, grace)
     for host, ok in sorted(result.confirmed.items()):
         killed = result.killed.get(host) or {}
-        click.echo(f"{host}: {'nothing left' if ok else 'NOT confirmed'} ({len(killed)} process(es) signalled)")
+        click.echo(
+            f"{host}: {'nothing left' if ok else 'NOT confirmed'} ({len(killed)} process(es) signalled)"
+        )
     click.echo(f"job {jd.job_id}: {result.status.state.value}")

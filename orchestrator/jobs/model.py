@@ -148,7 +148,9 @@ class JobStatus:
             return RankStatus(**dict(r, log_tail=tuple(r.get("log_tail") or ()),
                                      progress=Progress(**prog) if prog else None))  # fmt: skip
 
-        nodes = tuple(NodeStatus(**dict(n, ranks=tuple(rank(r) for r in n.get("ranks", ())))) for n in data["nodes"])
+        nodes = tuple(
+            NodeStatus(**dict(n, ranks=tuple(rank(r) for r in n.get("ranks", ())))) for n in data["nodes"]
+        )
         cause = data.get("root_cause")
         return cls(**dict(data, state=JobState(data["state"]), nodes=nodes,
                           root_cause=RootCause(**dict(cause, log_tail=tuple(cause["log_tail"]))) if cause else None))  # fmt: skip
@@ -186,7 +188,11 @@ def overall(status: JobStatus) -> Overall:
         return Overall(0, 0, None, None, running, len(workers))
     total = max(p.total_steps for p in progs)
     step = min(p.step for p in progs) if len(progs) == len(workers) else 0
-    etas = [p.eta_s if p.eta_s is not None else eta_seconds(p.step, p.total_steps, p.per_step_ms) for p in progs]
+    etas = [
+        p.eta_s if p.eta_s is not None else eta_seconds(p.step, p.total_steps, p.per_step_ms) for p in progs
+    ]
     known = [e for e in etas if e is not None]
     tokens = [p.tokens_per_s for p in progs if p.tokens_per_s is not None]
-    return Overall(step, total, max(known) if known else None, sum(tokens) if tokens else None, running, len(workers))
+    return Overall(
+        step, total, max(known) if known else None, sum(tokens) if tokens else None, running, len(workers)
+    )

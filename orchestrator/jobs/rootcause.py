@@ -24,7 +24,9 @@ def is_consequence(rank: RankStatus) -> bool:
 def _rank_cause(r: RankStatus) -> RootCause:
     how = f"exited {r.exit_code}" + (f" ({r.signal})" if r.signal else "")
     last = next((line.strip() for line in reversed(r.log_tail) if line.strip()), "")
-    return RootCause(r.host, r.name, r.rank, r.exit_code, how + (f": {last}" if last else ""), r.ended, r.log_tail)
+    return RootCause(
+        r.host, r.name, r.rank, r.exit_code, how + (f": {last}" if last else ""), r.ended, r.log_tail
+    )
 
 
 def _node_cause(n: NodeStatus) -> RootCause:

@@ -126,7 +126,9 @@ class JobDir:
     def record(self) -> JobRecord:
         text = self.read("job.json")
         if text is None:
-            raise InputError([Problem(str(self.path), "job", f"no job {self.job_id}", "see `orchestrate jobs`")])
+            raise InputError(
+                [Problem(str(self.path), "job", f"no job {self.job_id}", "see `orchestrate jobs`")]
+            )
         return JobRecord.from_json(text)
 
     def save_status(self, status: JobStatus) -> None:
@@ -172,10 +174,16 @@ def resolve_job(job_id: Optional[str], root: Optional[Path] = None) -> JobDir:
     jobs = list_jobs(root)
     if job_id is None:
         if not jobs:
-            raise InputError([Problem(str(root or jobs_root()), "job", "no jobs yet", "run `orchestrate launch`")])
+            raise InputError(
+                [Problem(str(root or jobs_root()), "job", "no jobs yet", "run `orchestrate launch`")]
+            )
         return JobDir(jobs[-1], root)
-    matches = [j for j in jobs if j == job_id] or [j for j in jobs if j.startswith(job_id) or j.endswith(job_id)]
+    matches = [j for j in jobs if j == job_id] or [
+        j for j in jobs if j.startswith(job_id) or j.endswith(job_id)
+    ]
     if len(matches) != 1:
         what = "no job" if not matches else f"{len(matches)} jobs match"
-        raise InputError([Problem(str(root or jobs_root()), "job", f"{what} {job_id!r}", "see `orchestrate jobs`")])
+        raise InputError(
+            [Problem(str(root or jobs_root()), "job", f"{what} {job_id!r}", "see `orchestrate jobs`")]
+        )
     return JobDir(matches[0], root)

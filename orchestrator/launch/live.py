@@ -49,7 +49,9 @@ def rank_table(status: JobStatus) -> Table:
     for node in status.nodes:
         if not node.ranks:
             why = node.error or node.agent_state
-            table.add_row(node.host, "-", Text("no answer: " + why if not node.reachable else why, style="red"))
+            table.add_row(
+                node.host, "-", Text("no answer: " + why if not node.reachable else why, style="red")
+            )
         for r in node.ranks:
             p = r.progress
             host = node.host + ("" if node.reachable else " (silent)")
@@ -94,7 +96,9 @@ def render_text(status: JobStatus, width: int = 120) -> str:
     return buf.getvalue()
 
 
-def follow(read: Callable[[], Optional[JobStatus]], console: Console, poll_s: float = 0.5) -> Optional[JobStatus]:
+def follow(
+    read: Callable[[], Optional[JobStatus]], console: Console, poll_s: float = 0.5
+) -> Optional[JobStatus]:
     """Redraw the status returned by ``read`` until it is terminal; the last status."""
     status = read()
     with Live(render(status) if status else Text("waiting for the first snapshot"), console=console,

@@ -46,11 +46,15 @@ def select(record: JobRecord, rank: Optional[int] = None) -> list[ProcessRef]:
     """The job's processes, or only ``rank``'s."""
     procs = [p for p in record.processes if rank is None or p.rank == rank]
     if rank is not None and not procs:
-        raise ValueError(f"job {record.job_id} has no rank {rank} (ranks: {[p.rank for p in record.processes]})")
+        raise ValueError(
+            f"job {record.job_id} has no rank {rank} (ranks: {[p.rank for p in record.processes]})"
+        )
     return procs
 
 
-def _read(t: Transport, python: str, procs: list[ProcessRef], offsets: dict[str, int], lines: int) -> dict[str, tuple[int, str]]:
+def _read(
+    t: Transport, python: str, procs: list[ProcessRef], offsets: dict[str, int], lines: int
+) -> dict[str, tuple[int, str]]:
     out: dict[str, tuple[int, str]] = {}
     for off in sorted({offsets.get(p.log, -1) for p in procs}):
         paths = [p.log for p in procs if offsets.get(p.log, -1) == off]
@@ -61,7 +65,9 @@ def _read(t: Transport, python: str, procs: list[ProcessRef], offsets: dict[str,
     return out
 
 
-def read_logs(nodes: JobNodes, procs: list[ProcessRef], offsets: dict[str, int], lines: int = 50) -> tuple[list[Chunk], dict[str, str]]:
+def read_logs(
+    nodes: JobNodes, procs: list[ProcessRef], offsets: dict[str, int], lines: int = 50
+) -> tuple[list[Chunk], dict[str, str]]:
     """New text of each log since ``offsets`` (updated in place; absent: the last ``lines`` lines).
 
     Returns the chunks in process order and the errors of nodes that did not answer.

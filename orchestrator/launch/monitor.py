@@ -59,7 +59,11 @@ class Assessment:
 
 def assess(nodes: list[NodeStatus], now: float, failure_detect_s: float) -> Assessment:
     """What the latest node statuses mean for the job (pure: the unit of the fail-fast rules)."""
-    lost = tuple(n.host for n in nodes if not n.reachable and now - (now if n.last_seen is None else n.last_seen) > failure_detect_s)
+    lost = tuple(
+        n.host
+        for n in nodes
+        if not n.reachable and now - (now if n.last_seen is None else n.last_seen) > failure_detect_s
+    )
     if lost:
         return Assessment(JobState.FAILED, lost, f"node(s) {', '.join(lost)} not answering")
     for n in nodes:

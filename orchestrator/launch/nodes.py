@@ -13,7 +13,9 @@ T = TypeVar("T")
 class JobNodes:
     """``fan(fn)`` runs ``fn(transport)`` on every node (or ``hosts``) at once over kept-open connections."""
 
-    def __init__(self, nodes: Sequence[NodeSpec], pool: Optional[TransportPool] = None, max_workers: int = 32):
+    def __init__(
+        self, nodes: Sequence[NodeSpec], pool: Optional[TransportPool] = None, max_workers: int = 32
+    ):
         self.nodes = tuple(nodes)
         self.pool = pool or TransportPool()
         self.max_workers = max_workers

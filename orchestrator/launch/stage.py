@@ -103,13 +103,19 @@ def _inputs(plan: Plan, host: str) -> list[tuple[Path, str]]:
             continue
         src = Path(x.source)
         if src.is_dir():
-            out += [(f, f"{x.dest}/{f.relative_to(src).as_posix()}") for f in sorted(src.rglob("*")) if f.is_file()]
+            out += [
+                (f, f"{x.dest}/{f.relative_to(src).as_posix()}")
+                for f in sorted(src.rglob("*"))
+                if f.is_file()
+            ]
         else:
             out.append((src, x.dest))
     return out
 
 
-def stage_node(t: Transport, plan: Plan, node: NodePlan, job_id: str, workdir: str, ship: bool = True) -> StageReport:
+def stage_node(
+    t: Transport, plan: Plan, node: NodePlan, job_id: str, workdir: str, ship: bool = True
+) -> StageReport:
     """Put everything ``node`` needs on it (see the module docstring); the spec goes last."""
     code, cached = ship_code(t, node.python, workdir, code_bundle()) if ship else ("", True)
     files: list[tuple[bytes, str, int]] = [

@@ -109,7 +109,9 @@ def _preflight_node(t: Transport, python: str, workdir: str, force: bool) -> str
 
 def preflight(nodes: JobNodes, force: bool) -> dict[str, str]:
     """Every node reachable and free (or ``force``); raises one error naming every failing node."""
-    res = nodes.fan(lambda t: _preflight_node(t, nodes.node(t.host).python, nodes.node(t.host).workdir, force))
+    res = nodes.fan(
+        lambda t: _preflight_node(t, nodes.node(t.host).python, nodes.node(t.host).workdir, force)
+    )
     return res.raise_on_failure().results
 
 
@@ -120,7 +122,9 @@ def _start_node(t: Transport, nodes: JobNodes, job_id: str, force: bool) -> dict
     if not answer.get("ok"):
         conflicts = "; ".join(f"pid {c.get('pid')} job {c.get('job')} {c.get('cmd', '')[:60]}"
                               for c in answer.get("conflicts", []))  # fmt: skip
-        raise NodeBusy(f"{t.host}: the agent refuses: {answer.get('error')}" + (f" ({conflicts})" if conflicts else ""))
+        raise NodeBusy(
+            f"{t.host}: the agent refuses: {answer.get('error')}" + (f" ({conflicts})" if conflicts else "")
+        )
     return answer
 
 

@@ -47,6 +47,7 @@ def stop_job(job: JobDir, grace: Optional[float] = None, nodes: Optional[JobNode
     own = nodes is None
     nodes = nodes or JobNodes(record.nodes)
     try:
+
         def one(t: Any) -> dict[str, Any]:
             spec = nodes.node(t.host)
             agent_rpc.check_version(t, spec.python, spec.workdir)
@@ -57,7 +58,9 @@ def stop_job(job: JobDir, grace: Optional[float] = None, nodes: Optional[JobNode
         errors = {h: str(e).splitlines()[0] for h, e in res.failures.items()}
         errors.update({h: a.get("error", "") for h, a in res.results.items() if not a.get("ok")
                        and "no job" not in a.get("error", "")})  # fmt: skip
-        confirmed = {h: bool(a.get("none_left", "no job" in a.get("error", ""))) for h, a in res.results.items()}
+        confirmed = {
+            h: bool(a.get("none_left", "no job" in a.get("error", ""))) for h, a in res.results.items()
+        }
         confirmed.update({h: False for h in res.failures})
         final = _final_status(job, nodes, confirmed, errors)
     finally:
@@ -67,12 +70,18 @@ def stop_job(job: JobDir, grace: Optional[float] = None, nodes: Optional[JobNode
     append_event(job.path, "stopped", confirmed=confirmed, errors=errors)
     result = StopResult(job.job_id, confirmed, errors, killed, final)
     if not all(confirmed.values()):
-        bad = ", ".join(f"{h} ({errors.get(h) or 'processes survived'})" for h, ok in confirmed.items() if not ok)
-        raise StopIncomplete(f"job {job.job_id}: not confirmed stopped on {bad}; run `orchestrate stop` again")
+        bad = ", ".join(
+            f"{h} ({errors.get(h) or 'processes survived'})" for h, ok in confirmed.items() if not ok
+        )
+        raise StopIncomplete(
+            f"job {job.job_id}: not confirmed stopped on {bad}; run `orchestrate stop` again"
+        )
     return result
 
 
-def _final_status(job: JobDir, nodes: JobNodes, confirmed: dict[str, bool], errors: dict[str, str]) -> JobStatus:
+def _final_status(
+    job: JobDir, nodes: JobNodes, confirmed: dict[str, bool], errors: dict[str, str]
+) -> JobStatus:
     """The snapshot after the stop: a finished job keeps its outcome, a running one becomes STOPPED."""
     before = job.status()
     monitor = Monitor(job, nodes, poll_s=0.0)

@@ -88,7 +88,12 @@ def prepare(cluster: ClusterState, node: NodeState, hw: Hardware, hosts: str, to
         (d / "ovl" / layer).mkdir(parents=True, exist_ok=True)
         (d / "layer" / layer).mkdir(parents=True, exist_ok=True)
         overlays.append({"target": target, "upper": str(d / "layer" / layer), "work": str(d / "ovl" / layer)})
-    init = {"hostname": node.hostname, "overlays": overlays, "mkdirs": ["/run/sshd"]}
+    # A node is a fresh machine: root's shell start-up files of the host (pyenv init and the like,
+    # run by bash for every SSH command) are hidden behind the node's own, empty ones.
+    rc = d / "root_bashrc"
+    _write(rc, "# root's ~/.bashrc on simulated node " + node.hostname + "\n")
+    binds = [{"source": str(rc), "target": str(Path.home() / name)} for name in (".bashrc", ".profile")]
+    init = {"hostname": node.hostname, "overlays": overlays, "binds": binds, "mkdirs": ["/run/sshd"]}
     init["sshd"] = [sshd.SSHD, "-f", str(d / "sshd_config"), "-E", str(d / "sshd.log")]
     _write(d / "init.json", json.dumps(init, indent=1) + "\n", 0o600)
     return pub

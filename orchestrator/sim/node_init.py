@@ -21,6 +21,12 @@ def _mount_overlays(overlays: list) -> None:
         subprocess.run(["mount", "-t", "overlay", "overlay", "-o", opts, o["target"]], check=True)
 
 
+def _bind_files(binds: list) -> None:
+    for b in binds:
+        if os.path.exists(b["target"]):
+            subprocess.run(["mount", "--bind", b["source"], b["target"]], check=True)
+
+
 def _terminate(signum: int, frame: object) -> None:
     try:
         os.kill(-1, signal.SIGKILL)  # every process of this PID namespace but init
@@ -44,6 +50,7 @@ def main(conf_path: str) -> int:
         conf = json.load(f)
     signal.signal(signal.SIGTERM, _terminate)
     _mount_overlays(conf["overlays"])
+    _bind_files(conf.get("binds", []))
     socket.sethostname(conf["hostname"])
     for d in conf.get("mkdirs", []):
         os.makedirs(d, mode=0o755, exist_ok=True)

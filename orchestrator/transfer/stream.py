@@ -39,6 +39,7 @@ class _LocalProcess:
     def write(self, data: bytes) -> None:
         try:
             self.proc.stdin.write(data)
+            self.proc.stdin.flush()
         except OSError as exc:
             raise TransportError(f"{self.host}: receiver stopped reading: {exc}") from None
 

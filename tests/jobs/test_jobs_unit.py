@@ -51,9 +51,15 @@ def test_state_moves():
 
 def test_root_cause_is_first_failure_not_a_143_peer():
     nodes = [
-        NodeStatus("a", True, "failed", ranks=(rank("a", 0, 143, ended=5.0, sig="SIGTERM"), rank("a", 1, 0, 9.0))),
-        NodeStatus("b", True, "failed", ranks=(rank("b", 2, 137, ended=7.0, tail=["x", "Killed", ""]),
-                                               rank("b", 3, 1, ended=8.0))),  # fmt: skip
+        NodeStatus(
+            "a", True, "failed", ranks=(rank("a", 0, 143, ended=5.0, sig="SIGTERM"), rank("a", 1, 0, 9.0))
+        ),
+        NodeStatus(
+            "b",
+            True,
+            "failed",
+            ranks=(rank("b", 2, 137, ended=7.0, tail=["x", "Killed", ""]), rank("b", 3, 1, ended=8.0)),
+        ),  # fmt: skip
     ]
     cause = pick_root_cause(nodes)
     assert (cause.host, cause.rank, cause.exit_code) == ("b", 2, 137)
@@ -61,7 +67,9 @@ def test_root_cause_is_first_failure_not_a_143_peer():
 
 
 def test_root_cause_skips_ranks_stopped_by_the_agent_and_falls_back_to_consequences():
-    only_peers = [NodeStatus("a", True, "failed", ranks=(rank("a", 0, 143, 3.0), rank("a", 1, 1, 2.0, killed=True)))]
+    only_peers = [
+        NodeStatus("a", True, "failed", ranks=(rank("a", 0, 143, 3.0), rank("a", 1, 1, 2.0, killed=True)))
+    ]
     assert pick_root_cause(only_peers).rank == 1  # every failure a consequence: the earliest
     assert pick_root_cause([NodeStatus("a", True, "succeeded", ranks=(rank("a", 0, 0, 1.0),))]) is None
 
@@ -69,14 +77,25 @@ def test_root_cause_skips_ranks_stopped_by_the_agent_and_falls_back_to_consequen
 def test_root_cause_silent_node_before_peers_that_died_of_it():
     nodes = [
         NodeStatus("a", True, "failed", ranks=(rank("a", 0, 1, ended=50.0),)),
-        NodeStatus("b", False, "running", last_seen=20.0, error="no answer within 10s", ranks=(rank("b", 1, state="running"),)),
+        NodeStatus(
+            "b",
+            False,
+            "running",
+            last_seen=20.0,
+            error="no answer within 10s",
+            ranks=(rank("b", 1, state="running"),),
+        ),
     ]
     cause = pick_root_cause(nodes, lost=["b"])
     assert (cause.host, cause.what) == ("b", "node") and "no answer" in cause.reason
 
 
 def test_overall_progress_and_eta():
-    assert eta_seconds(10, 110, 500.0) == 50.0 and eta_seconds(5, 5, 100.0) == 0.0 and eta_seconds(1, 2, None) is None
+    assert (
+        eta_seconds(10, 110, 500.0) == 50.0
+        and eta_seconds(5, 5, 100.0) == 0.0
+        and eta_seconds(1, 2, None) is None
+    )
     p0, p1 = Progress(10, 100, 2.0, 1000.0, 100.0, None), Progress(20, 100, 2.5, 500.0, 150.0, 30.0)
     st = JobStatus("j", "pretrain", JobState.RUNNING, 0.0, nodes=(
         NodeStatus("a", True, "running", ranks=(RankStatus("a", "scheduler", None, "running"),

@@ -51,9 +51,9 @@ def sim_inventory(sim_cluster, tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> Path:
-    """A pretraining MindRecord for the tiny preset (``orchestrate demo prepare``, 112 rows)."""
+    """A pretraining MindRecord for the tiny preset (``orchestrate demo prepare``, ~45 rows: ~22 steps)."""
     out = tmp_path_factory.mktemp("demo")
-    proc = subprocess.run([ORCHESTRATE, "demo", "prepare", "--out", str(out)], capture_output=True, text=True,
+    proc = subprocess.run([ORCHESTRATE, "demo", "prepare", "--out", str(out), "--records", "64"], capture_output=True, text=True,
                           timeout=180)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     return Path(proc.stdout.strip().splitlines()[-1])
@@ -106,4 +106,8 @@ def node_job_pids(cluster, node, job_id: str) -> list[int]:
 
 def assert_nothing_left(cluster, job_id: str, timeout: float = 15) -> None:
     for node in cluster.nodes:
-        wait_for(lambda n=node: not node_job_pids(cluster, n, job_id), timeout, f"no process of {job_id} on {node.hostname}")
+        wait_for(
+            lambda n=node: not node_job_pids(cluster, n, job_id),
+            timeout,
+            f"no process of {job_id} on {node.hostname}",
+        )

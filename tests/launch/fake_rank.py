@@ -31,11 +31,16 @@ def main() -> int:
             print(f"RuntimeError: rank {rank} broke at step {step}", flush=True)
             return a.code
         left = (a.steps - step) * a.step_s
-        print(f"- INFO - {{ Epoch:[  1/  1], step:[{step:5d}/{a.steps:5d}], loss: {10.0 / step:5.6f}, "
-              f"per_step_time: {int(a.step_s * 1000)}ms, lr: 1e-05, overflow cond: False, loss_scale: 1.0, "
-              f"global_norm: [1.0]", flush=True)
-        print(f"- INFO -   {100.0 * step / a.steps:4.1f}% |#####| 4.00000 samples/s/p  0:00:{int(left):02d} }}",
-              flush=True)
+        print(
+            f"- INFO - {{ Epoch:[  1/  1], step:[{step:5d}/{a.steps:5d}], loss: {10.0 / step:5.6f}, "
+            f"per_step_time: {int(a.step_s * 1000)}ms, lr: 1e-05, overflow cond: False, loss_scale: 1.0, "
+            f"global_norm: [1.0]",
+            flush=True,
+        )
+        print(
+            f"- INFO -   {100.0 * step / a.steps:4.1f}% |#####| 4.00000 samples/s/p  0:00:{int(left):02d} }}",
+            flush=True,
+        )
     folder = os.path.join(a.out, f"rank_{rank}")
     os.makedirs(folder, exist_ok=True)
     with open(os.path.join(folder, f"fake_rank_{rank}-{a.steps}_1.ckpt"), "w") as f:

@@ -105,12 +105,22 @@ def test_cut_link_is_detected_and_the_rest_stopped(orch_home, sim_cluster, sim_i
 def test_controller_killed_then_reattach_refuse_second_launch_and_stop(orch_home, sim_cluster, sim_inventory,
                                                                        tiny_dataset):  # fmt: skip
     before = set(os.listdir(orch_home / "jobs")) if (orch_home / "jobs").exists() else set()
-    cmd = [ORCHESTRATE, "launch", "pretrain", "-i", str(sim_inventory), "--set", f"job.train_dataset={tiny_dataset}"]
+    cmd = [
+        ORCHESTRATE,
+        "launch",
+        "pretrain",
+        "-i",
+        str(sim_inventory),
+        "--set",
+        f"job.train_dataset={tiny_dataset}",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         job = wait_for(lambda: (set(os.listdir(orch_home / "jobs")) - before) if (orch_home / "jobs").exists() else None,
                        60, "the job folder").pop()  # fmt: skip
-        wait_for(lambda: (orch_home / "jobs" / job / "status.json").exists() and _all_running(job), 120, "running")
+        wait_for(
+            lambda: (orch_home / "jobs" / job / "status.json").exists() and _all_running(job), 120, "running"
+        )
         monitor = int((orch_home / "jobs" / job / "monitor.pid").read_text())
         os.killpg(proc.pid, signal.SIGKILL)  # the CLI and ...
         os.kill(monitor, signal.SIGKILL)  # ... its detached monitor: nobody watches the job any more
@@ -135,7 +145,9 @@ def test_controller_killed_then_reattach_refuse_second_launch_and_stop(orch_home
     ("wrong-user", "authentication failed for user 'nobody'"),
     ("unreachable", "no answer within"),
 ])  # fmt: skip
-def test_bad_ssh_is_refused_before_anything_starts(orch_home, sim_cluster, tmp_path, tiny_dataset, fault, expect):
+def test_bad_ssh_is_refused_before_anything_starts(
+    orch_home, sim_cluster, tmp_path, tiny_dataset, fault, expect
+):
     text = Path(sim_cluster.inventory).read_text()
     if fault == "unknown-key":
         (tmp_path / "known_hosts").write_text("")
@@ -145,7 +157,8 @@ def test_bad_ssh_is_refused_before_anything_starts(orch_home, sim_cluster, tmp_p
     else:
         dead = sim_cluster.nodes[1].host.rsplit(".", 1)[0] + ".250"
         text = one_rank_per_node(text.replace(sim_cluster.nodes[1].host, dead)).replace(
-            "known_hosts:", "connect_timeout: 2, known_hosts:")
+            "known_hosts:", "connect_timeout: 2, known_hosts:"
+        )
     inv = tmp_path / "bad.yaml"
     inv.write_text(text)
     jobs = orch_home / "jobs"

@@ -36,7 +36,10 @@ def test_stage_ships_code_once_and_writes_the_spec(local):
     assert first.code_dir.endswith(f"/code/{sha}")
     assert (Path(first.code_dir) / "iflytekspark" / "run.py").is_file()
     spec = json.loads(open(spec_path(workdir, "20260101-000000-pretrain-0002")).read())
-    assert spec["job_id"] == "20260101-000000-pretrain-0002" and spec["scheduler"]["env"]["MS_ROLE"] == "MS_SCHED"
+    assert (
+        spec["job_id"] == "20260101-000000-pretrain-0002"
+        and spec["scheduler"]["env"]["MS_ROLE"] == "MS_SCHED"
+    )
     assert [r["rank"] for r in spec["ranks"]] == [0, 1]
     assert all(r["env"]["PYTHONPATH"] == first.code_dir for r in spec["ranks"])
     assert open(f"{node.job_dir}/config/pretrain.yaml").read() == node.yaml_text
@@ -59,4 +62,7 @@ def test_logs_are_prefixed_and_followed_by_offset(local, tmp_path):
         with open(b, "a") as f:
             f.write(" line\n")
         chunks, _ = logs.read_logs(nodes, procs, offsets)
-        assert list(logs.prefixed(chunks, partial)) == ["[127.0.0.1 rank-0] four", "[127.0.0.1 rank-1] partial line"]
+        assert list(logs.prefixed(chunks, partial)) == [
+            "[127.0.0.1 rank-0] four",
+            "[127.0.0.1 rank-1] partial line",
+        ]

@@ -10,6 +10,8 @@ import math
 import numpy as np
 import pytest
 
+from tests.fixtures.train import STEP_LINE
+
 pytestmark = pytest.mark.mindspore
 
 
@@ -38,6 +40,8 @@ def test_pretraining_loss_falls_and_steps_are_logged(pretrain_run):
     assert all(math.isfinite(x) for x in losses)
     assert mean(losses[-5:]) < mean(losses[:5]) - 0.5
     assert "lr: " in pretrain_run.output and "global_norm: " in pretrain_run.output
+    log = (pretrain_run.cwd / "output" / "log" / "rank_0" / "info.log").read_text()
+    assert len(STEP_LINE.findall(log)) == len(steps)  # the file the orchestrator follows
 
 
 def test_checkpoints_are_written_per_rank_with_the_yaml_prefix(pretrain_run):

@@ -61,3 +61,30 @@ def test_relay_chain_over_loopback_sends_once(tmp_path, src):
         assert got.read_bytes() == (src / "rank_0" / "m.ckpt").read_bytes()
         assert os.stat(got).st_mtime_ns == os.stat(src / "rank_0" / "m.ckpt").st_mtime_ns
     pool.close()
+
+
+@pytest.mark.skipif(not _loopback_ok(), reason="127.0.0.2 is not routed to loopback here")
+def test_a_broken_hop_falls_back_to_direct_pushes(tmp_path, src, monkeypatch):
+    from orchestrator.transfer import sender
+
+    real = sender._listen
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    dead_port = dead.getsockname()[1]
+    dead.close()  # nothing listens there: the first node cannot forward
+
+    def listen_but_misdirect(pool, n, forward):
+        proc, address = real(pool, n, forward)
+        return proc, {**address, "port": dead_port}
+
+    monkeypatch.setattr(sender, "_listen", listen_but_misdirect)
+    hosts = ["127.0.0.1", "127.0.0.2"]
+    pool = TransportPool({h: LocalTransport(h) for h in hosts})
+    items = _items(src, tmp_path)
+    targets = [Target(node(h, tmp_path / f"w{k}"), str(tmp_path / f"dest{k}"), items) for k, h in enumerate(hosts)]
+    result = push(targets, PushOptions(mode="relay"), pool=pool).check()
+    total = sum(i.entry.size for i in items)
+    assert [n.route for n in result.nodes] == ["relay 1/2", "relay 2/2, then direct"]
+    assert result.controller_bytes == 2 * total  # once into the chain, once more straight to node 2
+    assert (tmp_path / "dest1" / "data.bin").read_bytes() == (src / "data.bin").read_bytes()
+    pool.close()
