@@ -69,8 +69,8 @@ def start_line(plan, host: str, tag: str) -> str:
         env = " ".join(shlex.quote(f"{k}={v}") for k, v in x.env)
         log = f"/tmp/bench-{tag}-{x.name}.log"
         argv = " ".join(shlex.quote(a) for a in x.argv)
-        parts.append(f"mkdir -p {shlex.quote(x.cwd)} && cd {shlex.quote(x.cwd)} && env {env} setsid {argv} "
-                     f"> {log} 2>&1 < /dev/null & echo $!;")  # fmt: skip
+        cwd = shlex.quote(x.cwd)
+        parts.append(f"mkdir -p {cwd}; cd {cwd}; env {env} setsid {argv} > {log} 2>&1 < /dev/null & echo $!;")
     return " ".join(parts)
 
 

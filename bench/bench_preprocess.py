@@ -18,8 +18,22 @@ from pathlib import Path
 
 
 def run(kind: str, tokenizer: Path, corpus: Path, out: Path, workers: int) -> dict:
-    cmd = [sys.executable, "-m", "iflytekspark.data", kind, "--tokenizer", str(tokenizer), "--raw_data_path",
-           str(corpus), "--output_filename", str(out), "--seq_length", "2048", "--workers", str(workers)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "iflytekspark.data",
+        kind,
+        "--tokenizer",
+        str(tokenizer),
+        "--raw_data_path",
+        str(corpus),
+        "--output_filename",
+        str(out),
+        "--seq_length",
+        "2048",
+        "--workers",
+        str(workers),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=True)
     numbers = dict(re.findall(r"([a-z/]+) ([\d.]+)", proc.stdout))
     return {k: float(numbers[k]) for k in ("samples", "rows", "tokens", "time", "tokens/s", "rows/s")}
@@ -41,9 +55,11 @@ def main() -> None:
             for workers in (1, 2):
                 r = run(kind, tokenizer, corpus, folder / f"{kind}{workers}.mindrecord", workers)
                 base = base or r["tokens/s"]
-                print(f"  {kind:8s} workers {workers}: {r['tokens/s']:9.0f} tokens/s  {r['rows/s']:7.1f} rows/s  "
-                      f"({int(r['tokens'])} tokens, {int(r['rows'])} rows, {r['time']:.2f} s)  "
-                      f"x{r['tokens/s'] / base:.2f} of 1 process")  # fmt: skip
+                print(
+                    f"  {kind:8s} workers {workers}: {r['tokens/s']:9.0f} tokens/s  {r['rows/s']:7.1f} rows/s  "
+                    f"({int(r['tokens'])} tokens, {int(r['rows'])} rows, {r['time']:.2f} s)  "
+                    f"x{r['tokens/s'] / base:.2f} of 1 process"
+                )
 
 
 if __name__ == "__main__":

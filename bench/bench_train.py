@@ -25,26 +25,46 @@ def spark():
     from iflytekspark.config import IFlytekSparkConfig
     from iflytekspark.model import IFlytekSparkForCausalLM
 
-    cfg = IFlytekSparkConfig(vocab_size=VOCAB, hidden_size=HIDDEN, ffn_hidden_size=2 * INNER, num_layers=LAYERS,
-                             num_heads=HEADS, seq_length=SEQ, sparse_local_size=SEQ, batch_size=BATCH,
-                             compute_type="float32")  # fmt: skip
+    cfg = IFlytekSparkConfig(
+        vocab_size=VOCAB,
+        hidden_size=HIDDEN,
+        ffn_hidden_size=2 * INNER,
+        num_layers=LAYERS,
+        num_heads=HEADS,
+        seq_length=SEQ,
+        sparse_local_size=SEQ,
+        batch_size=BATCH,
+        compute_type="float32",
+    )
     return IFlytekSparkForCausalLM(cfg)
 
 
 def llama():
     from mindformers.models.llama import LlamaConfig, LlamaForCausalLM
 
-    cfg = LlamaConfig(vocab_size=VOCAB, hidden_size=HIDDEN, intermediate_size=INNER, num_layers=LAYERS,
-                      num_heads=HEADS, seq_length=SEQ, batch_size=BATCH, compute_dtype="float32",
-                      layernorm_compute_type="float32", softmax_compute_type="float32", rotary_dtype="float32",
-                      param_init_type="float32", use_flash_attention=False, use_rope_slice=True,
-                      fused_rms_norm=False, pad_token_id=0)  # fmt: skip
+    cfg = LlamaConfig(
+        vocab_size=VOCAB,
+        hidden_size=HIDDEN,
+        intermediate_size=INNER,
+        num_layers=LAYERS,
+        num_heads=HEADS,
+        seq_length=SEQ,
+        batch_size=BATCH,
+        compute_dtype="float32",
+        layernorm_compute_type="float32",
+        softmax_compute_type="float32",
+        rotary_dtype="float32",
+        param_init_type="float32",
+        use_flash_attention=False,
+        use_rope_slice=True,
+        fused_rms_norm=False,
+        pad_token_id=0,
+    )
     return LlamaForCausalLM(cfg)
 
 
 def tokens_per_second(network, steps: int, warmup: int = 3) -> tuple:
     import mindspore as ms
-
     from iflytekspark.train import SparkAdamW, SparkTrainOneStepCell
 
     network.set_train(True)
@@ -67,9 +87,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
     os.chdir(tempfile.mkdtemp(prefix="bench_train_"))  # MindFormers writes ./output/log: not into the repo
-    import mindspore as ms
-
     import iflytekspark.train  # noqa: F401  (registers the cell and optimizer)
+    import mindspore as ms
 
     ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
     ms.set_seed(0)
@@ -77,10 +96,14 @@ def main() -> None:
     for name, build in (("mindformers LLaMA", llama), ("iFlytekSpark", spark)):
         results[name] = tokens_per_second(build(), args.steps)
     base = results["mindformers LLaMA"][0]
-    print(f"training throughput, CPU, {LAYERS} layers, hidden {HIDDEN}, seq {SEQ}, batch {BATCH}, vocab {VOCAB}")
+    print(
+        f"training throughput, CPU, {LAYERS} layers, hidden {HIDDEN}, seq {SEQ}, batch {BATCH}, vocab {VOCAB}"
+    )
     for name, (tps, params, loss) in results.items():
-        print(f"  {name:18s} {tps:9.0f} tokens/s  ({params / 1e6:.2f} M params, last loss {loss:.3f})  "
-              f"x{tps / base:.2f} of LLaMA")  # fmt: skip
+        print(
+            f"  {name:18s} {tps:9.0f} tokens/s  ({params / 1e6:.2f} M params, last loss {loss:.3f})  "
+            f"x{tps / base:.2f} of LLaMA"
+        )
 
 
 if __name__ == "__main__":

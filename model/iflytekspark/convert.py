@@ -43,7 +43,9 @@ def target_dtype(name: str, dtype: str, embed_too: bool, norm_too: bool) -> str:
     return dtype
 
 
-def plan(names: List[str], dtype: str, embed_too: bool, norm_too: bool, keep_opt: bool) -> Dict[str, Optional[str]]:
+def plan(
+    names: List[str], dtype: str, embed_too: bool, norm_too: bool, keep_opt: bool
+) -> Dict[str, Optional[str]]:
     """key -> dtype to store it in, "keep" (uncast) or None (dropped)."""
     out: Dict[str, Optional[str]] = {}
     for name in names:
@@ -60,8 +62,14 @@ def destination(dst: str) -> Path:
     return path / "checkpoint.ckpt" if path.is_dir() else path
 
 
-def convert(src: str, dst: str, dtype: str = "bfloat16", embed_too: bool = False, norm_too: bool = False,
-            keep_opt: bool = False) -> Tuple[Path, Counter]:  # fmt: skip
+def convert(
+    src: str,
+    dst: str,
+    dtype: str = "bfloat16",
+    embed_too: bool = False,
+    norm_too: bool = False,
+    keep_opt: bool = False,
+) -> Tuple[Path, Counter]:
     """Write the converted checkpoint; return its path and counts per outcome."""
     import mindspore as ms
     from mindspore import ops

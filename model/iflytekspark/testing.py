@@ -144,8 +144,13 @@ def tiny_run_config(
         "embedding_init_type": "float32",
     }
     if lora:
-        model_config["pet_config"] = {"pet_type": "lora", "lora_rank": 3, "lora_alpha": 128, "lora_dropout": 0.0,
-                                      "target_modules": "q_proj|v_proj|k_proj|out_proj|fc0|fc1|fc2"}  # fmt: skip
+        model_config["pet_config"] = {
+            "pet_type": "lora",
+            "lora_rank": 3,
+            "lora_alpha": 128,
+            "lora_dropout": 0.0,
+            "target_modules": "q_proj|v_proj|k_proj|out_proj|fc0|fc1|fc2",
+        }
     return {
         "seed": 0,
         "output_dir": "./output",
@@ -165,7 +170,7 @@ def tiny_run_config(
             "lr_end": learning_rate / 10,
             "warmup_steps": warmup_steps,
             "total_steps": -1,
-        },  # fmt: skip
+        },
         "train_dataset": dataset,
         "train_dataset_task": {"type": "CausalLanguageModelDataset", "dataset_config": dataset},
         "eval_dataset": {**dataset, "drop_remainder": False},
@@ -178,7 +183,7 @@ def tiny_run_config(
             "micro_batch_num": 1,
             "vocab_emb_dp": True,
             "gradient_aggregation_group": 4,
-        },  # fmt: skip
+        },
         "micro_batch_interleave_num": 1,
         "callbacks": [
             {"type": "MFLossMonitor"},
@@ -189,14 +194,14 @@ def tiny_run_config(
                 "integrated_save": False,
                 "async_save": False,
             },
-        ],  # fmt: skip
+        ],
         "context": {"mode": 0, "device_target": "CPU", "max_call_depth": 10000, "save_graphs": False},
         "parallel": {
             "parallel_mode": 0,
             "gradients_mean": False,
             "full_batch": False,
             "enable_parallel_optimizer": False,
-        },  # fmt: skip
+        },
         "model": {"model_config": model_config, "arch": {"type": "IFlytekSparkForCausalLM"}},
         "runner_wrapper": {"type": "SparkTrainOneStepCell", "scale_sense": 1.0, "use_clip_grad": True},
         "metric": {"type": "PerplexityMetric"},

@@ -97,6 +97,7 @@ class AgentCommands:
         return self._argv("start", "--spec", spec_path, *(["--force"] if force else []))
 
     def status(self, job_id: str, lines: int = 20, cpu_sample: float = 0.1) -> list[str]:
+        """``cpu_sample`` 0 answers at once, with CPU % averaged over each process's life."""
         return self._argv("status", "--job", job_id, "--lines", str(lines), "--cpu-sample", str(cpu_sample))
 
     def stop(self, job_id: str, grace: float = 10.0) -> list[str]:
@@ -237,7 +238,7 @@ class Conflict:
     source: str  # record | environment | npu-smi
     pid: int
     job: Optional[str]
-    cmd: Tuple[str, ...]
+    cmd: str
     npu: Optional[int] = None
 
 
@@ -246,9 +247,7 @@ class NodeBusy(RemoteCommandError):
 
     def __init__(self, result: RunResult, message: str, conflicts: Sequence[Conflict]):
         self.conflicts = tuple(conflicts)
-        lines = [message] + [
-            f"  pid {c.pid} ({c.source}, job {c.job}): {' '.join(c.cmd)}" for c in self.conflicts
-        ]
+        lines = [message] + [f"  pid {c.pid} ({c.source}, job {c.job}): {c.cmd}" for c in self.conflicts]
         super().__init__(result.host, result.command, result.exit_code, stderr="\n".join(lines))
 
 

@@ -322,7 +322,8 @@ class Supervisor:
             if rc != 0 and (self.stop_requested or os.path.exists(self.marker)):
                 self.request_stop("stop requested")  # `stop` signalled it before we saw the request
             self.state["end_order"].append(rec["name"])
-            code, sig = (rc, None) if rc >= 0 else (128 - rc, signal.Signals(-rc).name)  # shell style: 143
+            sig = next((s.name for s in signal.Signals if s.value == -rc), f"SIG{-rc}") if rc < 0 else None
+            code = rc if rc >= 0 else 128 - rc  # shell style: 143 for SIGTERM
             seq = len(self.state["end_order"])
             rec.update(ended=time.time(), returncode=rc, exit_code=code, signal=sig, end_seq=seq)
             if rc != 0 and not rec["killed_by_agent"] and self.state["root_cause"] is None:
@@ -400,8 +401,7 @@ def daemonize(workdir: str, job: str, jdir: str, timeout: float = 60.0) -> Json:
             os.setsid()
             if os.fork() > 0:
                 os._exit(0)
-            os.chdir(jdir)
-            os.umask(0o077)
+            os.chdir(jdir)  # the umask stays the caller's: ranks write checkpoints with it
             out = os.open(os.path.join(jdir, "supervisor.log"), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             for fd, target in ((os.open(os.devnull, os.O_RDONLY), 0), (out, 1), (out, 2)):
                 os.dup2(fd, target)
@@ -506,12 +506,12 @@ def cmd_status(args: argparse.Namespace) -> Json:
 def stop_job(workdir: str, job: str, grace: float) -> Json:
     """Stop every process of ``job`` on this node (TERM, grace, KILL); raise if any survives."""
     st, jdir = load_state(workdir, job), job_dir(workdir, job)
-    write_json(os.path.join(jdir, "stop-requested"), {"time": time.time(), "grace": grace})
     sup, sup_start = st["supervisor_pid"], st.get("supervisor_start")
     marked = [p for p in scan_marked(job) if p["pid"] != sup]
     groups = {r["pgid"] for r in st["processes"] if is_alive(r["pid"], r["start_ticks"])}
     groups |= {p["pgid"] for p in marked if p["pgid"] == p["pid"]}
     killed = {str(p): "TERM" for p in live_in(groups, {p["pid"] for p in marked})}  # what we found
+    write_json(os.path.join(jdir, "stop-requested"), {"time": time.time(), "grace": grace})
     sup_alive = is_alive(sup, sup_start)
     if sup_alive:
         os.kill(sup, signal.SIGTERM)  # it terminates its children too and records their exit codes

@@ -67,14 +67,22 @@ def inspect_checkpoint(src: Path) -> LocalCheckpoint:
     problems: list[Problem] = []
     if src.is_file():
         if src.suffix != ".ckpt":
-            raise InputError([Problem(str(src), "SRC", "not a .ckpt file", "give a .ckpt file or a checkpoint folder")])
+            raise InputError(
+                [Problem(str(src), "SRC", "not a .ckpt file", "give a .ckpt file or a checkpoint folder")]
+            )
         if src.stat().st_size == 0:
             raise InputError([Problem(str(src), "checkpoint", "the file is empty", "re-save or re-copy it")])
         return LocalCheckpoint(src, (src,))
     if not src.is_dir():
-        raise InputError([Problem(str(src), "SRC", "no such file or folder", "give an existing checkpoint path")])
+        raise InputError(
+            [Problem(str(src), "SRC", "no such file or folder", "give an existing checkpoint path")]
+        )
     ranks = {int(m.group(1)): p for p in src.iterdir() if p.is_dir() and (m := _RANK_DIR.match(p.name))}
-    files = _rank_folders(src, ranks, problems) if ranks else [f for f in [_one_ckpt(src, str(src), problems)] if f]
+    files = (
+        _rank_folders(src, ranks, problems)
+        if ranks
+        else [f for f in [_one_ckpt(src, str(src), problems)] if f]
+    )
     if problems:
         raise InputError(problems)
     return LocalCheckpoint(src, tuple(files))

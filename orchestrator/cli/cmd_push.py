@@ -48,10 +48,18 @@ def _summary(result) -> str:
 @click.option("--hosts", default=None, help="Comma-separated hosts to push to (default: every node).")
 @click.option("--mode", default="auto", show_default=True, type=click.Choice(["auto", "relay", "direct"]),
               help="relay: chain the nodes (controller sends once); direct: controller to each node.")  # fmt: skip
-@click.option("--verify", is_flag=True, help="Re-hash files on the nodes instead of trusting their hash caches.")
-@click.option("--limit-rate", default=None, metavar="RATE", help="Cap the controller's sending, e.g. 50M (per s).")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary (bytes moved, files skipped, seconds).")
-@click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal).")
+@click.option(
+    "--verify", is_flag=True, help="Re-hash files on the nodes instead of trusting their hash caches."
+)
+@click.option(
+    "--limit-rate", default=None, metavar="RATE", help="Cap the controller's sending, e.g. 50M (per s)."
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print a JSON summary (bytes moved, files skipped, seconds)."
+)
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal)."
+)
 def command(inventory: str, src: str, dest: str, checkpoint: bool, hosts: Optional[str], mode: str, verify: bool,
             limit_rate: Optional[str], as_json: bool, progress: Optional[bool]) -> None:  # fmt: skip
     """Push SRC (file or folder) to NODE_PATH on the nodes of INVENTORY.

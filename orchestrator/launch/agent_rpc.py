@@ -57,11 +57,14 @@ def call(t: Transport, python: str, workdir: str, verb: str, *args: str, timeout
 
 
 def installed_version(t: Transport, python: str, workdir: str) -> str:
-    """The version of the agent installed on the node, or ``NOT_INSTALLED``."""
-    probe = t.run(["test", "-f", agent_path(workdir)], check=False, timeout=15)
-    if probe.exit_code != 0:
+    """The version of the agent installed on the node, or ``NOT_INSTALLED`` (one round trip)."""
+    res = t.run([python, agent_path(workdir), "version"], timeout=30, check=False)
+    if res.exit_code == 2 and "can't open file" in res.stderr:  # how python says the script is missing
         return NOT_INSTALLED
-    return str(call(t, python, workdir, "version", timeout=30)["version"])
+    try:
+        return str(json.loads(res.stdout.strip().splitlines()[-1])["version"])
+    except (ValueError, IndexError, KeyError, TypeError):
+        raise RemoteCommandError(t.host, res.command, res.exit_code, res.stdout, res.stderr) from None
 
 
 def check_version(t: Transport, python: str, workdir: str) -> None:
@@ -75,8 +78,6 @@ def check_version(t: Transport, python: str, workdir: str) -> None:
 
 
 def live_jobs(t: Transport, python: str, workdir: str) -> list[dict[str, Any]]:
-    """Jobs the node's agent reports as not finished (empty when no agent is installed)."""
-    if installed_version(t, python, workdir) == NOT_INSTALLED:
-        return []
+    """Jobs the installed agent reports as not finished."""
     jobs = call(t, python, workdir, "list", timeout=30)["jobs"]
     return [j for j in jobs if j["state"] not in ("succeeded", "failed", "stopped")]

@@ -85,7 +85,7 @@ def render(status: JobStatus) -> RenderableType:
         c = status.root_cause
         parts.append(Text(f"root cause: {c}", style="bold red"))
         parts += [Text(f"  | {line}", style="red") for line in c.log_tail[-8:]]
-    elif status.message and status.state != JobState.RUNNING:
+    elif status.message:
         parts.append(Text(status.message))
     return Group(*parts)
 

@@ -16,12 +16,12 @@ import tarfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 from orchestrator.launch import agent_rpc
 from orchestrator.launch.spec import code_dir, node_spec, spec_path
 from orchestrator.plan.model import NodePlan, Plan
-from orchestrator.transport import Transport
+from orchestrator.transport import GroupResult, Transport
 
 # Unpack <tar> into <dest> atomically (temp folder, then rename), run with the node's python.
 _UNPACK = """import os, shutil, sys, tarfile
@@ -117,7 +117,7 @@ def stage_node(
     t: Transport, plan: Plan, node: NodePlan, job_id: str, workdir: str, ship: bool = True
 ) -> StageReport:
     """Put everything ``node`` needs on it (see the module docstring); the spec goes last."""
-    code, cached = ship_code(t, node.python, workdir, code_bundle()) if ship else ("", True)
+    code, cached = ship_code(t, node.python, workdir, code_bundle())
     files: list[tuple[bytes, str, int]] = [
         (agent_rpc.AGENT_SOURCE.read_bytes(), agent_rpc.agent_path(workdir), 0o755),
         (node.yaml_text.encode(), f"{node.job_dir}/config/{node.yaml_name}", 0o644),
@@ -132,17 +132,17 @@ def stage_node(
     for src, dest in inputs:
         t.put(src, dest)
         sent += src.stat().st_size
-    spec = json.dumps(node_spec(plan, node, job_id, workdir, code or None), indent=1, sort_keys=True)
+    spec = json.dumps(node_spec(plan, node, job_id, workdir, code), indent=1, sort_keys=True)
     t.put_bytes(spec.encode(), spec_path(workdir, job_id), mode=0o600)
     return StageReport(node.host, code, cached, len(files) + len(inputs) + 1, sent + len(spec))
 
 
-def stage_all(fan: Callable[[Callable[[Any], Any]], Any], plan: Plan, job_id: str, workdirs: dict[str, str],
-              ship: bool = True) -> dict[str, StageReport]:  # fmt: skip
-    """Stage every node of ``plan`` through ``fan`` (a per-node parallel runner, see ``launch.start``)."""
+def stage_all(fan: Callable[[Callable[[Transport], StageReport]], GroupResult], plan: Plan, job_id: str,
+              workdirs: dict[str, str]) -> GroupResult:  # fmt: skip
+    """Stage every node of ``plan`` through ``fan`` (``JobNodes.fan``: all nodes in parallel)."""
     code_bundle()  # build once, before the threads
 
     def one(t: Transport) -> StageReport:
-        return stage_node(t, plan, plan.node(t.host), job_id, workdirs[t.host], ship)
+        return stage_node(t, plan, plan.node(t.host), job_id, workdirs[t.host])
 
     return fan(one)

@@ -137,6 +137,15 @@ def stop_started(nodes: JobNodes, job_id: str, hosts: list[str], grace: float) -
     nodes.fan(one, hosts)
 
 
+def _failed(job: JobDir, task: str, started: float, failures: dict[str, BaseException], what: str) -> None:
+    """Record a launch that failed on some nodes (the first named as the cause)."""
+    host, exc = next(iter(failures.items()))
+    cause = RootCause(host, "node", None, None, f"{what}: {str(exc).splitlines()[0]}", time.time())
+    job.save_status(JobStatus(job.job_id, task, JobState.FAILED, time.time(), started=started, ended=time.time(),
+                              root_cause=cause, message=what))  # fmt: skip
+    append_event(job.path, what.replace(" ", "-"), failures={h: str(e) for h, e in failures.items()})
+
+
 def launch(plan: Plan, inventory: Inventory, *, force: bool = False, report: Optional[Report] = None,
            pool: Any = None) -> Launched:  # fmt: skip
     """Preflight, record, stage and start ``plan``; returns once every rank of every node runs."""
@@ -163,7 +172,10 @@ def _launch(plan: Plan, nodes: JobNodes, inventory: Inventory, force: bool, say:
     say(f"job {job.job_id}: staging")
     t0 = time.monotonic()
     workdirs = {n.host: n.workdir for n in nodes.nodes}
-    staged = stage_all(lambda fn: nodes.fan(fn).raise_on_failure(), plan, job.job_id, workdirs)
+    staged = stage_all(nodes.fan, plan, job.job_id, workdirs)
+    if not staged.ok:
+        _failed(job, plan.task, now, staged.failures, "staging failed")
+        staged.raise_on_failure()
     stage_s = time.monotonic() - t0
     append_event(job.path, "staged", seconds=round(stage_s, 3),
                  code_cached={h: r.code_cached for h, r in staged.results.items()})  # fmt: skip
@@ -173,11 +185,7 @@ def _launch(plan: Plan, nodes: JobNodes, inventory: Inventory, force: bool, say:
     start_s = time.monotonic() - t1
     if not res.ok:
         stop_started(nodes, job.job_id, list(res.results), 5.0)
-        first = next(iter(res.failures.items()))
-        cause = RootCause(first[0], "node", None, None, f"start refused: {first[1]}", time.time())
-        job.save_status(JobStatus(job.job_id, plan.task, JobState.FAILED, time.time(), started=now,
-                                  ended=time.time(), root_cause=cause, message="start failed"))  # fmt: skip
-        append_event(job.path, "start-failed", failures={h: str(e) for h, e in res.failures.items()})
+        _failed(job, plan.task, now, res.failures, "start failed")
         res.raise_on_failure()
     pids = {h: {p["name"]: p["pid"] for p in a.get("processes", [])} for h, a in res.results.items()}
     append_event(job.path, "started", seconds=round(start_s, 3), pids=pids)

@@ -7,6 +7,7 @@ job is not finished and none runs (the controller was killed): that is how ``sta
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import os
 import subprocess
@@ -87,7 +88,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         status = Monitor(job).run()
     except Exception as exc:  # the job keeps running; record why we stopped watching
-        append_event(job.path, "monitor-error", error=f"{type(exc).__name__}: {exc}")
+        error = f"{type(exc).__name__}: {exc}"
+        append_event(job.path, "monitor-error", error=error)
+        last = job.status()
+        if last is not None and not last.state.is_terminal():
+            job.save_status(dataclasses.replace(last, message=f"monitor stopped: {error}"))
         raise
     append_event(job.path, "monitor-exited", state=status.state.value if status else "stop-requested")
     return 0

@@ -43,7 +43,9 @@ def _parallel(fn: Callable[[Any], Any], values: Sequence[Any], workers: int) -> 
         return list(ex.map(fn, values))
 
 
-def _collapse_shared(pool: Any, targets: list[Target], opts: PushOptions) -> tuple[list[Target], list[NodeReport], list[str]]:
+def _collapse_shared(
+    pool: Any, targets: list[Target], opts: PushOptions
+) -> tuple[list[Target], list[NodeReport], list[str]]:
     """Targets on a verified shared path become one target (on the first node) holding all their files."""
     keep, reports, warnings = [], [], []
     groups: dict[str, list[Target]] = {}
@@ -66,7 +68,9 @@ def _collapse_shared(pool: Any, targets: list[Target], opts: PushOptions) -> tup
     return keep, reports, warnings
 
 
-def _scan(pool: Any, targets: Sequence[Target], opts: PushOptions, prefix: _PrefixCache) -> list[NodeNeeds | NodeReport]:
+def _scan(
+    pool: Any, targets: Sequence[Target], opts: PushOptions, prefix: _PrefixCache
+) -> list[NodeNeeds | NodeReport]:
     def one(t: Target) -> NodeNeeds | NodeReport:
         try:
             return needs_of(t, remote.scan(pool.get(t.node), t, opts.verify), prefix)
@@ -104,9 +108,12 @@ def _round(pool: Any, targets: Sequence[Target], opts: PushOptions, mode: str, b
     return failed + reports + [_idle(n) for n in needs if not n.busy], sent, chains
 
 
-def push(targets: Sequence[Target], options: PushOptions = PushOptions(), pool: Optional[TransportPool] = None) -> PushResult:
+def push(
+    targets: Sequence[Target], options: Optional[PushOptions] = None, pool: Optional[TransportPool] = None
+) -> PushResult:
     """Put every target's files on its node (see the module docstring); never raises for a node's failure:
     each node's outcome is in the result (``result.ok``)."""
+    options = options or PushOptions()
     if options.mode not in MODES:
         raise InputError(f"push mode must be one of {', '.join(MODES)}, not {options.mode!r}")
     start = time.monotonic()

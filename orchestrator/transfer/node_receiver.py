@@ -115,7 +115,7 @@ class HashCache:
         if not (self.path and self.dirty):
             return
         os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-        tmp = "{}.tmp.{}".format(self.path, os.getpid())
+        tmp = f"{self.path}.tmp.{os.getpid()}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             json.dump(self.entries, f)
@@ -173,7 +173,11 @@ def scan(conf: Json) -> Json:
         path = os.path.join(dest, f["rel"])
         st = _stat(path)
         state: Json = {"same": False}
-        if st is not None and st.st_size == f["size"] and cache.sha256(path, st, conf.get("verify")) == f["sha256"]:
+        if (
+            st is not None
+            and st.st_size == f["size"]
+            and cache.sha256(path, st, conf.get("verify")) == f["sha256"]
+        ):
             state["same"] = True
             if st.st_mtime_ns != f["mtime_ns"]:
                 os.utime(path, ns=(f["mtime_ns"], f["mtime_ns"]))
@@ -210,7 +214,7 @@ class PartWriter:
         while left:  # the kept prefix counts towards the file's hash
             chunk = self.f.read(min(CHUNK, left))
             if not chunk:
-                raise OSError("{}.part is shorter than its verified prefix".format(self.path))
+                raise OSError(f"{self.path}.part is shorter than its verified prefix")
             self.hash.update(chunk)
             left -= len(chunk)
 
@@ -254,14 +258,16 @@ class Forwarder:
         self.error: Optional[str] = None
         if conf:
             try:
-                self.sock = socket.create_connection((conf["host"], conf["port"]), timeout=conf.get("timeout", 10))
+                self.sock = socket.create_connection(
+                    (conf["host"], conf["port"]), timeout=conf.get("timeout", 10)
+                )
                 self.sock.settimeout(conf.get("idle_timeout", 300))
                 self.sock.sendall(conf["token"].encode() + b"\n")
             except OSError as exc:
                 self._fail(exc)
 
     def _fail(self, exc: OSError) -> None:
-        self.error = "forward to next node failed: {}".format(exc)
+        self.error = f"forward to next node failed: {exc}"
         if self.sock is not None:
             self.sock.close()
         self.sock = None
@@ -362,7 +368,8 @@ def _receive_file(src: BinaryIO, dest: str, header: Json, want: Optional[Json], 
         try:
             if want.get("trusted", 0) < header["offset"]:
                 raise OSError("the stream starts after this node's verified prefix")
-            writer = PartWriter(dest, header, want.get("trusted", 0))
+            # size, sha256 and mtime the controller sent over SSH win over the (relayed) stream's
+            writer = PartWriter(dest, {**header, **want}, want.get("trusted", 0))
         except OSError as exc:
             error = str(exc)
     pos, size = header["offset"], header["size"]
@@ -382,7 +389,9 @@ def _receive_file(src: BinaryIO, dest: str, header: Json, want: Optional[Json], 
             return writer.finish(cache)
         except OSError as exc:
             error = str(exc)
-    return {"status": "error", "written": 0, "message": error} if want is not None else {"status": "forwarded"}
+    return (
+        {"status": "error", "written": 0, "message": error} if want is not None else {"status": "forwarded"}
+    )
 
 
 def main(argv: list) -> int:

@@ -41,7 +41,11 @@ def receive_conf(n: NodeNeeds, listen: Optional[dict] = None, forward: Optional[
     return {
         "dest": t.dest,
         "cache": remote.node_cache(t.node.workdir),
-        "files": {rel: {"trusted": trusted} for rel, trusted in n.send.items()},
+        "files": {
+            i.entry.rel: {**vars(i.entry), "trusted": n.send[i.entry.rel]}
+            for i in t.items
+            if i.entry.rel in n.send
+        },
         "exclusive": remote.exclusive_map(t),
         "listen": listen,
         "forward": forward,
@@ -84,17 +88,26 @@ def report(n: NodeNeeds, route: str, answer: Optional[dict], error: Optional[str
     r.ok = bool(answer.get("ok")) and not bad
     if not r.ok:
         first = next(iter(bad.items()), None)
-        why = f"{first[0]}: {first[1].get('status', 'missing')} {first[1].get('message', '')}".strip() if first else ""
+        why = (
+            f"{first[0]}: {first[1].get('status', 'missing')} {first[1].get('message', '')}".strip()
+            if first
+            else ""
+        )
         r.error = error or why or "the stream ended early"
     return r
 
 
-def run_direct(pool: Any, route: Route, limit: RateLimit, progress: Progress, timeout: float) -> tuple[list[NodeReport], int]:
+def run_direct(
+    pool: Any, route: Route, limit: RateLimit, progress: Progress, timeout: float
+) -> tuple[list[NodeReport], int]:
     """Push straight from the controller to the route's one node."""
     n = route.nodes[0]
     proc = None
     try:
-        proc = stream.start_with_config(pool.get(n.target.node), remote.argv(n.target.node, "receive"), receive_conf(n))
+        node = n.target.node
+        proc = stream.start_with_config(
+            pool.get(node), remote.argv(node, "receive"), receive_conf(n), bulk=True
+        )
         sent = send_stream(proc, route, limit, progress)
         answer = stream.last_json(n.target.host, *proc.finish(timeout))
         return [report(n, "direct", answer)], sent
@@ -109,7 +122,9 @@ def _listen(pool: Any, n: NodeNeeds, forward: Optional[dict]) -> tuple[stream.Re
     """Start a listening receiver on ``n``'s node; (process, the address its predecessor forwards to)."""
     token = secrets.token_hex(16)
     node = n.target.node
-    proc = stream.start_with_config(pool.get(node), remote.argv(node, "receive"), receive_conf(n, {"token": token}, forward))
+    proc = stream.start_with_config(
+        pool.get(node), remote.argv(node, "receive"), receive_conf(n, {"token": token}, forward)
+    )
     line = proc.readline(timeout=30)
     try:
         port = int(json.loads(line)["port"])
@@ -119,7 +134,9 @@ def _listen(pool: Any, n: NodeNeeds, forward: Optional[dict]) -> tuple[stream.Re
     return proc, {"host": node.host, "port": port, "token": token}
 
 
-def run_chain(pool: Any, route: Route, limit: RateLimit, progress: Progress, timeout: float) -> tuple[list[NodeReport], int]:
+def run_chain(
+    pool: Any, route: Route, limit: RateLimit, progress: Progress, timeout: float
+) -> tuple[list[NodeReport], int]:
     """Controller -> first node -> second node -> ...; a node that fails reports so (the engine retries it)."""
     nodes = route.nodes
     procs: list[Optional[stream.RemoteProcess]] = [None] * len(nodes)
@@ -136,8 +153,9 @@ def run_chain(pool: Any, route: Route, limit: RateLimit, progress: Progress, tim
                     errors[j] = errors[j] or f"relay setup failed at {nodes[k].target.host}"
         head = nodes[0]
         try:
-            procs[0] = stream.start_with_config(pool.get(head.target.node), remote.argv(head.target.node, "receive"),
-                                                receive_conf(head, forward=forward))  # fmt: skip
+            node = head.target.node
+            conf = receive_conf(head, forward=forward)
+            procs[0] = stream.start_with_config(pool.get(node), remote.argv(node, "receive"), conf, bulk=True)
             sent = send_stream(procs[0], route, limit, progress)
         except (OSError, TransportError) as exc:
             errors[0] = str(exc)

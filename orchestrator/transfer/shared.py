@@ -54,7 +54,9 @@ def verify_shared(pool: Any, nodes: Sequence[Any], path: str) -> SharedCheck:
     try:
         t.run(["sh", "-c", 'cat > "$1"', "sh", probe], stdin=token.encode(), timeout=30)
     except OrchestrateError as exc:
-        return SharedCheck(path, writer.host, (), tuple(n.host for n in nodes[1:]) or (f"{writer.host}: {exc}",))
+        return SharedCheck(
+            path, writer.host, (), tuple(n.host for n in nodes[1:]) or (f"{writer.host}: {exc}",)
+        )
     seen, missing = [], []
     try:
         for node in nodes[1:]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import select
+import shutil
 import subprocess
 import time
 from typing import Optional, Protocol, Sequence
@@ -34,7 +35,9 @@ class RemoteProcess(Protocol):
 class _LocalProcess:
     def __init__(self, host: str, argv: Sequence[str]):
         self.host = host
-        self.proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(
+            list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
 
     def write(self, data: bytes) -> None:
         try:
@@ -111,7 +114,11 @@ class _SshProcess:
                 out += self.chan.recv(65536)
             while self.chan.recv_stderr_ready():
                 err += self.chan.recv_stderr(65536)
-            if self.chan.exit_status_ready() and not self.chan.recv_ready() and not self.chan.recv_stderr_ready():
+            if (
+                self.chan.exit_status_ready()
+                and not self.chan.recv_ready()
+                and not self.chan.recv_stderr_ready()
+            ):
                 if self.chan.eof_received or self.chan.closed:
                     break
             if time.monotonic() > deadline:
@@ -124,11 +131,30 @@ class _SshProcess:
         self.chan.close()
 
 
-def start(transport: Transport, argv: Sequence[str]) -> RemoteProcess:
-    """Start ``argv`` on the transport's node with a streamed stdin."""
+def openssh_argv(transport: Transport, argv: Sequence[str]) -> Optional[list[str]]:
+    """The OpenSSH client command running ``argv`` on an SSH node with the same user, port, key and
+    known_hosts (host keys checked, no prompts), or None without an ``ssh`` binary or SSH options."""
+    o = getattr(transport, "options", None)
+    if o is None or shutil.which("ssh") is None:
+        return None
+    cmd = ["ssh", "-T", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
+           "-o", f"UserKnownHostsFile={o.known_hosts_path}", "-o", f"ConnectTimeout={max(1, int(o.connect_timeout))}",
+           "-p", str(o.port), "-l", o.user]  # fmt: skip
+    if o.key:
+        cmd += ["-i", o.key, "-o", "IdentitiesOnly=yes"]
+    return cmd + ["--", transport.host, build_command(argv)]
+
+
+def start(transport: Transport, argv: Sequence[str], bulk: bool = False) -> RemoteProcess:
+    """Start ``argv`` on the transport's node with a streamed stdin.
+
+    ``bulk`` streams (the data itself) go through the OpenSSH client when there is one: its ciphers run
+    at twice paramiko's speed. Everything else uses the transport's own connection.
+    """
     if isinstance(transport, LocalTransport):
         return _LocalProcess(transport.host, argv)
-    return _SshProcess(transport, argv)
+    ssh = openssh_argv(transport, argv) if bulk else None
+    return _LocalProcess(transport.host, ssh) if ssh else _SshProcess(transport, argv)
 
 
 def last_json(host: str, code: int, out: bytes, err: bytes) -> dict:
@@ -142,8 +168,10 @@ def last_json(host: str, code: int, out: bytes, err: bytes) -> dict:
     return answer
 
 
-def start_with_config(transport: Transport, argv: Sequence[str], conf: dict) -> RemoteProcess:
-    proc = start(transport, argv)
+def start_with_config(
+    transport: Transport, argv: Sequence[str], conf: dict, bulk: bool = False
+) -> RemoteProcess:
+    proc = start(transport, argv, bulk)
     proc.write(json.dumps(conf).encode() + b"\n")
     return proc
 

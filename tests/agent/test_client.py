@@ -76,11 +76,12 @@ def test_through_the_local_transport(agent: AgentHarness, tmp_path):
     assert "job ok" in str(busy.value)
 
     for _ in range(100):
-        status = client.parse_status(node.run(cmds.status("ok", lines=3), check=False, env=env))
+        status = client.parse_status(node.run(cmds.status("ok", lines=3, cpu_sample=0), check=False, env=env))
         if status.processes[0].progress:
             break
         time.sleep(0.05)
     assert status.state == "running" and not status.is_terminal and status.root_cause is None
+    assert status.processes[0].cpu_percent >= 0 and status.processes[0].rss_bytes > 1_000_000
     assert (
         status.processes[0].progress.global_step == 2 and status.processes[0].progress.tokens_per_s == 256.0
     )

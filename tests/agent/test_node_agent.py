@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+import pytest
 
 from orchestrator.agent import node_agent
 from tests.agent.conftest import AGENT, DUMMY, AgentHarness, job_pids
@@ -227,3 +230,22 @@ def test_unknown_job_and_bad_spec(agent: AgentHarness, tmp_path: Path):
     (tmp_path / "bad.json").write_text('{"job_id": "x"}')
     code, answer = agent.run("start", "--spec", str(tmp_path / "bad.json"))
     assert code == node_agent.EXIT_USAGE and "needs job_id and ranks" in answer["error"]
+
+
+@pytest.mark.cluster
+def test_processes_in_another_network_namespace_belong_to_another_node(agent: AgentHarness):
+    """Simulated nodes share one /proc: the agent must leave another namespace's ranks alone."""
+    if shutil.which("unshare") is None:
+        pytest.skip("unshare (util-linux) missing")
+    other = subprocess.Popen(["unshare", "--net", sys.executable, "-c", "import time; time.sleep(60)"],
+                             env=agent.env(**{node_agent.ENV_JOB: "job-ns"}))  # fmt: skip
+    try:
+        assert agent.start("job-ns", [SLEEP])[0] == 0  # the same job, on "another node"
+        code, free = agent.run("check-devices")
+        assert other.pid not in [p["pid"] for p in free["orchestrate"]]
+        code, stopped = agent.run("stop", "--job", "job-ns", "--grace", "1")
+        assert code == 0 and stopped["none_left"] and str(other.pid) not in stopped["killed"]
+        assert other.poll() is None
+    finally:
+        other.kill()
+        other.wait()

@@ -2,29 +2,32 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
-
-from iflytekspark.data.encoding import Encoder, encode_chunk
+from iflytekspark.data.encoding import Encoder, encode_chunk, sample_lists
 from iflytekspark.data.packing import PackStats, pack_pretrain, pack_sft
 from iflytekspark.data.records import Record, load_records
 from iflytekspark.tokenizer import Tokenizer
 
 
 def sample(n, start=1, prompt=0):
-    ids = list(range(start, start + n))
-    return ids, [0] * prompt + [1] * (n - prompt)
+    return np.arange(start, start + n, dtype=np.int32), prompt
+
+
+def lists(rows):
+    return [(ids.tolist(), mask.tolist()) for ids, mask in rows]
 
 
 def test_pretrain_exact_multiple_gives_full_rows_without_padding():
     stats = PackStats()
-    rows = list(pack_pretrain([sample(3), sample(5, 10)], row_len=4, pad_id=0, stats=stats))
+    rows = lists(pack_pretrain([sample(3), sample(5, 10)], row_len=4, pad_id=0, stats=stats))
     assert [r for r, _ in rows] == [[1, 2, 3, 10], [11, 12, 13, 14]]
     assert (stats.rows, stats.tokens, stats.padding, stats.samples) == (2, 8, 0, 2)
 
 
 def test_pretrain_tail_is_padded_with_pad_id():
     stats = PackStats()
-    rows = list(pack_pretrain([sample(6)], row_len=4, pad_id=9, stats=stats))
+    rows = lists(pack_pretrain([sample(6)], row_len=4, pad_id=9, stats=stats))
     assert [r for r, _ in rows] == [[1, 2, 3, 4], [5, 6, 9, 9]]
     assert (stats.rows, stats.padding) == (2, 2)
 
@@ -32,12 +35,12 @@ def test_pretrain_tail_is_padded_with_pad_id():
 def test_sft_greedy_packing_writes_every_row_with_mask():
     stats = PackStats()
     samples = [sample(3, 1, prompt=1), sample(2, 10, prompt=1), sample(4, 20, prompt=2), sample(1, 30)]
-    rows = list(pack_sft(samples, row_len=5, pad_id=0, overlong="truncate", stats=stats))
+    rows = lists(pack_sft(samples, row_len=5, pad_id=0, overlong="truncate", stats=stats))
     assert rows == [
         ([1, 2, 3, 10, 11], [0, 1, 1, 0, 1]),
         ([20, 21, 22, 23, 30], [0, 0, 1, 1, 1]),
     ]
-    rows = list(pack_sft(samples[:3], row_len=5, pad_id=7, overlong="truncate", stats=PackStats()))
+    rows = lists(pack_sft(samples[:3], row_len=5, pad_id=7, overlong="truncate", stats=PackStats()))
     assert rows[-1] == ([20, 21, 22, 23, 7], [0, 0, 1, 1, 0])  # the last, partial row is written
 
 
@@ -45,7 +48,7 @@ def test_sft_greedy_packing_writes_every_row_with_mask():
 def test_sft_overlong_samples_are_truncated_or_rejected_and_counted(overlong, rows, truncated, rejected):
     stats = PackStats()
     samples = [sample(2), sample(9, 10, prompt=3), sample(3, 30)]
-    out = list(pack_sft(samples, row_len=4, pad_id=0, overlong=overlong, stats=stats))
+    out = lists(pack_sft(samples, row_len=4, pad_id=0, overlong=overlong, stats=stats))
     assert (len(out), stats.truncated, stats.rejected) == (rows, truncated, rejected)
     assert all(len(ids) == len(mask) == 4 for ids, mask in out)
     if overlong == "truncate":
@@ -57,13 +60,13 @@ def test_sft_overlong_samples_are_truncated_or_rejected_and_counted(overlong, ro
 
 def test_sft_sample_is_prompt_with_mask_0_then_response_with_mask_1(tiny_tokenizer):
     tok = Tokenizer(tiny_tokenizer)
-    [(ids, mask)] = encode_chunk(tok, "sft", [Record("Say hi", " now", "Hi<ret>there")])
+    [(ids, mask)] = sample_lists(encode_chunk(tok, "sft", [Record("Say hi", " now", "Hi<ret>there")]))
     cut = mask.index(1)
     assert set(mask[:cut]) == {0} and set(mask[cut:]) == {1}
     assert tok.decode(ids[:cut]) == "<User> Say hi now<end><Bot> "
     assert tok.decode(ids[cut:]).strip() == "Hi\nthere<end>"
     assert ids[cut - 1] != 5 and ids[-1] == tok.eos_id
-    [(pre, _)] = encode_chunk(tok, "pretrain", [Record("Say hi", "", "Hi")])
+    [(pre, _)] = sample_lists(encode_chunk(tok, "pretrain", [Record("Say hi", "", "Hi")]))
     assert pre[-1] == tok.eos_id and tok.decode(pre).strip() == "Hi<end>"
 
 
@@ -71,7 +74,7 @@ def test_parallel_encoding_equals_serial_and_keeps_order(tiny_tokenizer, tiny_co
     monkeypatch.setattr("iflytekspark.data.encoding.CHUNK", 7)
     records = load_records(tiny_corpus, ("instruction", "output"))
     with Encoder(tiny_tokenizer, "sft", workers=1) as enc:
-        serial = list(enc.encode(records))
+        serial = [(ids.tolist(), p) for ids, p in enc.encode(records)]
     with Encoder(tiny_tokenizer, "sft", workers=2) as enc:
-        parallel = list(enc.encode(records))
+        parallel = [(ids.tolist(), p) for ids, p in enc.encode(records)]
     assert len(serial) == len(records) and parallel == serial

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from iflytekspark.data.encoding import encode_chunk
+from iflytekspark.data.encoding import encode_chunk, sample_lists
 from iflytekspark.data.records import load_records
 from iflytekspark.tokenizer import Tokenizer
+
 from tests.fixtures.train import SEQ_LENGTH, run_preprocess
 
 pytestmark = pytest.mark.mindspore
@@ -22,10 +22,12 @@ def read_back(path, columns):
 
 def expected_samples(tokenizer, corpus, kind):
     required = ("output",) if kind == "pretrain" else ("instruction", "output")
-    return encode_chunk(Tokenizer(tokenizer), kind, load_records(corpus, required))
+    return sample_lists(encode_chunk(Tokenizer(tokenizer), kind, load_records(corpus, required)))
 
 
-def test_pretrain_rows_are_the_token_stream_cut_and_tail_padded(pretrain_mindrecord, tiny_tokenizer, tiny_corpus):
+def test_pretrain_rows_are_the_token_stream_cut_and_tail_padded(
+    pretrain_mindrecord, tiny_tokenizer, tiny_corpus
+):
     rows = [ids for (ids,) in read_back(pretrain_mindrecord, ["input_ids"])]
     stream = [i for ids, _ in expected_samples(tiny_tokenizer, tiny_corpus, "pretrain") for i in ids]
     assert all(r.dtype == np.int64 and r.shape == (SEQ_LENGTH + 1,) for r in rows)
@@ -57,7 +59,9 @@ def test_sft_rows_hold_every_sample_in_order_with_its_mask(sft_mindrecord, tiny_
 
 def test_summary_reports_counts_and_rates(tmp_path, tiny_tokenizer, tiny_corpus):
     out = tmp_path / "sft.mindrecord"
-    proc = run_preprocess("sft", tiny_tokenizer, tiny_corpus, out, "--seq_length", "16", "--overlong", "reject")
+    proc = run_preprocess(
+        "sft", tiny_tokenizer, tiny_corpus, out, "--seq_length", "16", "--overlong", "reject"
+    )
     assert proc.returncode == 0, proc.stderr
     assert "samples 96  rows" in proc.stdout
     rejected = int(proc.stdout.split("rejected ")[1].split()[0])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from iflytekspark.data.__main__ import main
 from iflytekspark.data.records import DataError, Record, clean, load_records
 
@@ -25,8 +24,14 @@ def test_clean_strips_and_turns_every_newline_form_into_ret():
 
 
 def test_load_records_cleans_fields_and_defaults_input(tmp_path):
-    path = write(tmp_path, [{"instruction": " Q ", "output": "A\\nB"}, {"instruction": "q", "input": "i", "output": "o"}])
-    assert load_records(path, ("instruction", "output")) == [Record("Q", "", "A<ret>B"), Record("q", "i", "o")]
+    path = write(
+        tmp_path,
+        [{"instruction": " Q ", "output": "A\\nB"}, {"instruction": "q", "input": "i", "output": "o"}],
+    )
+    assert load_records(path, ("instruction", "output")) == [
+        Record("Q", "", "A<ret>B"),
+        Record("q", "i", "o"),
+    ]
 
 
 def test_every_problem_is_named_with_its_record_number(tmp_path):
@@ -69,5 +74,7 @@ def test_cli_rejects_bad_options_and_tokenizer(tmp_path, tiny_tokenizer, capsys)
     base = ["pretrain", "--raw_data_path", str(path)]
     assert main(base + ["--tokenizer", str(tiny_tokenizer), "--output_filename", "x.bin"]) == 2
     assert "must end in .mindrecord" in capsys.readouterr().err
-    assert main(base + ["--tokenizer", str(tmp_path), "--output_filename", str(tmp_path / "x.mindrecord")]) == 2
+    assert (
+        main(base + ["--tokenizer", str(tmp_path), "--output_filename", str(tmp_path / "x.mindrecord")]) == 2
+    )
     assert "--tokenizer: tokenizer" in capsys.readouterr().err

@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 
 import pytest
-
 from iflytekspark.testing import SPECIAL_IDS, build_tokenizer
 from iflytekspark.tokenizer import Tokenizer, TokenizerError
 
@@ -72,4 +71,6 @@ def test_directory_without_model_is_a_clear_error(tmp_path, tiny_tokenizer):
 
 def test_test_tokenizer_is_deterministic(tmp_path, tiny_tokenizer):
     again, first = Tokenizer(build_tokenizer(tmp_path)), Tokenizer(tiny_tokenizer)
-    assert [again.id_to_piece(i) for i in range(len(again))] == [first.id_to_piece(i) for i in range(len(first))]
+    assert [again.id_to_piece(i) for i in range(len(again))] == [
+        first.id_to_piece(i) for i in range(len(first))
+    ]

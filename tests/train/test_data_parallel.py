@@ -25,16 +25,25 @@ def test_two_ranks_train_on_their_shards_and_end_with_identical_weights(tmp_path
 
     cfg = tiny_config(pretrain_mindrecord, epochs=1, save_checkpoint_steps=5)
     cfg["parallel_config"]["data_parallel"] = 2
-    common = {"MS_SCHED_HOST": "127.0.0.1", "MS_SCHED_PORT": str(free_port()), "MS_WORKER_NUM": "2",
-              "MS_TOPO_TIMEOUT": "120"}  # fmt: skip
+    common = {
+        "MS_SCHED_HOST": "127.0.0.1",
+        "MS_SCHED_PORT": str(free_port()),
+        "MS_WORKER_NUM": "2",
+        "MS_TOPO_TIMEOUT": "120",
+    }
     roles = {"sched": {"MS_ROLE": "MS_SCHED"}}
     roles.update({f"rank{r}": {"MS_ROLE": "MS_WORKER", "MS_NODE_ID": str(r)} for r in (0, 1)})
-    procs = {name: run_entry(tmp_path, cfg, "--use_parallel", "True", env={**common, **env}, wait=False)
-             for name, env in roles.items()}  # fmt: skip
+    procs = {
+        name: run_entry(tmp_path, cfg, "--use_parallel", "True", env={**common, **env}, wait=False)
+        for name, env in roles.items()
+    }
     outputs = {name: p.communicate(timeout=600)[0] for name, p in procs.items()}
     for name, p in procs.items():
         assert p.returncode == 0, f"{name}:\n{outputs[name][-3000:]}"
-    results = {name: RunResult(tmp_path, subprocess.CompletedProcess([], 0, out, "")) for name, out in outputs.items()}
+    results = {
+        name: RunResult(tmp_path, subprocess.CompletedProcess([], 0, out, ""))
+        for name, out in outputs.items()
+    }
     steps = results["rank0"].steps()
     assert steps and len(steps) == len(results["rank1"].steps())
     assert "parallel launch: dynamic_cluster, rank 1 of 2" in outputs["rank1"]

@@ -8,8 +8,20 @@ from tests.fixtures.train import run_entry, tiny_config
 
 pytestmark = pytest.mark.mindspore
 
-CLEAN_ENV = {k: None for k in ("MS_ROLE", "MS_SCHED_HOST", "MS_SCHED_PORT", "MS_WORKER_NUM", "MS_NODE_ID",
-                             "RANK_TABLE_FILE", "RANK_ID", "DEVICE_ID", "RANK_SIZE")}  # fmt: skip
+CLEAN_ENV = {
+    k: None
+    for k in (
+        "MS_ROLE",
+        "MS_SCHED_HOST",
+        "MS_SCHED_PORT",
+        "MS_WORKER_NUM",
+        "MS_NODE_ID",
+        "RANK_TABLE_FILE",
+        "RANK_ID",
+        "DEVICE_ID",
+        "RANK_SIZE",
+    )
+}
 
 
 def test_use_parallel_without_a_launcher_environment(tmp_path, pretrain_mindrecord):
@@ -17,9 +29,3 @@ def test_use_parallel_without_a_launcher_environment(tmp_path, pretrain_mindreco
     assert result.proc.returncode == 2
     assert "error: --use_parallel True, but no launcher environment was found" in result.proc.stderr
     assert "MS_SCHED_HOST" in result.proc.stderr and "Traceback" not in result.proc.stderr
-
-
-def test_predict_is_a_clear_not_yet(tmp_path, pretrain_mindrecord):
-    result = run_entry(tmp_path, tiny_config(pretrain_mindrecord), "--run_mode", "predict", "--predict_data", "[hi]")
-    assert result.proc.returncode == 3
-    assert "run_mode predict is not yet implemented in this version" in result.proc.stderr

@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pytest
-
 from iflytekspark.train.lr import warmup_cosine
 
 pytestmark = pytest.mark.mindspore
@@ -34,15 +33,16 @@ def test_lr_cell_matches_the_formula(ms_context):
     from iflytekspark.train import WarmUpCosineLR
 
     cell = WarmUpCosineLR(3e-4, lr_end=3e-5, warmup_steps=4, total_steps=14)
-    got = [float(cell(ms_context.Tensor(np.array([s], np.int32))).asnumpy().reshape(-1)[0]) for s in range(16)]
+    got = [
+        float(cell(ms_context.Tensor(np.array([s], np.int32))).asnumpy().reshape(-1)[0]) for s in range(16)
+    ]
     assert got == pytest.approx([warmup_cosine(s, 3e-4, 3e-5, 4, 14) for s in range(16)], rel=1e-5)
 
 
 @pytest.mark.parametrize("mode", ["pynative", "graph"])
 def test_adamw_step_equals_numpy(ms_context, mode, request):
-    from mindspore import Parameter, Tensor
-
     from iflytekspark.train import SparkAdamW, WarmUpCosineLR
+    from mindspore import Parameter, Tensor
 
     if mode == "graph":
         request.getfixturevalue("graph_mode")
@@ -51,9 +51,13 @@ def test_adamw_step_equals_numpy(ms_context, mode, request):
     w, b = Parameter(Tensor(params[0]), name="w"), Parameter(Tensor(params[1]), name="b")
     lr = WarmUpCosineLR(1e-2, lr_end=1e-3, warmup_steps=1, total_steps=5)
     opt = SparkAdamW([{"params": [w], "weight_decay": 0.1}, {"params": [b]}], learning_rate=lr)
-    assert [p.name for p in opt.exp_avg] == ["adam_m.w", "adam_m.b"] and str(opt.exp_avg_sq[1].dtype) == "Float32"
-    state = [(params[0], np.zeros((3, 4), np.float32), np.zeros((3, 4), np.float32)),
-             (params[1], np.zeros(5, np.float32), np.zeros(5, np.float32))]  # fmt: skip
+    assert [p.name for p in opt.exp_avg] == ["adam_m.w", "adam_m.b"] and str(
+        opt.exp_avg_sq[1].dtype
+    ) == "Float32"
+    state = [
+        (params[0], np.zeros((3, 4), np.float32), np.zeros((3, 4), np.float32)),
+        (params[1], np.zeros(5, np.float32), np.zeros(5, np.float32)),
+    ]
     for t in (1, 2, 3):
         grads = [rng.standard_normal((3, 4)).astype(np.float32), rng.standard_normal(5).astype(np.float16)]
         opt((Tensor(grads[0]), Tensor(grads[1])))
@@ -66,9 +70,8 @@ def test_adamw_step_equals_numpy(ms_context, mode, request):
 
 def make_step(ms_context, scale_sense=1.0, **kwargs):
     """A one-weight regression trained with SGD(lr=1), so the applied gradient is param_before - after."""
-    from mindspore import Parameter, Tensor, nn, ops
-
     from iflytekspark.train import SparkTrainOneStepCell
+    from mindspore import Parameter, Tensor, nn, ops
 
     class Net(nn.Cell):
         def __init__(self):
@@ -86,8 +89,13 @@ def make_step(ms_context, scale_sense=1.0, **kwargs):
 def test_step_accepts_the_trainer_keywords_and_clips_to_norm_one(ms_context):
     from mindspore import Tensor
 
-    trainer_kwargs = {"parallel_config": None, "print_separate_loss": False, "global_norm_spike_threshold": 1.0,
-                      "use_skip_data_by_global_norm": False, "calculate_per_token_loss": False}  # fmt: skip
+    trainer_kwargs = {
+        "parallel_config": None,
+        "print_separate_loss": False,
+        "global_norm_spike_threshold": 1.0,
+        "use_skip_data_by_global_norm": False,
+        "calculate_per_token_loss": False,
+    }
     net, step = make_step(ms_context, **trainer_kwargs)
     x, y = Tensor(np.array([1.0, 1.0], np.float32)), Tensor(np.array([0.0, 0.0], np.float32))
     loss, overflow, scale, lr, norm = step(x, y)
@@ -119,3 +127,33 @@ def test_overflow_skips_the_update_and_dynamic_scale_backs_off(ms_context):
     assert bool(overflow.asnumpy())
     np.testing.assert_array_equal(net.w.asnumpy(), np.array([3.0, 4.0], np.float32))  # no update
     assert float(step.scale_sense.asnumpy()) == 2.0**31
+
+
+def test_yaml_runner_wrapper_builds_with_dynamic_loss_scale(ms_context):
+    from mindformers.wrapper import build_wrapper
+    from mindspore import nn
+
+    net, _ = make_step(ms_context)
+
+    config = {
+        "type": "SparkTrainOneStepCell",
+        "use_clip_grad": True,
+        "scale_sense": {
+            "type": "DynamicLossScaleUpdateCell",
+            "loss_scale_value": 4294967296,
+            "scale_factor": 2,
+            "scale_window": 1000,
+        },
+    }
+    trainer_args = {
+        "network": net,
+        "optimizer": nn.SGD(net.trainable_params()),
+        "parallel_config": None,
+        "calculate_per_token_loss": False,
+        "global_norm_spike_threshold": 1.0,
+        "print_separate_loss": False,
+        "use_skip_data_by_global_norm": False,
+    }
+    cell = build_wrapper(config, default_args=trainer_args)
+    assert type(cell).__name__ == "SparkTrainOneStepCell"
+    assert float(cell.scale_sense.asnumpy()) == 2.0**32 and cell.loss_scaling_manager is not None

@@ -6,20 +6,20 @@ import json
 
 import numpy as np
 import pytest
-
 from iflytekspark.convert import classify, plan
 from iflytekspark.parallel_env import ParallelEnvError, detect
 from iflytekspark.run import RunOptions, parse_args
 from iflytekspark.tasks import TASK_MODULES
 from iflytekspark.tasks.evaluate import checkpoint_file, loss_tokens
 from iflytekspark.tasks.overrides import apply_overrides
-from iflytekspark.tasks.predict import NotInThisVersion, run as predict_run
 
 
 def test_flags_left_out_are_none_and_booleans_take_true_false():
     opts = parse_args(["--config", "c.yaml"])
     assert opts == RunOptions(config="c.yaml")
-    opts = parse_args(["--config", "c.yaml", "--use_parallel", "True", "--auto_trans_ckpt", "false", "--resume", "1"])
+    opts = parse_args(
+        ["--config", "c.yaml", "--use_parallel", "True", "--auto_trans_ckpt", "false", "--resume", "1"]
+    )
     assert (opts.use_parallel, opts.auto_trans_ckpt, opts.resume) == (True, False, True)
     with pytest.raises(SystemExit):
         parse_args(["--config", "c.yaml", "--use_parallel", "maybe"])
@@ -28,14 +28,26 @@ def test_flags_left_out_are_none_and_booleans_take_true_false():
 
 
 def test_only_given_flags_override_the_yaml():
-    cfg = {"use_parallel": True, "auto_trans_ckpt": True, "run_mode": "finetune",
-           "train_dataset": {"data_loader": {"dataset_dir": "old"}},
-           "train_dataset_task": {"dataset_config": {"data_loader": {"dataset_dir": "old"}}}}  # fmt: skip
+    cfg = {
+        "use_parallel": True,
+        "auto_trans_ckpt": True,
+        "run_mode": "finetune",
+        "train_dataset": {"data_loader": {"dataset_dir": "old"}},
+        "train_dataset_task": {"dataset_config": {"data_loader": {"dataset_dir": "old"}}},
+    }
     changes = apply_overrides(cfg, RunOptions(config="c.yaml"))
     assert (cfg["use_parallel"], cfg["auto_trans_ckpt"], cfg["run_mode"]) == (True, True, "finetune")
     assert changes == ["run_mode = 'finetune'"]
-    opts = RunOptions(config="c.yaml", run_mode="train", use_parallel=False, train_dataset="new.mindrecord",
-                      resume=True, load_checkpoint="ck", optimizer_parallel=True, device_id=3)  # fmt: skip
+    opts = RunOptions(
+        config="c.yaml",
+        run_mode="train",
+        use_parallel=False,
+        train_dataset="new.mindrecord",
+        resume=True,
+        load_checkpoint="ck",
+        optimizer_parallel=True,
+        device_id=3,
+    )
     apply_overrides(cfg, opts)
     assert (cfg["use_parallel"], cfg["auto_trans_ckpt"], cfg["run_mode"]) == (False, True, "train")
     assert cfg["train_dataset"]["data_loader"]["dataset_dir"] == "new.mindrecord"
@@ -45,14 +57,18 @@ def test_only_given_flags_override_the_yaml():
     assert apply_overrides({}, RunOptions(config="c.yaml")) == ["run_mode = 'train'"]
 
 
-def test_every_run_mode_has_a_module_and_predict_says_not_yet():
+def test_every_run_mode_has_a_module():
     assert set(TASK_MODULES) == {"train", "finetune", "eval", "predict", "export"}
-    with pytest.raises(NotInThisVersion, match="predict is not yet implemented in this version"):
-        predict_run(type("C", (), {"run_mode": "predict"})(), None)
+    assert TASK_MODULES["train"] == TASK_MODULES["finetune"] == "train"
 
 
-DYNAMIC = {"MS_ROLE": "MS_WORKER", "MS_SCHED_HOST": "10.0.0.1", "MS_SCHED_PORT": "8118", "MS_WORKER_NUM": "2",
-           "MS_NODE_ID": "1"}  # fmt: skip
+DYNAMIC = {
+    "MS_ROLE": "MS_WORKER",
+    "MS_SCHED_HOST": "10.0.0.1",
+    "MS_SCHED_PORT": "8118",
+    "MS_WORKER_NUM": "2",
+    "MS_NODE_ID": "1",
+}
 
 
 def test_dynamic_cluster_environment():
@@ -80,9 +96,20 @@ def test_no_launcher_environment_names_both_styles():
 
 
 def write_table(path, devices):
-    table = {"version": "1.0", "server_count": "1", "status": "completed",
-             "server_list": [{"server_id": "10.0.0.1", "device": [
-                 {"device_id": str(d), "device_ip": f"192.168.1.{d}", "rank_id": str(r)} for r, d in devices]}]}  # fmt: skip
+    table = {
+        "version": "1.0",
+        "server_count": "1",
+        "status": "completed",
+        "server_list": [
+            {
+                "server_id": "10.0.0.1",
+                "device": [
+                    {"device_id": str(d), "device_ip": f"192.168.1.{d}", "rank_id": str(r)}
+                    for r, d in devices
+                ],
+            }
+        ],
+    }
     path.write_text(json.dumps(table))
     return str(path)
 
@@ -124,9 +151,28 @@ def test_eval_checkpoint_is_the_newest_of_rank_0(tmp_path):
 
 
 def test_convert_rules():
-    names = ["transformer.embedding.word_embeddings.embedding_table", "transformer.transformer.layernorm.gamma",
-             "transformer.transformer.layers.0.attention.q_proj.weight", "transformer.transformer.layers.0.attention.slice_sparse_mask",
-             "adam_m.transformer.transformer.layers.0.attention.q_proj.weight", "global_step"]  # fmt: skip
+    names = [
+        "transformer.embedding.word_embeddings.embedding_table",
+        "transformer.transformer.layernorm.gamma",
+        "transformer.transformer.layers.0.attention.q_proj.weight",
+        "transformer.transformer.layers.0.attention.slice_sparse_mask",
+        "adam_m.transformer.transformer.layers.0.attention.q_proj.weight",
+        "global_step",
+    ]
     assert [classify(n) for n in names] == ["weight", "weight", "weight", "mask", "optimizer", "optimizer"]
-    assert list(plan(names, "bfloat16", False, False, False).values()) == ["float32", "float32", "bfloat16", None, None, None]
-    assert list(plan(names, "float16", True, True, True).values()) == ["float16", "float16", "float16", None, "keep", "keep"]
+    assert list(plan(names, "bfloat16", False, False, False).values()) == [
+        "float32",
+        "float32",
+        "bfloat16",
+        None,
+        None,
+        None,
+    ]
+    assert list(plan(names, "float16", True, True, True).values()) == [
+        "float16",
+        "float16",
+        "float16",
+        None,
+        "keep",
+        "keep",
+    ]

@@ -12,7 +12,9 @@ from orchestrator.transfer.manifest import Item
 from orchestrator.transfer.node_receiver import encode_frame
 
 
-def node(host: str, workdir: Path, *, local: bool = False, devices: tuple[int, ...] = (0,), ssh=None) -> NodeSpec:
+def node(
+    host: str, workdir: Path, *, local: bool = False, devices: tuple[int, ...] = (0,), ssh=None
+) -> NodeSpec:
     """A NodeSpec for tests (a local node runs the receiver with this interpreter)."""
     import sys
 

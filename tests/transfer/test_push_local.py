@@ -15,7 +15,7 @@ from tests.transfer.helpers import node, random_file
 
 @pytest.fixture
 def src(tmp_path):
-    random_file(tmp_path / "src" / "rank_0" / "m.ckpt", 2 << 20)
+    random_file(tmp_path / "src" / "rank_0" / "m.ckpt", 300_000)
     random_file(tmp_path / "src" / "data.bin", 1234)
     return tmp_path / "src"
 
@@ -81,7 +81,9 @@ def test_a_broken_hop_falls_back_to_direct_pushes(tmp_path, src, monkeypatch):
     hosts = ["127.0.0.1", "127.0.0.2"]
     pool = TransportPool({h: LocalTransport(h) for h in hosts})
     items = _items(src, tmp_path)
-    targets = [Target(node(h, tmp_path / f"w{k}"), str(tmp_path / f"dest{k}"), items) for k, h in enumerate(hosts)]
+    targets = [
+        Target(node(h, tmp_path / f"w{k}"), str(tmp_path / f"dest{k}"), items) for k, h in enumerate(hosts)
+    ]
     result = push(targets, PushOptions(mode="relay"), pool=pool).check()
     total = sum(i.entry.size for i in items)
     assert [n.route for n in result.nodes] == ["relay 1/2", "relay 2/2, then direct"]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import io
 import os
 
 import pytest
@@ -21,7 +23,7 @@ def items(tmp_path):
 
 def _conf(dest, items, trusted=None, **kw):
     trusted = trusted or {}
-    files = {i.entry.rel: {"trusted": trusted.get(i.entry.rel, 0)} for i in items}
+    files = {i.entry.rel: {**vars(i.entry), "trusted": trusted.get(i.entry.rel, 0)} for i in items}
     return {"dest": str(dest), "cache": str(dest.parent / "cache.json"), "files": files, **kw}
 
 
@@ -73,6 +75,17 @@ def test_corrupted_bytes_fail_the_checksum_and_leave_nothing(tmp_path, items):
     answer = receive(_conf(dest, items[1:]), type(stream)(bytes(raw)))
     assert answer["files"]["b.bin"]["status"] == "bad" and not answer["files"]["b.bin"].get("ok")
     assert not (dest / "b.bin").exists() and not (dest / "b.bin.part").exists()
+
+
+def test_a_forged_stream_header_cannot_override_the_expected_hash(tmp_path, items):
+    dest = tmp_path / "node" / "dest"
+    forged = bytes(4) + items[1].source.read_bytes()[4:]  # a relay hop swapped the data and its header
+    fake = dataclasses.replace(
+        items[1], entry=dataclasses.replace(items[1].entry, sha256=hashlib.sha256(forged).hexdigest())
+    )
+    raw = stream_of([(fake, 0)]).getvalue().replace(items[1].source.read_bytes(), forged)
+    answer = receive(_conf(dest, items[1:]), io.BytesIO(raw))
+    assert answer["files"]["b.bin"]["status"] == "bad" and not (dest / "b.bin").exists()
 
 
 def test_scan_detects_a_changed_byte_and_fixes_a_wrong_mtime(tmp_path, items):

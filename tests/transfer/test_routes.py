@@ -37,7 +37,10 @@ def test_nodes_wanting_the_same_files_form_one_chain_others_go_direct():
                                                                             ("direct", ["h4"])]  # fmt: skip
     # the chain streams the union, each file from the smallest trusted prefix
     assert [(i.entry.rel, off) for i, off in stream_items(routes[0])] == [("a", 0), ("b", 0)]
-    assert [(i.entry.rel, off) for i, off in stream_items(plan_routes([n2], "auto")[0])] == [("a", 30), ("b", 0)]
+    assert [(i.entry.rel, off) for i, off in stream_items(plan_routes([n2], "auto")[0])] == [
+        ("a", 30),
+        ("b", 0),
+    ]
 
 
 def test_direct_mode_and_local_nodes_never_chain():
@@ -46,3 +49,24 @@ def test_direct_mode_and_local_nodes_never_chain():
     assert [r.kind for r in direct] == ["direct", "direct"]
     local = plan_routes([_needs("h1", files, local=True), _needs("h2", files)], "relay")
     assert [r.kind for r in local] == ["direct", "direct"]
+
+
+def test_plan_input_transfers_become_targets(tmp_path):
+    from orchestrator.plan.model import Transfer
+    from orchestrator.transfer.node_receiver import HashCache
+    from orchestrator.transfer.targets import targets_from_transfers
+    from tests.transfer.helpers import random_file
+
+    data = random_file(tmp_path / "train.mindrecord", 10)
+    random_file(tmp_path / "tok" / "vocab.model", 5)
+    nodes = [node("h1", tmp_path), node("h2", tmp_path)]
+    xs = [Transfer(h, "input", str(data), "/j/inputs/train_dataset/train.mindrecord") for h in ("h1", "h2")]
+    xs += [Transfer("h1", "input", str(tmp_path / "tok"), "/j/inputs/tokenizer/tok"),
+           Transfer("h1", "generated", "nodes/h1/commands.sh", "/j/commands.sh")]  # fmt: skip
+    targets = targets_from_transfers(xs, nodes, HashCache(None))
+    assert [(t.host, t.dest, [i.entry.rel for i in t.items]) for t in targets] == [
+        ("h1", "/j/inputs/train_dataset", ["train.mindrecord"]),
+        ("h2", "/j/inputs/train_dataset", ["train.mindrecord"]),
+        ("h1", "/j/inputs/tokenizer/tok", ["vocab.model"]),
+    ]
+    assert targets[0].items is targets[1].items  # hashed once

@@ -25,8 +25,9 @@ def parse_args(argv: Optional[List[str]] = None) -> PreprocessOptions:
     parser.add_argument(
         "--workers", type=int, default=min(4, os.cpu_count() or 1), help="tokenising processes"
     )
-    parser.add_argument("--overlong", choices=["truncate", "reject"], default="truncate",
-                        help="SFT samples longer than a row")  # fmt: skip
+    parser.add_argument(
+        "--overlong", choices=["truncate", "reject"], default="truncate", help="SFT samples longer than a row"
+    )
     a = parser.parse_args(argv)
     return PreprocessOptions(
         a.kind, a.tokenizer, a.raw_data_path, a.output_filename, a.seq_length, a.pad_id, a.workers, a.overlong

@@ -47,7 +47,7 @@ def _parse(path: Path):
         line = raw[: exc.start].count(b"\n") + 1
         raise DataError(
             f"{path}:{line}: not UTF-8 (byte {exc.start}: {exc.reason}); re-encode the file as UTF-8"
-        )
+        ) from None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -83,8 +83,8 @@ def load_records(path, required: Sequence[str] = ("output",)) -> List[Record]:
         found = _check(item, required, optional)
         problems += [(number, p) for p in found]
         if not found:
-            get = lambda k: clean(item.get(k) or "")  # noqa: E731
-            records.append(Record(get("instruction"), get("input"), get("output")))
+            fields = [clean(item.get(k) or "") for k in ("instruction", "input", "output")]
+            records.append(Record(*fields))
     if problems:
         lines = [f"{path}: record {n}: {p}" for n, p in problems[:MAX_PROBLEMS]]
         if len(problems) > MAX_PROBLEMS:

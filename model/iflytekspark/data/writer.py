@@ -20,8 +20,8 @@ def write_mindrecord(path: Path, rows: Iterable[Row], columns: Sequence[str]) ->
     writer.add_schema({c: {"type": "int64", "shape": [-1]} for c in columns}, "iflytekspark")
     batch = []
     for ids, mask in rows:
-        values = {"input_ids": np.asarray(ids, dtype=np.int64), "loss_mask": np.asarray(mask, dtype=np.int64)}
-        batch.append({c: values[c] for c in columns})
+        row = {"input_ids": ids, "loss_mask": mask}
+        batch.append({c: np.ascontiguousarray(row[c], dtype=np.int64) for c in columns})
         if len(batch) == BATCH:
             writer.write_raw_data(batch)
             batch = []

@@ -18,7 +18,6 @@ import numpy as np
 from .setup import RunConfigError, init_context, logger
 
 
-
 def _mindrecord_files(path: str) -> List[str]:
     p = Path(path)
     files = sorted(str(f) for f in p.glob("*.mindrecord")) if p.is_dir() else [str(p)]

@@ -11,7 +11,6 @@ from ..parallel_env import LaunchEnv, detect
 from .overrides import apply_overrides
 
 
-
 def logger():
     """MindFormers' logger (its files land in output/log/rank_N, next to the Trainer's)."""
     from mindformers.tools.logger import logger as mf_logger
@@ -27,7 +26,10 @@ class RunConfigError(IFlytekSparkError, ValueError):
 
 def register_all() -> None:
     """Make the model, its config, the optimizer, LR schedule and wrapper known to MindFormers."""
-    from .. import config, model, train  # noqa: F401  (importing registers them)
+    from .. import train  # noqa: F401  (importing registers SparkAdamW, WarmUpCosineLR, the cell)
+    from ..registry import register
+
+    register()
 
 
 def load_config(opts: Any):

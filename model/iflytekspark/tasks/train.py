@@ -18,8 +18,10 @@ def run(config: Any, opts: Any) -> int:
     init_context(config)
     trainer = Trainer(args=config, task=opts.task)
     checkpoint = config.get("load_checkpoint") or False
-    options = {"auto_trans_ckpt": bool(config.get("auto_trans_ckpt")),
-               "resume_training": bool(config.get("resume_training"))}  # fmt: skip
+    options = {
+        "auto_trans_ckpt": bool(config.get("auto_trans_ckpt")),
+        "resume_training": bool(config.get("resume_training")),
+    }
     if config.run_mode == "finetune":
         trainer.finetune(finetune_checkpoint=checkpoint, **options)
     else:

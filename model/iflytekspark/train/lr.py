@@ -11,14 +11,20 @@ from __future__ import annotations
 
 import math
 
+from mindformers.tools.register import MindFormerModuleType, MindFormerRegister
 from mindspore import Tensor, ops
 from mindspore import dtype as mstype
 from mindspore.nn.learning_rate_schedule import LearningRateSchedule
-from mindformers.tools.register import MindFormerModuleType, MindFormerRegister
 
 
-def warmup_cosine(step: int, learning_rate: float, lr_end: float, warmup_steps: int, total_steps: int,
-                  warmup_lr_init: float = 0.0) -> float:  # fmt: skip
+def warmup_cosine(
+    step: int,
+    learning_rate: float,
+    lr_end: float,
+    warmup_steps: int,
+    total_steps: int,
+    warmup_lr_init: float = 0.0,
+) -> float:
     """The schedule's value at ``step`` (plain Python)."""
     if warmup_steps > 0 and step < warmup_steps:
         return warmup_lr_init + (learning_rate - warmup_lr_init) * step / warmup_steps
@@ -31,8 +37,16 @@ class WarmUpCosineLR(LearningRateSchedule):
     """Warm-up then cosine to lr_end. Extra keywords the Trainer may pass (warmup_ratio, ...) are ignored
     unless named here; ``warmup_ratio`` sets warm-up as a fraction of total_steps when given."""
 
-    def __init__(self, learning_rate: float, lr_end: float = 0.0, warmup_steps: int = 0, total_steps: int = 1,
-                 warmup_lr_init: float = 0.0, warmup_ratio: float = None, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        learning_rate: float,
+        lr_end: float = 0.0,
+        warmup_steps: int = 0,
+        total_steps: int = 1,
+        warmup_lr_init: float = 0.0,
+        warmup_ratio: float = None,
+        **kwargs,
+    ):
         super().__init__()
         if total_steps is None or total_steps < 1:
             raise ValueError(f"WarmUpCosineLR: total_steps must be >= 1, got {total_steps}")

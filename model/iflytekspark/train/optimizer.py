@@ -11,17 +11,18 @@ the released checkpoints. Registered as ``SparkAdamW`` and, so reference YAMLs l
 from __future__ import annotations
 
 import numpy as np
+from mindformers.tools.register import MindFormerModuleType, MindFormerRegister
 from mindspore import Parameter, ParameterTuple, Tensor, ops
 from mindspore import dtype as mstype
 from mindspore.common.initializer import initializer
 from mindspore.nn.optim.optimizer import Optimizer
-from mindformers.tools.register import MindFormerModuleType, MindFormerRegister
 
 _adamw = ops.MultitypeFuncGraph("spark_adamw")
 
 
-@_adamw.register("Tensor", "Tensor", "Tensor", "Tensor", "Tensor", "Tensor", "Tensor", "Tensor", "Tensor",
-                 "Tensor", "Bool")  # fmt: skip
+@_adamw.register(
+    "Tensor", "Tensor", "Tensor", "Tensor", "Tensor", "Tensor", "Tensor", "Tensor", "Tensor", "Tensor", "Bool"
+)
 def _update(beta1, beta2, eps, step, lr, weight_decay, param, grad, m, v, optim_filter):
     """One AdamW update of ``param`` (see the module docstring); returns the new value."""
     if not optim_filter:
@@ -59,8 +60,15 @@ def _float32_state(params, prefix: str) -> ParameterTuple:
 class SparkAdamW(Optimizer):
     """AdamW of the reference: betas (0.9, 0.95), eps 1e-8 outside bias correction, wd 0 by default."""
 
-    def __init__(self, params, learning_rate=3e-4, beta1: float = 0.9, beta2: float = 0.95, eps: float = 1e-8,
-                 weight_decay: float = 0.0):  # fmt: skip
+    def __init__(
+        self,
+        params,
+        learning_rate=3e-4,
+        beta1: float = 0.9,
+        beta2: float = 0.95,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ):
         super().__init__(learning_rate, params, weight_decay=weight_decay)
         if not (0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0 and eps > 0.0):
             raise ValueError(
@@ -79,17 +87,27 @@ class SparkAdamW(Optimizer):
         self.assignadd(self.global_step, self.global_step_increase_tensor)
         step = ops.cast(self.global_step, mstype.float32)  # 1 at the first update
         # Graph mode wants every argument spelled out (no nested partials, no star-unpacking).
-        b1, b2, eps, params, m, v, filt = (self.beta1, self.beta2, self.eps, self._parameters, self.exp_avg,
-                                           self.exp_avg_sq, self.optim_filter)  # fmt: skip
+        b1, b2, eps, params, m, v, filt = (
+            self.beta1,
+            self.beta2,
+            self.eps,
+            self._parameters,
+            self.exp_avg,
+            self.exp_avg_sq,
+            self.optim_filter,
+        )
         if self.is_group_lr:
-            result = self.hyper_map(ops.partial(_adamw, b1, b2, eps, step), lr, weight_decay, params, gradients,
-                                    m, v, filt)  # fmt: skip
+            result = self.hyper_map(
+                ops.partial(_adamw, b1, b2, eps, step), lr, weight_decay, params, gradients, m, v, filt
+            )
         elif self.is_group:
-            result = self.hyper_map(ops.partial(_adamw, b1, b2, eps, step, lr), weight_decay, params, gradients,
-                                    m, v, filt)  # fmt: skip
+            result = self.hyper_map(
+                ops.partial(_adamw, b1, b2, eps, step, lr), weight_decay, params, gradients, m, v, filt
+            )
         else:
-            result = self.hyper_map(ops.partial(_adamw, b1, b2, eps, step, lr, weight_decay), params, gradients,
-                                    m, v, filt)  # fmt: skip
+            result = self.hyper_map(
+                ops.partial(_adamw, b1, b2, eps, step, lr, weight_decay), params, gradients, m, v, filt
+            )
         if self.use_parallel:
             self.broadcast_params(result)
         return result

@@ -12,10 +12,10 @@ YAML (``runner_wrapper``): ``type: SparkTrainOneStepCell``, ``scale_sense`` a nu
 
 from __future__ import annotations
 
-from mindspore import Tensor, context, nn, ops
-from mindspore import dtype as mstype
 from mindformers.core.clip_grad import ClipGradNorm
 from mindformers.tools.register import MindFormerModuleType, MindFormerRegister
+from mindspore import Tensor, context, nn, ops
+from mindspore import dtype as mstype
 
 _unscale = ops.MultitypeFuncGraph("spark_unscale")
 _all_finite = ops.MultitypeFuncGraph("spark_all_finite")
@@ -35,8 +35,16 @@ def _grad_all_finite(grad):
 class SparkTrainOneStepCell(nn.TrainOneStepWithLossScaleCell):
     """One training step of a network that returns its scalar loss (see the module docstring)."""
 
-    def __init__(self, network, optimizer, scale_sense=1.0, use_clip_grad: bool = True,
-                 max_grad_norm: float = 1.0, calculate_per_token_loss: bool = False, **kwargs):  # fmt: skip
+    def __init__(
+        self,
+        network,
+        optimizer,
+        scale_sense=1.0,
+        use_clip_grad: bool = True,
+        max_grad_norm: float = 1.0,
+        calculate_per_token_loss: bool = False,
+        **kwargs,
+    ):
         # kwargs: what the Trainer passes for its own cells (parallel_config, print_separate_loss,
         # global_norm_spike_threshold, use_skip_data_by_global_norm); they do not apply here.
         if calculate_per_token_loss:

@@ -1,0 +1,114 @@
+"""`orchestrate push` of one checkpoint to 1, 2, 4 and 8 simulated nodes, against sequential `scp`.
+
+In one run on one 8-node simulated cluster (real sshd, host keys checked by both tools): for each node
+count, the baseline is `scp` of the same file to each node one after another (OpenSSH, the sim's key
+and known_hosts); then `push` (relay chain where nodes reach each other), then the re-push of the
+unchanged file. The controller's first hashing of the file is timed on its own (later pushes hit the
+hash cache). Node folders are emptied between runs.
+
+Run: ``.venv/bin/python bench/bench_push.py [--size-mb 1024] [--nodes 1,2,4,8] [--direct]`` (root).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from orchestrator import sim
+from orchestrator.inventory import load_inventory
+from orchestrator.transfer import PushOptions, Target, build_items, push, source_files
+from orchestrator.transfer.node_receiver import HashCache
+
+DEST = "/opt/orchestrate-node/bench-push"
+
+
+def make_checkpoint(folder: Path, size_mb: int) -> Path:
+    path = folder / "rank_0" / "iflytekspark_13b.ckpt"
+    path.parent.mkdir(parents=True)
+    with open(path, "wb") as f:
+        for _ in range(size_mb):
+            f.write(os.urandom(1 << 20))
+    return path
+
+
+def clean(cluster: sim.Cluster, count: int) -> None:
+    for k in range(1, count + 1):
+        cluster.exec(k, f"rm -rf {DEST} && mkdir -p {DEST}")
+
+
+def scp_sequential(cluster: sim.Cluster, hosts: list[str], path: Path) -> float:
+    start = time.perf_counter()
+    for host in hosts:
+        subprocess.run(
+            ["scp", "-q", "-B", "-i", str(cluster.key), "-o", f"UserKnownHostsFile={cluster.known_hosts}",
+             "-o", "StrictHostKeyChecking=yes", str(path), f"root@{host}:{DEST}/"],
+            check=True,
+        )  # fmt: skip
+    return time.perf_counter() - start
+
+
+def timed_push(targets: list[Target], mode: str) -> tuple[float, int]:
+    start = time.perf_counter()
+    result = push(targets, PushOptions(mode=mode)).check()
+    return time.perf_counter() - start, result.controller_bytes
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--size-mb", type=int, default=1024)
+    ap.add_argument("--nodes", default="1,2,4,8")
+    ap.add_argument("--direct", action="store_true", help="also time direct (non-relay) pushes")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    counts = [int(c) for c in args.nodes.split(",")]
+    name = f"bpush{os.getpid() % 10000}"
+    cluster = sim.up(name, nodes=max(counts), devices=1)
+    rows = []
+    try:
+        inv = load_inventory(cluster.inventory)
+        with tempfile.TemporaryDirectory(prefix="bench-push-") as tmp:
+            ckpt = make_checkpoint(Path(tmp), args.size_mb)
+            cache = HashCache(str(Path(tmp) / "hashes.json"))
+            start = time.perf_counter()
+            items = tuple(build_items(source_files(ckpt), cache))
+            hash_s = time.perf_counter() - start
+            for count in counts:
+                nodes = list(inv.nodes[:count])
+                targets = [Target(n, DEST, items) for n in nodes]
+                clean(cluster, count)
+                row = {"nodes": count, "scp_s": scp_sequential(cluster, [n.host for n in nodes], ckpt)}
+                clean(cluster, count)
+                row["push_s"], row["controller_bytes"] = timed_push(targets, "auto")
+                row["repush_s"], _ = timed_push(targets, "auto")
+                if args.direct:
+                    clean(cluster, count)
+                    row["direct_s"], _ = timed_push(targets, "direct")
+                clean(cluster, count)
+                rows.append(row)
+                print(_line(row, args.size_mb), flush=True)
+    finally:
+        sim.down(name)
+    summary = {"size_mb": args.size_mb, "controller_first_hash_s": round(hash_s, 2), "runs": rows}
+    print(
+        json.dumps(summary, indent=1) if args.json else f"controller first hash: {hash_s:.2f}s (cached after)"
+    )
+
+
+def _line(row: dict, size_mb: int) -> str:
+    total = size_mb * row["nodes"]
+    text = (f"{row['nodes']} node(s): scp {row['scp_s']:.1f}s ({total / row['scp_s']:.0f} MB/s)  "
+            f"push {row['push_s']:.1f}s ({total / row['push_s']:.0f} MB/s, controller sent "
+            f"{row['controller_bytes'] / (1 << 20):.0f} MiB)  ratio {row['scp_s'] / row['push_s']:.2f}x  "
+            f"re-push {row['repush_s']:.2f}s")  # fmt: skip
+    if "direct_s" in row:
+        text += f"  direct {row['direct_s']:.1f}s"
+    return text
+
+
+if __name__ == "__main__":
+    main()

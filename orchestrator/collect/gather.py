@@ -1,0 +1,173 @@
+"""Fetching one job's files from every node in parallel: one tar stream per node, unpacked locally.
+
+``node_request`` says what to take from a node (from the job record and, when present, the plan
+copy); ``node_pack.py`` runs there, read-only, and answers the archive on stdout; ``fetch_node``
+unpacks it into ``<out>/<job>/<host>/`` (``layout``). A node that cannot be reached is reported,
+the others are still collected.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import io
+import json
+import posixpath
+import shutil
+import tarfile
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from orchestrator.collect import layout, node_pack
+from orchestrator.inventory.model import NodeSpec
+from orchestrator.jobs.state import JobRecord
+from orchestrator.plan.model import NodePlan
+from orchestrator.transport import Transport
+
+NODE_SOURCE = Path(node_pack.__file__).read_text(encoding="utf-8")
+PLOG_ENV = "ASCEND_PROCESS_LOG_PATH"
+HCCN_QUERIES = ("link", "ip", "net_health")
+
+
+@dataclass(frozen=True)
+class NodeCollect:
+    """What was collected from one node (``dir`` None when the node could not be collected)."""
+
+    host: str
+    dir: Optional[Path]
+    error: str = ""
+    files: tuple[tuple[str, str], ...] = ()  # (node path, path under ``dir``)
+    archive_bytes: int = 0
+    truncated: tuple[str, ...] = ()  # node paths cut to their last bytes
+    unreadable: tuple[str, ...] = ()  # "<node path>: <why>"
+    tools_missing: tuple[str, ...] = ()
+    skipped_old: int = 0  # files outside the job's run window (earlier jobs' logs)
+
+    @property
+    def ok(self) -> bool:
+        return self.dir is not None
+
+    def local(self, node_path: str) -> Optional[Path]:
+        """Where the node file ``node_path`` was put locally, if it was collected."""
+        arc = dict(self.files).get(node_path)
+        return self.dir / arc if self.dir is not None and arc else None
+
+
+def _under(path: str, root: str) -> bool:
+    return posixpath.commonpath([path, root]) == root
+
+
+def node_request(record: JobRecord, spec: NodeSpec, plan_node: Optional[NodePlan],
+                 max_file_bytes: int = 64 << 20) -> dict[str, Any]:  # fmt: skip
+    """The JSON request ``node_pack`` answers for ``spec``'s node."""
+    host, job_id = spec.host, record.job_id
+    agent_dir = record.agent(host)[1]
+    procs = [p for p in record.processes if p.host == host]
+    job_dir = (
+        plan_node.job_dir
+        if plan_node
+        else posixpath.dirname(posixpath.commonpath([p.log for p in procs] or ["/"]))
+    )
+    log_root = f"{job_dir}/output/log" if plan_node else job_dir
+    entries = [
+        {"arc": layout.LOGS, "path": log_root, "window": True},
+        {"arc": layout.CONFIG, "path": f"{job_dir}/config", "optional": True},
+        {"arc": layout.RANK_TABLE, "path": f"{job_dir}/{layout.RANK_TABLE}", "optional": True},
+        {"arc": layout.AGENT, "path": f"{agent_dir}/jobs/{job_id}"},
+        {"arc": f"{layout.AGENT}/launch-spec.json", "path": f"{agent_dir}/specs/{job_id}.json", "optional": True},
+    ]  # fmt: skip
+    for p in procs:  # a rank log planned outside the log folder: its folder, time-windowed
+        if not _under(p.log, log_root):
+            entries.append(
+                {"arc": f"{layout.LOGS}-extra/{p.name}", "path": posixpath.dirname(p.log), "window": True}
+            )
+    envs = [dict(x.env) for x in plan_node.launches] if plan_node else []
+    plogs = sorted({e[PLOG_ENV] for e in envs if e.get(PLOG_ENV)})
+    for i, path in enumerate(p for p in plogs if not _under(p, log_root)):
+        entries.append({"arc": f"{layout.PLOG}/{i}", "path": path, "window": True, "optional": True})
+    commands = [["npu-smi", "info"]] + [
+        ["hccn_tool", "-i", str(d), f"-{q}", "-g"] for d in spec.devices for q in HCCN_QUERIES
+    ]
+    return {
+        "entries": entries,
+        "plog_default": not envs or any(not e.get(PLOG_ENV) for e in envs),
+        "state": f"{agent_dir}/jobs/{job_id}/state.json",
+        "since": record.created,
+        "commands": [{"arc": layout.snapshot_name(c), "argv": c} for c in commands],
+        "max_file_bytes": max_file_bytes,
+    }
+
+
+def decode_answer(stdout: str) -> bytes:
+    """The archive between the marker lines of ``node_pack``'s output; ValueError if absent or damaged."""
+    begin, end = stdout.rfind(node_pack.BEGIN), stdout.rfind(node_pack.END)
+    if begin < 0 or end < begin:
+        raise ValueError("no archive in the node's answer")
+    try:
+        return base64.b64decode(stdout[begin + len(node_pack.BEGIN) : end].strip(), validate=True)
+    except binascii.Error as exc:
+        raise ValueError(f"damaged archive in the node's answer: {exc}") from None
+
+
+def unpack(data: bytes, dest: Path) -> dict[str, Any]:
+    """Extract the archive into ``dest`` (replacing an earlier collection there); its manifest."""
+    dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            tar.extractall(tmp, filter="data")  # no absolute paths, no '..', no links out
+        manifest = json.loads((tmp / layout.MANIFEST).read_text(encoding="utf-8"))
+        if dest.exists():
+            shutil.rmtree(dest)
+        tmp.rename(dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest
+
+
+def fetch_node(
+    t: Transport, python: str, request: dict[str, Any], dest: Path, timeout: float = 600
+) -> NodeCollect:
+    """Run ``node_pack`` on the node behind ``t`` and unpack its archive into ``dest``."""
+    res = t.run(
+        [python, "-c", NODE_SOURCE, json.dumps(request, sort_keys=True)], timeout=timeout, check=False
+    )
+    try:
+        if res.exit_code != 0:
+            raise ValueError(f"exited {res.exit_code}")
+        data = decode_answer(res.stdout)
+        manifest = unpack(data, dest)
+    except (ValueError, tarfile.TarError, OSError) as exc:
+        tail = " | ".join(res.stderr.strip().splitlines()[-3:])
+        return NodeCollect(t.host, None, f"collecting failed: {exc}" + (f": {tail}" if tail else ""))
+    files = tuple((f["path"], f["arc"]) for f in manifest["files"])
+    return NodeCollect(
+        host=t.host, dir=dest, files=files, archive_bytes=len(data),
+        truncated=tuple(f["path"] for f in manifest["files"] if f["truncated"]),
+        unreadable=tuple(f"{e['path']}: {e['error']}" for e in manifest["errors"]),
+        tools_missing=tuple(" ".join(c["argv"]) for c in manifest["commands"] if c["error"]),
+        skipped_old=int(manifest["skipped_outside_window"]),
+    )  # fmt: skip
+
+
+def gather(
+    record: JobRecord, plans: dict[str, NodePlan], root: Path, fan: Any, timeout: float = 600
+) -> dict[str, NodeCollect]:
+    """Collect every node of ``record`` at once through ``fan`` (``JobNodes.fan``); per-host outcomes.
+
+    ``plans`` maps host -> that node's plan (empty when the job has no plan copy).
+    """
+    specs = {n.host: n for n in record.nodes}
+
+    def one(t: Transport) -> NodeCollect:
+        spec = specs[t.host]
+        request = node_request(record, spec, plans.get(t.host))
+        return fetch_node(t, spec.python, request, layout.host_dir(root, t.host), timeout)
+
+    res = fan(one)
+    out = dict(res.results)
+    out.update({h: NodeCollect(h, None, str(e).splitlines()[0]) for h, e in res.failures.items()})
+    return {h: out[h] for h in specs}
