@@ -93,10 +93,15 @@ def main() -> None:
                 print(_line(row, args.size_mb), flush=True)
     finally:
         sim.down(name)
-    summary = {"size_mb": args.size_mb, "controller_first_hash_s": round(hash_s, 2), "runs": rows}
-    print(
-        json.dumps(summary, indent=1) if args.json else f"controller first hash: {hash_s:.2f}s (cached after)"
-    )
+    load = os.getloadavg()[1]  # the nodes share this machine's CPUs and disk: say how busy it was
+    summary = {
+        "size_mb": args.size_mb,
+        "controller_first_hash_s": round(hash_s, 2),
+        "load_5min": load,
+        "runs": rows,
+    }
+    text = f"controller first hash: {hash_s:.2f}s (cached after); machine load (5 min) {load:.1f}"
+    print(json.dumps(summary, indent=1) if args.json else text)
 
 
 def _line(row: dict, size_mb: int) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import random
 from pathlib import Path
-from typing import Dict, List, Union
+from typing import Dict, List, Optional, Union
 
 from .tokenizer import BOT, END, PAD, RET, UNK, USER
 
@@ -216,3 +216,24 @@ def write_run_config(path: Union[str, Path], config: Dict) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
     return path
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m iflytekspark.testing --tokenizer DIR --corpus FILE [--records N]`` (for demos)."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m iflytekspark.testing", description=main.__doc__)
+    p.add_argument("--tokenizer", help="folder to train the small test tokenizer into")
+    p.add_argument("--corpus", help="JSON file to write the generated alpaca corpus to")
+    p.add_argument("--records", type=int, default=256)
+    p.add_argument("--seed", type=int, default=0)
+    a = p.parse_args(argv)
+    if a.tokenizer:
+        print(f"tokenizer: {build_tokenizer(a.tokenizer, seed=a.seed)}")
+    if a.corpus:
+        print(f"corpus: {write_corpus(a.corpus, n=a.records, seed=a.seed)} ({a.records} records)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

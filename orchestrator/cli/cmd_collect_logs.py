@@ -31,14 +31,18 @@ def command(job: Optional[str], out: Optional[str], as_json: bool) -> None:
         click.echo(json.dumps(dict(res.index.to_dict(), folder=str(res.folder)), indent=1, sort_keys=True))
     else:
         ok = sum(c.ok for c in res.nodes.values())
-        click.echo(f"job {res.job_id} ({res.index.state}): {ok}/{len(res.nodes)} node(s) collected into {res.folder}")
+        click.echo(
+            f"job {res.job_id} ({res.index.state}): {ok}/{len(res.nodes)} node(s) collected into {res.folder}"
+        )
         cause = res.root_cause
         if cause is not None:
             click.echo(f"root cause: {cause.what} on {cause.host}: {cause.reason}")
             for line in cause.error_lines[-5:]:
                 click.echo(f"  | {line}")
         click.echo(f"index: {res.index_md}")
-        click.echo(f"loss plot: {res.loss_png}" if res.loss_png else "loss plot: no loss lines in the rank logs")
+        click.echo(
+            f"loss plot: {res.loss_png}" if res.loss_png else "loss plot: no loss lines in the rank logs"
+        )
     if not res.ok:
         failed = "; ".join(f"{h}: {e}" for h, e in res.errors.items())
         raise TransportError(f"not every node was collected: {failed}")

@@ -22,7 +22,7 @@ from typing import Any, Optional
 
 from orchestrator.collect import layout, node_pack
 from orchestrator.inventory.model import NodeSpec
-from orchestrator.jobs.state import JobRecord
+from orchestrator.jobs.state import JobRecord, ProcessRef
 from orchestrator.plan.model import NodePlan
 from orchestrator.transport import Transport
 
@@ -42,7 +42,7 @@ class NodeCollect:
     archive_bytes: int = 0
     truncated: tuple[str, ...] = ()  # node paths cut to their last bytes
     unreadable: tuple[str, ...] = ()  # "<node path>: <why>"
-    tools_missing: tuple[str, ...] = ()
+    tools_missing: tuple[str, ...] = ()  # tools not installed on the node (npu-smi, hccn_tool)
     skipped_old: int = 0  # files outside the job's run window (earlier jobs' logs)
 
     @property
@@ -59,18 +59,21 @@ def _under(path: str, root: str) -> bool:
     return posixpath.commonpath([path, root]) == root
 
 
+def _job_folders(procs: list[ProcessRef], plan_node: Optional[NodePlan]) -> tuple[str, str]:
+    """(job folder, log folder) on the node: from the plan, else the folder holding the job's logs."""
+    if plan_node is not None:
+        return plan_node.job_dir, f"{plan_node.job_dir}/output/log"
+    common = posixpath.commonpath([posixpath.dirname(p.log) for p in procs] or ["/"])
+    return common, common
+
+
 def node_request(record: JobRecord, spec: NodeSpec, plan_node: Optional[NodePlan],
                  max_file_bytes: int = 64 << 20) -> dict[str, Any]:  # fmt: skip
     """The JSON request ``node_pack`` answers for ``spec``'s node."""
     host, job_id = spec.host, record.job_id
     agent_dir = record.agent(host)[1]
     procs = [p for p in record.processes if p.host == host]
-    job_dir = (
-        plan_node.job_dir
-        if plan_node
-        else posixpath.dirname(posixpath.commonpath([p.log for p in procs] or ["/"]))
-    )
-    log_root = f"{job_dir}/output/log" if plan_node else job_dir
+    job_dir, log_root = _job_folders(procs, plan_node)
     entries = [
         {"arc": layout.LOGS, "path": log_root, "window": True},
         {"arc": layout.CONFIG, "path": f"{job_dir}/config", "optional": True},
@@ -80,9 +83,8 @@ def node_request(record: JobRecord, spec: NodeSpec, plan_node: Optional[NodePlan
     ]  # fmt: skip
     for p in procs:  # a rank log planned outside the log folder: its folder, time-windowed
         if not _under(p.log, log_root):
-            entries.append(
-                {"arc": f"{layout.LOGS}-extra/{p.name}", "path": posixpath.dirname(p.log), "window": True}
-            )
+            extra = {"arc": f"{layout.LOGS}-extra/{p.name}", "path": posixpath.dirname(p.log), "window": True}
+            entries.append(extra)
     envs = [dict(x.env) for x in plan_node.launches] if plan_node else []
     plogs = sorted({e[PLOG_ENV] for e in envs if e.get(PLOG_ENV)})
     for i, path in enumerate(p for p in plogs if not _under(p, log_root)):
@@ -97,6 +99,7 @@ def node_request(record: JobRecord, spec: NodeSpec, plan_node: Optional[NodePlan
         "since": record.created,
         "commands": [{"arc": layout.snapshot_name(c), "argv": c} for c in commands],
         "max_file_bytes": max_file_bytes,
+        "disks": [job_dir, agent_dir],
     }
 
 
@@ -143,12 +146,13 @@ def fetch_node(
     except (ValueError, tarfile.TarError, OSError) as exc:
         tail = " | ".join(res.stderr.strip().splitlines()[-3:])
         return NodeCollect(t.host, None, f"collecting failed: {exc}" + (f": {tail}" if tail else ""))
-    files = tuple((f["path"], f["arc"]) for f in manifest["files"])
+    files, tools = tuple((f["path"], f["arc"]) for f in manifest["files"]), manifest["commands"]
     return NodeCollect(
         host=t.host, dir=dest, files=files, archive_bytes=len(data),
         truncated=tuple(f["path"] for f in manifest["files"] if f["truncated"]),
-        unreadable=tuple(f"{e['path']}: {e['error']}" for e in manifest["errors"]),
-        tools_missing=tuple(" ".join(c["argv"]) for c in manifest["commands"] if c["error"]),
+        unreadable=tuple(f"{e['path']}: {e['error']}" for e in manifest["errors"])
+        + tuple(f"{' '.join(c['argv'])}: {c['error']}" for c in tools if c["error"] not in ("", "not found")),
+        tools_missing=tuple(sorted({c["argv"][0] for c in tools if c["error"] == "not found"})),
         skipped_old=int(manifest["skipped_outside_window"]),
     )  # fmt: skip
 

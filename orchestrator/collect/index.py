@@ -18,8 +18,9 @@ from typing import Any, Iterable, Optional
 
 from orchestrator.collect import layout
 from orchestrator.collect.gather import NodeCollect
-from orchestrator.jobs.model import JobStatus, NodeStatus, RootCause
+from orchestrator.jobs.model import JobStatus, NodeStatus, RankStatus, RootCause
 from orchestrator.jobs.rootcause import pick_root_cause
+from orchestrator.jobs.state import JobRecord
 
 ERROR_RE = re.compile(
     r"Traceback|Error|ERROR|Exception|FAIL|\bE[A-Z]\d{4}\b|Killed|Segmentation fault|core dumped|Abort"
@@ -64,6 +65,7 @@ class NodeEntry:
     files: int
     archive_bytes: int
     agent_state: str  # the agent's final job state on that node, "unknown" without a record
+    npus: str  # npu-smi at collection time: health, and processes still holding NPUs
     notes: tuple[str, ...]  # cut files, unreadable files, missing tools, skipped earlier logs
 
 
@@ -119,6 +121,23 @@ def rank_log(c: NodeCollect, node_path: str) -> Optional[Path]:
     return c.local(max(rotated, key=lambda p: int(p.rsplit(".", 1)[1]))) if rotated else None
 
 
+def npu_summary(c: NodeCollect) -> str:
+    """One line from the collected ``npu-smi info``: unhealthy NPUs, processes still holding NPUs."""
+    from orchestrator.ascend.npu_smi import parse_npu_smi_info
+
+    path = c.dir / layout.snapshot_name(["npu-smi", "info"]) if c.dir else None
+    if path is None or not path.is_file():
+        return "-"
+    try:
+        info = parse_npu_smi_info(path.read_text(encoding="utf-8", errors="replace"))
+    except ValueError as exc:
+        return f"npu-smi output not understood: {exc}"
+    bad = [f"NPU {n.npu_id} {n.health}" for n in info.npus if n.health != "OK"]
+    held = [f"NPU {p.npu_id} by pid {p.pid} {p.name}".rstrip() for p in info.processes]
+    parts = [f"{len(info.npus)} NPU(s), " + (", ".join(bad) if bad else "all OK")]
+    return "; ".join(parts + ([f"still held: {', '.join(held)}"] if held else []))
+
+
 def read_agent_state(c: NodeCollect) -> Optional[dict[str, Any]]:
     """The agent's ``state.json`` of the job as collected from the node."""
     path = c.dir / layout.AGENT / "state.json" if c.dir else None
@@ -129,12 +148,17 @@ def read_agent_state(c: NodeCollect) -> Optional[dict[str, Any]]:
 
 
 def agent_node(host: str, state: dict[str, Any], logs: dict[str, Optional[Path]]) -> NodeStatus:
-    """A NodeStatus from the agent's records (what ``status`` would have answered at the end)."""
-    from orchestrator.launch.monitor import node_status  # here: the monitor may import this package
-
-    procs = [dict(p, state="exited" if p.get("ended") else "unknown",
-                  log_tail=tail_lines(logs.get(p["name"]), 16 * 1024)[-20:]) for p in state.get("processes", [])]  # fmt: skip
-    return node_status(host, {"state": state.get("state", "unknown"), "processes": procs}, time.time())
+    """A NodeStatus from the agent's ``state.json`` (its final records), for ``jobs.rootcause``."""
+    ranks = tuple(
+        RankStatus(
+            host=host, name=p["name"], rank=p.get("rank"), state="exited" if p.get("ended") else "unknown",
+            pid=p.get("pid"), exit_code=p.get("exit_code"), signal=p.get("signal"),
+            killed_by_agent=bool(p.get("killed_by_agent")), started=p.get("started"), ended=p.get("ended"),
+            log=p.get("log", ""), log_tail=tuple(tail_lines(logs.get(p["name"]), 16 * 1024)[-20:]),
+        )
+        for p in state.get("processes", [])
+    )  # fmt: skip
+    return NodeStatus(host, True, state.get("state", "unknown"), state.get("heartbeat"), "", ranks)
 
 
 # ---------------------------------------------------------------- building
@@ -151,39 +175,50 @@ def _cause(
                       error_lines(lines) if lines else (), _rel(log, root), source)  # fmt: skip
 
 
-def build_index(record: Any, status: Optional[JobStatus], collected: dict[str, NodeCollect], root: Path,
+@dataclass
+class _Node:
+    """One node's share of the index while it is built."""
+
+    entry: NodeEntry
+    ranks: list[RankEntry]
+    logs: dict[str, Optional[Path]]  # process name -> collected log
+    status: Optional[NodeStatus]  # from the agent's records, when collected
+
+
+def _node(record: JobRecord, host: str, c: NodeCollect, root: Path) -> _Node:
+    state = read_agent_state(c) if c.ok else None
+    procs = state["processes"] if state else [
+        {"name": p.name, "rank": p.rank, "log": p.log} for p in record.processes if p.host == host
+    ]  # fmt: skip
+    logs = {p["name"]: rank_log(c, p["log"]) if c.ok and p.get("log") else None for p in procs}
+    ranks = [RankEntry(host, p["name"], p.get("rank"), p.get("exit_code"), p.get("signal"),
+                       bool(p.get("killed_by_agent")), _rel(logs[p["name"]], root)) for p in procs]  # fmt: skip
+    notes = [f"cut to its last bytes: {p}" for p in c.truncated] + [f"unreadable: {u}" for u in c.unreadable]
+    notes += [f"tool not available: {t}" for t in c.tools_missing]
+    notes += [f"{c.skipped_old} file(s) of earlier runs skipped"] if c.skipped_old else []
+    agent_state = state.get("state", "unknown") if state else "unknown"
+    entry = NodeEntry(host, c.ok, c.error, _rel(c.dir, root), len(c.files), c.archive_bytes, agent_state,
+                      npu_summary(c), tuple(notes))  # fmt: skip
+    return _Node(entry, ranks, logs, agent_node(host, state, logs) if state else None)
+
+
+def build_index(record: JobRecord, status: Optional[JobStatus], collected: dict[str, NodeCollect], root: Path,
                 loss_plot: Optional[Path] = None) -> Index:  # fmt: skip
     """The index of ``record``'s job from its last status and what was collected into ``root``."""
-    nodes, ranks, statuses = [], [], []
-    logs: dict[tuple[str, str], Optional[Path]] = {}
-    for host, c in collected.items():
-        state = read_agent_state(c) if c.ok else None
-        procs = state["processes"] if state else [dict(name=p.name, rank=p.rank, log=p.log) for p in record.processes
-                                                  if p.host == host]  # fmt: skip
-        for p in procs:
-            logs[(host, p["name"])] = rank_log(c, p["log"]) if c.ok and p.get("log") else None
-            ranks.append(RankEntry(host, p["name"], p.get("rank"), p.get("exit_code"), p.get("signal"),
-                                   bool(p.get("killed_by_agent")), _rel(logs[(host, p["name"])], root)))  # fmt: skip
-        if state:
-            statuses.append(agent_node(host, state, {p["name"]: logs[(host, p["name"])] for p in procs}))
-        notes = [f"cut to its last bytes: {p}" for p in c.truncated] + [
-            f"unreadable: {u}" for u in c.unreadable
-        ]
-        notes += [f"tool not available: {t}" for t in c.tools_missing]
-        notes += [f"{c.skipped_old} file(s) of earlier runs skipped"] if c.skipped_old else []
-        nodes.append(NodeEntry(host, c.ok, c.error, _rel(c.dir, root), len(c.files), c.archive_bytes,
-                               state.get("state", "unknown") if state else "unknown", tuple(notes)))  # fmt: skip
-    cause = None
+    parts = [_node(record, host, c, root) for host, c in collected.items()]
+    logs = {(n.entry.host, name): path for n in parts for name, path in n.logs.items()}
+    statuses = [n.status for n in parts if n.status is not None]
     if status is not None and status.root_cause is not None:
-        cause = _cause(status.root_cause, "monitor", logs, root)
+        cause: Optional[CauseEntry] = _cause(status.root_cause, "monitor", logs, root)
     else:
         found = pick_root_cause(statuses)
         cause = _cause(found, "collected", logs, root) if found else None
     return Index(
         job_id=record.job_id, task=record.task, state=_state(status, statuses), created=record.created,
         started=status.started if status else None, ended=status.ended if status else None,
-        collected_at=time.time(), message=status.message if status else "", nodes=tuple(nodes),
-        ranks=tuple(ranks), root_cause=cause, loss_plot=_rel(loss_plot, root),
+        collected_at=time.time(), message=status.message if status else "",
+        nodes=tuple(n.entry for n in parts), ranks=tuple(r for n in parts for r in n.ranks),
+        root_cause=cause, loss_plot=_rel(loss_plot, root),
     )  # fmt: skip
 
 
@@ -204,53 +239,49 @@ def _cell(value: Any) -> str:
     return "-" if value is None or value == "" else str(value).replace("|", "\\|")
 
 
-def render_markdown(ix: Index) -> str:
-    out = [f"# Job {ix.job_id} ({ix.task}): {ix.state.upper()}", ""]
-    out += [f"Started {_when(ix.started)}, ended {_when(ix.ended)}, logs collected {_when(ix.collected_at)}."]
-    out += [f"{ix.message}" if ix.message else "", "", "## Root cause", ""]
+SOURCES = {"monitor": "the controller's monitor", "collected": "the agent records collected from the nodes"}
+ALSO_HERE = (
+    f"- `{layout.CONTROLLER}/`: the job's local state (record, status, events, monitor log)",
+    f"- `{layout.PLAN}/`: the plan the job ran; `<host>/{layout.PLAN}/`: that node's YAML and env files",
+    f"- `<host>/{layout.SNAPSHOTS}/`: npu-smi and hccn_tool output at collection time",
+)
+
+
+def _cause_md(ix: Index) -> list[str]:
     c = ix.root_cause
     if c is None:
-        out += [
-            "No process failed." if ix.state != "failed" else "Not known (no failed process was recorded)."
+        return [
+            "Not known (no failed process was recorded)." if ix.state == "failed" else "No process failed."
         ]
-    else:
-        out += [
-            f"**{c.what} on {c.host}**: {c.reason}"
-            + (f" (exit code {c.exit_code})" if c.exit_code is not None else "")
-        ]
-        out += ["", f"Log: [{c.log}]({c.log})" if c.log else "Log: not collected", ""]
-        out += ["```", *c.error_lines, "```"] if c.error_lines else []
-        out += [
-            "",
-            f"_Named by the {'controller monitor' if c.source == 'monitor' else 'agent records collected from the nodes'}._",
-        ]
-    out += ["", "## Processes", "", "| host | process | rank | exit code | signal | stopped by agent | log |",
-            "|---|---|---|---|---|---|---|"]  # fmt: skip
-    for r in ix.ranks:
-        log = f"[{r.log}]({r.log})" if r.log else "-"
-        out.append(f"| {r.host} | {r.name} | {_cell(r.rank)} | {_cell(r.exit_code)} | {_cell(r.signal)} | "
-                   f"{'yes' if r.killed_by_agent else 'no'} | {log} |")  # fmt: skip
-    out += [
-        "",
-        "## Nodes",
-        "",
-        "| host | collected | files | archive bytes | agent state | notes |",
-        "|---|---|---|---|---|---|",
-    ]
-    for n in ix.nodes:
-        where = f"[{n.folder}/]({n.folder}/)" if n.folder else f"no: {n.error}"
-        out.append(f"| {n.host} | {_cell(where)} | {n.files} | {n.archive_bytes} | {n.agent_state} | "
-                   f"{_cell('; '.join(n.notes))} |")  # fmt: skip
-    out += [
-        "",
-        "## Loss",
-        "",
-        f"![loss curve]({ix.loss_plot})" if ix.loss_plot else "No loss lines in the rank logs.",
-    ]
-    out += ["", "## Also here", "", f"- `{layout.CONTROLLER}/`: the job's local state (record, status, events, monitor log)",
-            f"- `{layout.PLAN}/`: the plan the job ran; `<host>/{layout.PLAN}/`: that node's YAML and env files",
-            f"- `<host>/{layout.SNAPSHOTS}/`: npu-smi and hccn_tool output at collection time", ""]  # fmt: skip
-    return "\n".join(out)
+    out = [f"**{c.what} on {c.host}**: {c.reason}", ""]
+    out += [f"Log: [{c.log}]({c.log})" if c.log else "Log: not collected", ""]
+    out += ["```", *c.error_lines, "```", ""] if c.error_lines else []
+    return out + [f"_Named by {SOURCES[c.source]}._"]
+
+
+def _table(head: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[str]:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    return lines + ["| " + " | ".join(_cell(v) for v in row) + " |" for row in rows]
+
+
+def _link(path: Optional[str]) -> Optional[str]:
+    return f"[{path}]({path})" if path else None
+
+
+def render_markdown(ix: Index) -> str:
+    """INDEX.md: state, root cause with its error lines, processes, nodes, the loss curve."""
+    out = [f"# Job {ix.job_id} ({ix.task}): {ix.state.upper()}", ""]
+    out += [f"Started {_when(ix.started)}, ended {_when(ix.ended)}, logs collected {_when(ix.collected_at)}."]
+    out += [ix.message, "", "## Root cause", "", *_cause_md(ix), "", "## Processes", ""]
+    out += _table(("host", "process", "rank", "exit code", "signal", "stopped by agent", "log"),
+                  [(r.host, r.name, r.rank, r.exit_code, r.signal, "yes" if r.killed_by_agent else "no", _link(r.log))
+                   for r in ix.ranks])  # fmt: skip
+    out += ["", "## Nodes", ""]
+    out += _table(("host", "collected", "files", "archive bytes", "agent state", "npu-smi now", "notes"),
+                  [(n.host, _link(f"{n.folder}/") if n.folder else f"no: {n.error}", n.files, n.archive_bytes,
+                    n.agent_state, n.npus, "; ".join(n.notes)) for n in ix.nodes])  # fmt: skip
+    plot = f"![loss curve]({ix.loss_plot})" if ix.loss_plot else "No loss lines in the rank logs."
+    return "\n".join([*out, "", "## Loss", "", plot, "", "## Also here", "", *ALSO_HERE, ""])
 
 
 def write_index(ix: Index, root: Path) -> tuple[Path, Path]:

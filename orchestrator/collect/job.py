@@ -1,7 +1,7 @@
 """``collect_job_logs``: everything of one job, from every node and this machine, into one folder.
 
-Also the hook after a failed job: ``launch`` calls ``collect_job_logs(job_id)`` once the job is
-marked failed; it never raises for an unreachable node (the result and the index say which).
+``collect_job_logs`` never raises for an unreachable node (the result and the index say which).
+``collect_after_failure`` is the hook the monitor calls once a job is marked failed: it never raises.
 """
 
 from __future__ import annotations
@@ -110,7 +110,16 @@ def collect_job_logs(job: Union[str, JobDir, None] = None, out_dir: Optional[Pat
     append_event(
         jd.path,
         "logs-collected",
-        folder=str(root),
+        out=str(root),
         errors={h: c.error for h, c in collected.items() if not c.ok},
     )
     return CollectResult(jd.job_id, root, md, js, png, collected, ix)
+
+
+def collect_after_failure(job: JobDir, nodes: Optional[JobNodes] = None) -> Optional[CollectResult]:
+    """Collect a failed job into the default folder; any error becomes a ``logs-collect-failed`` event."""
+    try:
+        return collect_job_logs(job, nodes=nodes)
+    except Exception as exc:  # the job's outcome is already recorded: collecting is best effort
+        append_event(job.path, "logs-collect-failed", error=f"{type(exc).__name__}: {exc}")
+        return None

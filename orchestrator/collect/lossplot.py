@@ -7,6 +7,7 @@ and the live table agree on what a step and a loss are.
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence
 
@@ -14,6 +15,7 @@ from orchestrator.agent.node_agent import parse_progress
 
 Points = list[tuple[int, float]]
 _MARK = "step:["
+_RANK = re.compile(r"rank-(\d+)")
 
 
 def loss_points(lines: Iterable[str]) -> Points:
@@ -47,20 +49,19 @@ def plot_losses(series: Mapping[str, Sequence[tuple[int, float]]], out: Path, ti
     usable = {k: pts for k, pts in usable.items() if pts}
     if not usable:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    from matplotlib.figure import Figure  # a Figure of its own: no pyplot state, thread-safe enough
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     fig = Figure(figsize=(8, 4.5), dpi=100)
+    FigureCanvasAgg(fig)  # the Agg backend for this figure only: no pyplot, no global backend switch
     ax = fig.add_subplot()
     for label in sorted(usable, key=_rank_order):
         steps, losses = zip(*usable[label])
-        ax.plot(
-            steps, losses, marker="o" if len(steps) < 40 else None, markersize=3, linewidth=1.2, label=label
-        )
+        marker = "o" if len(steps) < 40 else None
+        ax.plot(steps, losses, marker=marker, markersize=3, linewidth=1.2, label=label)
     if failed_at is not None:
-        ax.axvline(failed_at[1], color="red", linestyle="--", linewidth=1, label=f"{failed_at[0]} failed")
+        how = f"{failed_at[0]}: last step before failing"
+        ax.axvline(failed_at[1], color="red", linestyle="--", linewidth=1, label=how)
     ax.set_xlabel("global step")
     ax.set_ylabel("loss")
     ax.set_title(title, fontsize=10)
@@ -73,5 +74,6 @@ def plot_losses(series: Mapping[str, Sequence[tuple[int, float]]], out: Path, ti
 
 
 def _rank_order(label: str) -> tuple[int, str]:
-    digits = "".join(c for c in label.rsplit("rank", 1)[-1] if c.isdigit())
-    return (int(digits) if digits else 1 << 30, label)
+    """Labels by rank number (``rank-10`` after ``rank-9``), others last."""
+    m = _RANK.search(label)
+    return (int(m.group(1)) if m else 1 << 30, label)

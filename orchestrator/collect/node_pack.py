@@ -13,7 +13,8 @@ whose disk is full can still be collected. Request keys:
 - ``state``: the agent's ``state.json`` of the job (its start and end times give the window);
   ``since``: the window start when there is no state (the controller's job creation time);
 - ``commands``: ``[{"arc", "argv"}]`` run now (``npu-smi info``, ``hccn_tool ...``), output packed;
-- ``max_file_bytes``: larger files are cut to their last bytes (errors are at the end).
+- ``max_file_bytes``: larger files are cut to their last bytes (errors are at the end);
+- ``disks``: folders whose free space goes into ``node.json`` (a full disk is a common cause).
 
 The archive holds ``MANIFEST.json`` (what was packed, skipped, cut, failed) and ``node.json``.
 """
@@ -137,11 +138,11 @@ def run_command(argv: List[str], timeout: float = 20.0) -> Json:
     }
 
 
-def node_facts(now: float) -> Json:
-    """Who and where this node is, at collection time."""
+def node_facts(now: float, disks: List[str]) -> Json:
+    """Who and where this node is at collection time, with free space where the job writes."""
     env = {k: v for k, v in os.environ.items() if k.startswith(ENV_PREFIXES)}
     usage = {}
-    for path in sorted({os.path.expanduser("~"), "/tmp"}):
+    for path in sorted(set(disks) | {os.path.expanduser("~"), "/tmp"}):
         try:
             du = shutil.disk_usage(path)
             usage[path] = {"total": du.total, "free": du.free}
@@ -169,11 +170,11 @@ def pack(request: Json) -> bytes:
     for c, r in zip(commands, results):
         if r["exit_code"] is not None:
             packer.add_bytes(c["arc"], r["output"].encode(), now)
-        packer.manifest["commands"].append(
-            dict({k: r[k] for k in ("argv", "exit_code", "error")}, arc=c["arc"])
-        )
+        kept = {k: r[k] for k in ("argv", "exit_code", "error")}
+        packer.manifest["commands"].append(dict(kept, arc=c["arc"]))
     packer.manifest["window"] = list(window)
-    packer.add_bytes("node.json", json.dumps(node_facts(now), indent=1, sort_keys=True).encode(), now)
+    facts = node_facts(now, request.get("disks", []))
+    packer.add_bytes("node.json", json.dumps(facts, indent=1, sort_keys=True).encode(), now)
     return packer.close()
 
 

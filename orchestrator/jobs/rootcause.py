@@ -9,6 +9,7 @@ consequence is the earliest of those named.
 
 from __future__ import annotations
 
+import re
 from typing import Iterable, Optional
 
 from orchestrator.jobs.model import NodeStatus, RankStatus, RootCause
@@ -21,9 +22,17 @@ def is_consequence(rank: RankStatus) -> bool:
     return rank.killed_by_agent or rank.exit_code in CONSEQUENCE_CODES or rank.signal == "SIGTERM"
 
 
+ERROR_LINE = re.compile(r"Error|Exception|Traceback|error:|FAILED|Killed|\bE[IJ]\d{4}\b")
+
+
+def error_line(lines: Iterable[str]) -> str:
+    """The last line of a log tail that reads like an error ('' if none does)."""
+    return next((x.strip() for x in reversed(list(lines)) if ERROR_LINE.search(x)), "")
+
+
 def _rank_cause(r: RankStatus) -> RootCause:
     how = f"exited {r.exit_code}" + (f" ({r.signal})" if r.signal else "")
-    last = next((line.strip() for line in reversed(r.log_tail) if line.strip()), "")
+    last = error_line(r.log_tail)
     return RootCause(
         r.host, r.name, r.rank, r.exit_code, how + (f": {last}" if last else ""), r.ended, r.log_tail
     )

@@ -17,7 +17,8 @@ from typing import Any, Optional
 
 from orchestrator.errors import InputError, Problem
 from orchestrator.inventory.model import NodeSpec, SshSettings
-from orchestrator.jobs.model import JobStatus
+from orchestrator.jobs.events import append_event
+from orchestrator.jobs.model import JobStatus, can_move
 
 
 def home() -> Path:
@@ -68,10 +69,6 @@ class JobRecord:
     heartbeat_s: float
     failure_detect_s: float
     stop_grace_s: float
-
-    def agent(self, host: str) -> tuple[str, str]:
-        """(agent path, agent workdir) on ``host``."""
-        return dict(self.agent_path)[host], dict(self.agent_workdir)[host]
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True) + "\n"
@@ -131,8 +128,14 @@ class JobDir:
             )
         return JobRecord.from_json(text)
 
-    def save_status(self, status: JobStatus) -> None:
+    def save_status(self, status: JobStatus) -> bool:
+        """Write the snapshot unless it would make an illegal move (e.g. leave a terminal state)."""
+        prev = self.status()
+        if prev is not None and not can_move(prev.state, status.state):
+            append_event(self.path, "illegal-move", old=prev.state.value, new=status.state.value)
+            return False
         self.write("status.json", json.dumps(status.to_dict(), indent=1, sort_keys=True, default=str) + "\n")
+        return True
 
     def status(self) -> Optional[JobStatus]:
         text = self.read("status.json")

@@ -40,5 +40,5 @@ def jobs_table(rows: list[dict[str, Any]]) -> Table:
     for r in rows:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["started"]))
         table.add_row(r["job_id"], r["task"], f"[{STYLES.get(r['state'], '')}]{r['state']}[/]", str(r["nodes"]),
-                      str(r["ranks"]), started, fmt_duration(r["duration_s"]), r["root_cause"] or "")  # fmt: skip
+                      str(r["ranks"]), started, fmt_duration(r["duration_s"]), (r["root_cause"] or "")[:70])  # fmt: skip
     return table

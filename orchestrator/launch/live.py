@@ -108,4 +108,6 @@ def follow(
             status = read() or status
             if status is not None:
                 live.update(render(status))
+    if not console.is_terminal:
+        console.print()  # Live leaves the last line open when it is not drawing on a terminal
     return status

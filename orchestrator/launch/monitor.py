@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
+from orchestrator.agent import client
 from orchestrator.jobs.events import append_event
 from orchestrator.jobs.model import JobState, JobStatus, NodeStatus, Progress, RankStatus, RootCause
 from orchestrator.jobs.rootcause import pick_root_cause
@@ -28,26 +29,25 @@ LOG_LINES = 20
 FINISHED = ("succeeded", "failed", "stopped")
 
 
-def _progress(p: Optional[dict[str, Any]]) -> Optional[Progress]:
-    if not p:
+def _progress(p: Optional[client.Progress]) -> Optional[Progress]:
+    if p is None:
         return None
-    return Progress(step=int(p["global_step"]), total_steps=int(p["total_steps"]), loss=p.get("loss"),
-                    per_step_ms=p.get("per_step_ms"), tokens_per_s=p.get("tokens_per_s"), eta_s=p.get("eta_s"))  # fmt: skip
+    return Progress(step=p.global_step, total_steps=p.total_steps, loss=p.loss, per_step_ms=p.per_step_ms,
+                    tokens_per_s=p.tokens_per_s, eta_s=p.eta_s)  # fmt: skip
 
 
-def node_status(host: str, answer: dict[str, Any], now: float) -> NodeStatus:
+def node_status(host: str, answer: client.JobStatus, now: float) -> NodeStatus:
     """A NodeStatus from the agent's ``status`` answer."""
     ranks = tuple(
         RankStatus(
-            host=host, name=p["name"], rank=p.get("rank"), state=p["state"], pid=p.get("pid"),
-            exit_code=p.get("exit_code"), signal=p.get("signal"), killed_by_agent=bool(p.get("killed_by_agent")),
-            started=p.get("started"), ended=p.get("ended"), cpu_percent=p.get("cpu_percent"),
-            rss_bytes=p.get("rss_bytes"), log=p.get("log", ""), log_tail=tuple(p.get("log_tail") or ()),
-            progress=_progress(p.get("progress")),
+            host=host, name=p.name, rank=p.rank, state=p.state, pid=p.pid, exit_code=p.exit_code,
+            signal=p.signal, killed_by_agent=p.killed_by_agent, started=p.started, ended=p.ended,
+            cpu_percent=p.cpu_percent, rss_bytes=p.rss_bytes, log=p.log, log_tail=p.log_tail,
+            progress=_progress(p.progress),
         )
-        for p in answer.get("processes", [])
+        for p in answer.processes
     )  # fmt: skip
-    return NodeStatus(host, True, answer.get("state", "unknown"), now, "", ranks)
+    return NodeStatus(host, True, answer.state, now, "", ranks)
 
 
 @dataclass(frozen=True)
@@ -100,8 +100,7 @@ class Monitor:
         if host not in self.checked:
             agent_rpc.check_version(t, spec.python, spec.workdir)
             self.checked.add(host)
-        answer = agent_rpc.call(t, spec.python, spec.workdir, "status", "--job", self.job.job_id,
-                                "--lines", str(LOG_LINES), "--cpu-sample", "0", timeout=10)  # fmt: skip
+        answer = agent_rpc.status(t, spec.python, spec.workdir, self.job.job_id, LOG_LINES)
         return node_status(host, answer, time.time())
 
     def _absorb(self, host: str, fut: Future) -> None:
@@ -141,7 +140,7 @@ class Monitor:
         answering = [h for h in self.nodes.hosts if h not in verdict.lost]
         stopped = self._stop(answering)
         append_event(self.job.path, "fail-fast-stopped", hosts=answering,
-                     none_left={h: a.get("none_left") for h, a in stopped.results.items()},
+                     none_left={h: not r.left for h, r in stopped.results.items()},
                      errors={h: str(e) for h, e in stopped.failures.items()})  # fmt: skip
         final_poll = self.nodes.fan(lambda t: self._poll(t.host), answering)  # fresh, after the stop
         self.latest.update(final_poll.results)
@@ -156,10 +155,9 @@ class Monitor:
         return status
 
     def _stop(self, hosts: list[str]) -> Any:
-        def one(t: Any) -> dict[str, Any]:
+        def one(t: Any) -> Any:
             spec = self.nodes.node(t.host)
-            return agent_rpc.call(t, spec.python, spec.workdir, "stop", "--job", self.job.job_id,
-                                  "--grace", str(FAIL_FAST_GRACE_S), timeout=FAIL_FAST_GRACE_S + 20, check=False)  # fmt: skip
+            return agent_rpc.stop_confirmed(t, spec.python, spec.workdir, self.job.job_id, FAIL_FAST_GRACE_S)
 
         return self.nodes.fan(one, hosts)
 

@@ -6,9 +6,8 @@ PYTHONPATH, so every rank imports exactly the controller's ``iflytekspark``.
 
 from __future__ import annotations
 
-from typing import Any, Optional
-
-from orchestrator.launch.agent_rpc import AGENT_VERSION, agent_workdir
+from orchestrator.agent.client import JobSpec, ProcessSpec
+from orchestrator.launch.agent_rpc import agent_workdir
 from orchestrator.plan.model import NodePlan, Plan, RankLaunch
 
 FAIL_FAST_GRACE_S = 3.0  # TERM -> KILL grace when a job fails: every rank gone well within 10 s
@@ -27,33 +26,25 @@ def agent_name(launch: RankLaunch) -> str:
     return "scheduler" if launch.rank is None else f"rank-{launch.rank}"
 
 
-def _process(launch: RankLaunch, code: Optional[str]) -> dict[str, Any]:
+def _process(launch: RankLaunch, code: str) -> ProcessSpec:
     env = dict(launch.env)
-    if code:
-        env["PYTHONPATH"] = code + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    out = {"argv": list(launch.argv), "env": env, "cwd": launch.cwd, "log": launch.stdout}
-    if launch.rank is not None:
-        out["rank"] = launch.rank
-    return out
+    env["PYTHONPATH"] = code + (":" + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return ProcessSpec(argv=launch.argv, log=launch.stdout, env=env, cwd=launch.cwd, rank=launch.rank)
 
 
-def node_spec(plan: Plan, node: NodePlan, job_id: str, workdir: str, code: Optional[str]) -> dict[str, Any]:
-    """The agent spec of ``node`` (``code``: the shipped model code folder, or None to ship none)."""
-    procs = [x for x in node.launches if x.role == "worker"]
-    sched = [x for x in node.launches if x.role == "scheduler"]
-    spec: dict[str, Any] = {
-        "job_id": job_id,
-        "agent_version": AGENT_VERSION,
-        "node": node.host,
-        "work_dir": agent_workdir(workdir),
-        "grace_s": FAIL_FAST_GRACE_S,
-        "heartbeat_s": 1.0,
-        "fail_fast": True,
-        "inherit_env": True,
-        "devices": list(node.devices),
-        "seq_length": plan.model.seq_length,
-        "ranks": [_process(x, code) for x in procs],
-    }
-    if sched:
-        spec["scheduler"] = _process(sched[0], code)
-    return spec
+def node_spec(plan: Plan, node: NodePlan, job_id: str, workdir: str, code: str) -> JobSpec:
+    """The agent spec of ``node``; ``code`` is the shipped model code folder on that node."""
+    sched = [_process(x, code) for x in node.launches if x.role == "scheduler"]
+    return JobSpec(
+        job_id=job_id,
+        node=node.host,
+        work_dir=agent_workdir(workdir),
+        ranks=tuple(_process(x, code) for x in node.launches if x.role == "worker"),
+        scheduler=sched[0] if sched else None,
+        devices=node.devices,
+        grace_s=FAIL_FAST_GRACE_S,
+        fail_fast=True,
+        heartbeat_s=1.0,
+        inherit_env=True,
+        seq_length=plan.model.seq_length,
+    )

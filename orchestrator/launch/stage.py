@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
-import json
 import tarfile
 from dataclasses import dataclass
 from functools import lru_cache
@@ -119,7 +118,7 @@ def stage_node(
     """Put everything ``node`` needs on it (see the module docstring); the spec goes last."""
     code, cached = ship_code(t, node.python, workdir, code_bundle())
     files: list[tuple[bytes, str, int]] = [
-        (agent_rpc.AGENT_SOURCE.read_bytes(), agent_rpc.agent_path(workdir), 0o755),
+        (agent_rpc.AGENT_FILE.read_bytes(), agent_rpc.agent_path(workdir), 0o755),
         (node.yaml_text.encode(), f"{node.job_dir}/config/{node.yaml_name}", 0o644),
     ]
     if plan.launch_mode == "rank_table":
@@ -132,7 +131,7 @@ def stage_node(
     for src, dest in inputs:
         t.put(src, dest)
         sent += src.stat().st_size
-    spec = json.dumps(node_spec(plan, node, job_id, workdir, code), indent=1, sort_keys=True)
+    spec = node_spec(plan, node, job_id, workdir, code).to_json()
     t.put_bytes(spec.encode(), spec_path(workdir, job_id), mode=0o600)
     return StageReport(node.host, code, cached, len(files) + len(inputs) + 1, sent + len(spec))
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
 
+from orchestrator.agent.client import StartResult, parse_start
 from orchestrator.errors import InputError, OrchestrateError, Problem
 from orchestrator.inventory.model import Inventory
 from orchestrator.jobs.events import append_event
@@ -28,8 +29,8 @@ from orchestrator.transport import Transport
 Report = Callable[[str], None]
 
 
-class NodeBusy(OrchestrateError, RuntimeError):
-    """A node still runs another job (the agent's answer is in the message)."""
+class NodeNotFree(OrchestrateError, RuntimeError):
+    """A node still runs another job, or its scheduler port is taken."""
 
     exit_code = 5
 
@@ -91,48 +92,58 @@ def make_record(job_id: str, plan: Plan, inventory: Inventory, now: float) -> Jo
     )  # fmt: skip
 
 
-def _preflight_node(t: Transport, python: str, workdir: str, force: bool) -> str:
-    """Check one node; returns its installed agent version. Raises NodeBusy / AgentMismatch."""
+_PORT_FREE = """import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+try:
+    s.bind((sys.argv[1], int(sys.argv[2])))
+except OSError as e:
+    sys.exit("%s:%s: %s" % (sys.argv[1], sys.argv[2], e.strerror))
+"""
+
+
+def _preflight_node(t: Transport, python: str, workdir: str, force: bool, port: Optional[int] = None) -> str:
+    """Check one node (agent, running jobs, the scheduler ``port``); its installed agent version."""
     version = agent_rpc.installed_version(t, python, workdir)
-    if version == agent_rpc.NOT_INSTALLED:
-        return version
-    live = agent_rpc.live_jobs(t, python, workdir)
+    live = agent_rpc.live_jobs(t, python, workdir) if version != agent_rpc.NOT_INSTALLED else []
     if live and not force:
         jobs = ", ".join(f"{j['job_id']} ({j['state']}, {j['processes']} processes)" for j in live)
-        raise NodeBusy(f"{t.host}: the agent refuses: job(s) still running there: {jobs}; "
+        raise NodeNotFree(f"{t.host}: the agent refuses: job(s) still running there: {jobs}; "
                        "`orchestrate stop JOB` first, or launch with --force to stop them")  # fmt: skip
     if live and version != agent_rpc.AGENT_VERSION:  # --force: stop them with the agent that runs them
         for j in live:
-            agent_rpc.call(t, python, workdir, "stop", "--job", j["job_id"], "--grace", "10", timeout=60)
+            agent_rpc.stop(t, python, workdir, j["job_id"], grace=10.0)
+    if port is not None and not live:  # with --force the old job frees the port when it is stopped
+        res = t.run([python, "-c", _PORT_FREE, t.host, str(port)], check=False, timeout=30)
+        if res.exit_code != 0:
+            raise NodeNotFree(f"{t.host}: the scheduler port is taken ({res.stderr.strip()}); free it, or plan "
+                           "with another port: --set job.sched_port=PORT")  # fmt: skip
     return version
 
 
-def preflight(nodes: JobNodes, force: bool) -> dict[str, str]:
+def preflight(nodes: JobNodes, force: bool, ports: Optional[dict[str, int]] = None) -> dict[str, str]:
     """Every node reachable and free (or ``force``); raises one error naming every failing node."""
-    res = nodes.fan(
-        lambda t: _preflight_node(t, nodes.node(t.host).python, nodes.node(t.host).workdir, force)
-    )
-    return res.raise_on_failure().results
+
+    def one(t: Transport) -> str:
+        spec = nodes.node(t.host)
+        return _preflight_node(t, spec.python, spec.workdir, force, (ports or {}).get(t.host))
+
+    return nodes.fan(one).raise_on_failure().results
 
 
-def _start_node(t: Transport, nodes: JobNodes, job_id: str, force: bool) -> dict[str, Any]:
+def _start_node(t: Transport, nodes: JobNodes, job_id: str, force: bool) -> StartResult:
+    """Start the node's part; the agent's NodeBusy (its conflicts listed) when it refuses."""
     spec = nodes.node(t.host)
-    args = ["--spec", spec_path(spec.workdir, job_id)] + (["--force"] if force else [])
-    answer = agent_rpc.call(t, spec.python, spec.workdir, "start", *args, timeout=120, check=False)
-    if not answer.get("ok"):
-        conflicts = "; ".join(f"pid {c.get('pid')} job {c.get('job')} {c.get('cmd', '')[:60]}"
-                              for c in answer.get("conflicts", []))  # fmt: skip
-        raise NodeBusy(
-            f"{t.host}: the agent refuses: {answer.get('error')}" + (f" ({conflicts})" if conflicts else "")
-        )
-    return answer
+    argv = agent_rpc.commands(spec.python, spec.workdir).start(spec_path(spec.workdir, job_id), force)
+    return parse_start(t.run(argv, timeout=120, check=False))
 
 
 def stop_started(nodes: JobNodes, job_id: str, hosts: list[str], grace: float) -> None:
+    """Stop the job on ``hosts`` (best effort: used when the launch failed elsewhere)."""
+
     def one(t: Transport) -> Any:
         spec = nodes.node(t.host)
-        return agent_rpc.call(t, spec.python, spec.workdir, "stop", "--job", job_id, "--grace", str(grace),
-                              timeout=grace + 30, check=False)  # fmt: skip
+        return agent_rpc.stop_confirmed(t, spec.python, spec.workdir, job_id, grace)
 
     nodes.fan(one, hosts)
 
@@ -160,7 +171,8 @@ def launch(plan: Plan, inventory: Inventory, *, force: bool = False, report: Opt
 def _launch(plan: Plan, nodes: JobNodes, inventory: Inventory, force: bool, say: Report) -> Launched:
     check_inputs(plan)
     say(f"checking {len(nodes.hosts)} node(s)")
-    preflight(nodes, force)
+    ports = {plan.scheduler_host: plan.sched_port} if plan.scheduler_host and plan.sched_port else {}
+    preflight(nodes, force, ports)
     now = time.time()
     job = JobDir(new_job_id(plan.task, now)).create()
     record = make_record(job.job_id, plan, inventory, now)
@@ -180,6 +192,7 @@ def _launch(plan: Plan, nodes: JobNodes, inventory: Inventory, force: bool, say:
     append_event(job.path, "staged", seconds=round(stage_s, 3),
                  code_cached={h: r.code_cached for h, r in staged.results.items()})  # fmt: skip
     say(f"job {job.job_id}: starting {len(record.processes)} process(es)")
+    job.save_status(JobStatus(job.job_id, plan.task, JobState.STARTING, time.time(), started=now))
     t1 = time.monotonic()
     res = nodes.fan(lambda t: _start_node(t, nodes, job.job_id, force))
     start_s = time.monotonic() - t1
@@ -187,7 +200,7 @@ def _launch(plan: Plan, nodes: JobNodes, inventory: Inventory, force: bool, say:
         stop_started(nodes, job.job_id, list(res.results), 5.0)
         _failed(job, plan.task, now, res.failures, "start failed")
         res.raise_on_failure()
-    pids = {h: {p["name"]: p["pid"] for p in a.get("processes", [])} for h, a in res.results.items()}
+    pids = {h: {p.name: p.pid for p in r.processes} for h, r in res.results.items()}
     append_event(job.path, "started", seconds=round(start_s, 3), pids=pids)
     job.save_status(JobStatus(job.job_id, plan.task, JobState.RUNNING, time.time(), started=now))
     return Launched(job, record, stage_s, start_s, {h: r.code_cached for h, r in staged.results.items()})

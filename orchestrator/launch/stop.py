@@ -48,25 +48,20 @@ def stop_job(job: JobDir, grace: Optional[float] = None, nodes: Optional[JobNode
     nodes = nodes or JobNodes(record.nodes)
     try:
 
-        def one(t: Any) -> dict[str, Any]:
+        def one(t: Any) -> Any:
             spec = nodes.node(t.host)
             agent_rpc.check_version(t, spec.python, spec.workdir)
-            return agent_rpc.call(t, spec.python, spec.workdir, "stop", "--job", job.job_id, "--grace", str(grace),
-                                  timeout=grace + 30, check=False)  # fmt: skip
+            return agent_rpc.stop_confirmed(t, spec.python, spec.workdir, job.job_id, grace)
 
         res = nodes.fan(one)
         errors = {h: str(e).splitlines()[0] for h, e in res.failures.items()}
-        errors.update({h: a.get("error", "") for h, a in res.results.items() if not a.get("ok")
-                       and "no job" not in a.get("error", "")})  # fmt: skip
-        confirmed = {
-            h: bool(a.get("none_left", "no job" in a.get("error", ""))) for h, a in res.results.items()
-        }
+        confirmed = {h: not r.left for h, r in res.results.items()}
         confirmed.update({h: False for h in res.failures})
         final = _final_status(job, nodes, confirmed, errors)
     finally:
         if own:
             nodes.close()
-    killed = {h: a.get("killed", {}) for h, a in res.results.items()}
+    killed = {h: {str(pid): sig for pid, sig in r.killed.items()} for h, r in res.results.items()}
     append_event(job.path, "stopped", confirmed=confirmed, errors=errors)
     result = StopResult(job.job_id, confirmed, errors, killed, final)
     if not all(confirmed.values()):

@@ -7,7 +7,6 @@ node's modification time, and are checked against the node's sha256 when one was
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from orchestrator.errors import TransportError
+from orchestrator.transfer.node_receiver import sha256_file
 
 # argv: OUTPUT_DIR list | OUTPUT_DIR hash PATH...
 _SCRIPT = """import glob, hashlib, json, os, sys
@@ -73,7 +73,9 @@ def list_output(transport: Any, python: str, output_dir: str, timeout: float = 6
     return [RemoteFile(transport.host, output_dir, rel, int(size), float(mtime)) for rel, size, mtime in rows]
 
 
-def hash_files(transport: Any, python: str, files: list[RemoteFile], timeout: float = 3600) -> list[RemoteFile]:
+def hash_files(
+    transport: Any, python: str, files: list[RemoteFile], timeout: float = 3600
+) -> list[RemoteFile]:
     """``files`` with their sha256 taken on the node."""
     if not files:
         return []
@@ -82,11 +84,7 @@ def hash_files(transport: Any, python: str, files: list[RemoteFile], timeout: fl
 
 
 def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return sha256_file(str(path))
 
 
 def _same(local: Path, f: RemoteFile) -> bool:

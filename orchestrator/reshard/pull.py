@@ -10,6 +10,7 @@ them on every node).
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -59,7 +60,9 @@ def _owned(listed: dict[str, list[RemoteFile]], owner: dict[int, str]) -> list[R
     return sorted(chosen.values(), key=lambda f: f.rel)
 
 
-def select_files(files: list[RemoteFile], world: int, where: str, step: Optional[str]) -> tuple[Selection, list[RemoteFile]]:
+def select_files(
+    files: list[RemoteFile], world: int, where: str, step: Optional[str]
+) -> tuple[Selection, list[RemoteFile]]:
     """The selected step's checkpoint of every rank plus every rank's strategy file (when present)."""
     names: dict[int, list[str]] = {}
     for f in files:
@@ -71,33 +74,56 @@ def select_files(files: list[RemoteFile], world: int, where: str, step: Optional
     return sel, [f for f in files if f.rel in want] + strategies
 
 
+def _listing(plan: Any, specs: dict[str, Any], pool: TransportPool) -> list[RemoteFile]:
+    planned = {n.host: n for n in plan.nodes}
+    listed = fan_out([specs[h] for h in planned], lambda t: nodefiles.list_output(
+        t, specs[t.host].python, node_output_dir(planned[t.host])), pool=pool).raise_on_failure()  # fmt: skip
+    return _owned(listed.results, {r: n.host for n in plan.nodes for r in n.ranks})
+
+
+def _fetch_all(specs: dict[str, Any], by_host: dict[str, list[RemoteFile]], out: Path, verify: bool,
+               pool: TransportPool) -> tuple[dict[str, list[RemoteFile]], dict[str, bool]]:  # fmt: skip
+    """Fetch every host's files (hashed on the node first when ``verify``); ``{rel: bytes moved}``."""
+    targets = [specs[h] for h in by_host]
+    if verify:
+        hashed = fan_out(
+            targets, lambda t: nodefiles.hash_files(t, specs[t.host].python, by_host[t.host]), pool=pool
+        )
+        by_host = dict(hashed.raise_on_failure().results)
+    moved = fan_out(
+        targets, lambda t: [nodefiles.fetch(t, f, out / f.rel) for f in by_host[t.host]], pool=pool
+    )
+    moved.raise_on_failure()
+    return by_host, {f.rel: x for h, fs in by_host.items() for f, x in zip(fs, moved.results[h])}
+
+
+def _split(plan: Any, files: list[RemoteFile]) -> dict[str, list[RemoteFile]]:
+    return {n.host: [f for f in files if f.host == n.host] for n in plan.nodes}
+
+
+def pull_strategies(
+    plan: Any, nodes: Any, out: Path, pool: Optional[TransportPool] = None
+) -> dict[int, Path]:
+    """Gather every rank's ``ckpt_strategy_rank_<R>.ckpt`` of ``plan`` into ``out/strategy/``."""
+    specs = {n.host: n for n in nodes}
+    with TransportPool() if pool is None else nullcontext(pool) as p:
+        files = [f for f in _listing(plan, specs, p) if f.rel.startswith(STRATEGY_DIR + "/")]
+        files = [f for f in files if (_rank(f) or 0) < plan.world_size]
+        _fetch_all(specs, _split(plan, files), out, True, p)
+    return {_rank(f): out / f.rel for f in files}  # type: ignore[misc]
+
+
 def pull(plan: Any, nodes: Any, out: Path, job_id: str, step: Optional[str] = None, verify: bool = True,
          pool: Optional[TransportPool] = None) -> Pulled:  # fmt: skip
     """Pull ``plan``'s checkpoints from ``nodes`` (NodeSpecs by host) into ``out`` (see module doc)."""
     specs = {n.host: n for n in nodes}
-    planned = {n.host: n for n in plan.nodes}
-    owner = {r: n.host for n in plan.nodes for r in n.ranks}
-    targets = [specs[h] for h in planned]
-    own = pool is None
-    pool = pool or TransportPool()
-    try:
-        listed = fan_out(targets, lambda t: nodefiles.list_output(t, specs[t.host].python,
-                                                                  node_output_dir(planned[t.host])), pool=pool)  # fmt: skip
-        listed.raise_on_failure()
-        sel, files = select_files(_owned(listed.results, owner), plan.world_size, f"job {job_id}", step)
-        by_host = {h: [f for f in files if f.host == h] for h in planned}
-        if verify:
-            hashed = fan_out(targets, lambda t: nodefiles.hash_files(t, specs[t.host].python, by_host[t.host]),
-                             pool=pool).raise_on_failure()  # fmt: skip
-            by_host = dict(hashed.results)
-        moved = fan_out(targets, lambda t: [nodefiles.fetch(t, f, out / f.rel) for f in by_host[t.host]], pool=pool)
-        moved.raise_on_failure()
-    finally:
-        if own:
-            pool.close()
+    with TransportPool() if pool is None else nullcontext(pool) as p:
+        sel, files = select_files(_listing(plan, specs, p), plan.world_size, f"job {job_id}", step)
+        by_host, flags = _fetch_all(specs, _split(plan, files), out, verify, p)
     files = sorted((f for fs in by_host.values() for f in fs), key=lambda f: f.rel)
-    flags = {f.rel: x for h, fs in by_host.items() for f, x in zip(fs, moved.results[h])}
-    result = Pulled(out, job_id, sel, tuple(files), sum(flags.values()), sum(f.size for f in files if flags[f.rel]))
+    result = Pulled(
+        out, job_id, sel, tuple(files), sum(flags.values()), sum(f.size for f in files if flags[f.rel])
+    )
     write_manifest(result)
     return result
 

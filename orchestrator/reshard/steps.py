@@ -55,7 +55,7 @@ def select_step(
     names_by_rank: Mapping[int, Sequence[str]], world: int, where: str, step: Optional[str] = None
 ) -> Selection:
     """The newest step (or ``step``, e.g. ``"1_10"``) held by every rank 0..world-1; InputError naming
-    the ranks that lack it. Ranks with one checkpoint each and no step names select those files."""
+    the ranks that lack it. Ranks with one checkpoint each, none named by step, select those files."""
     missing = [r for r in range(world) if not names_by_rank.get(r)]
     if missing:
         raise InputError([Problem(where, "checkpoints", f"no checkpoint for rank(s) {', '.join(map(str, missing))} "
@@ -74,8 +74,10 @@ def select_step(
     if common:
         newest = max(common)
         return Selection(newest, tuple((r, steps[r][newest]) for r in range(world)))
-    if all(len(names_by_rank[r]) == 1 for r in range(world)):
+    if all(len(names_by_rank[r]) == 1 and not steps[r] for r in range(world)):
         return Selection(None, tuple((r, names_by_rank[r][0]) for r in range(world)))
-    held = "; ".join(f"rank_{r}: {', '.join(tag(s) for s in sorted(steps[r])) or 'none'}" for r in range(world))
+    held = "; ".join(
+        f"rank_{r}: {', '.join(tag(s) for s in sorted(steps[r])) or 'none'}" for r in range(world)
+    )
     raise InputError([Problem(where, "step", f"no step was saved by every rank ({held})",
                               "keep one checkpoint per rank folder or save more often")])  # fmt: skip

@@ -21,7 +21,12 @@ from typing import Any, Optional, Sequence
 from orchestrator.errors import InputError, OrchestrateError, Problem
 from orchestrator.reshard.nodefiles import sha256_of
 from orchestrator.reshard.steps import Selection, select_step
-from orchestrator.reshard.strategy_files import CHECKPOINT_DIR, STRATEGY_DIR, check_strategy_files, find_strategy_files
+from orchestrator.reshard.strategy_files import (
+    CHECKPOINT_DIR,
+    STRATEGY_DIR,
+    check_strategy_files,
+    find_strategy_files,
+)
 
 _RANK = re.compile(r"rank_(\d+)\Z")
 
@@ -55,15 +60,20 @@ class Source:
         return len(self.ranks)
 
 
-def find_source(path: Path, strategy: Optional[Path] = None) -> Source:
-    """``path`` is a pulled job folder (``checkpoint/``, ``strategy/``) or a ``model_dir`` of rank folders;
-    ``strategy`` (a folder of per-rank files) overrides the strategy files found next to it."""
-    root = path / CHECKPOINT_DIR if (path / CHECKPOINT_DIR).is_dir() else path
-    ranks = {
+def find_ranks(root: Path) -> dict[int, list[str]]:
+    """``{rank: checkpoint names}`` of the ``rank_<R>/`` folders in ``root``."""
+    return {
         int(m.group(1)): sorted(f.name for f in d.iterdir() if f.suffix == ".ckpt")
         for d in (root.iterdir() if root.is_dir() else ())
         if d.is_dir() and (m := _RANK.match(d.name))
     }
+
+
+def find_source(path: Path, strategy: Optional[Path] = None) -> Source:
+    """``path`` is a pulled job folder (``checkpoint/``, ``strategy/``) or a ``model_dir`` of rank folders;
+    ``strategy`` (a folder of per-rank files) overrides the strategy files found next to it."""
+    root = path / CHECKPOINT_DIR if (path / CHECKPOINT_DIR).is_dir() else path
+    ranks = find_ranks(root)
     if not ranks:
         raise InputError([Problem(str(path), "checkpoint", "no rank_<N>/ folders with checkpoints here",
                                   "give a pulled job folder or a model_dir of rank_N folders")])  # fmt: skip
@@ -90,7 +100,7 @@ def stage_strategies(src: Source, work: Path) -> Path:
     """The per-rank strategy files in a folder of their own (the merge reads every ``*.ckpt`` in it)."""
     folder = work / "strategy"
     folder.mkdir(parents=True, exist_ok=True)
-    for rank, path in src.strategies.items():
+    for path in src.strategies.values():
         (folder / path.name).symlink_to(path.resolve())
     return folder
 
@@ -144,9 +154,14 @@ def merge(path: Path, out: Optional[Path] = None, step: Optional[str] = None, st
 def reshard(path: Path, dst: Path, dst_strategy: Optional[Path], step: Optional[str] = None,
             strategy: Optional[Path] = None, prefix: str = "checkpoint_") -> dict[int, Path]:  # fmt: skip
     """Reshard the checkpoint at ``path`` (a complete ``.ckpt``, or rank folders with strategy files) into
-    ``dst/rank_<R>/<prefix><R>.ckpt`` for ``dst_strategy`` (a file or folder; None: one complete file)."""
+    ``dst/rank_<R>/<prefix><R>.ckpt`` for ``dst_strategy`` (a file or folder; None: one complete file).
+    ``dst`` must be new or empty, so no stale rank folder survives."""
+    if dst.exists() and any(dst.iterdir()):
+        raise InputError([Problem(str(dst), "--out", "exists and is not empty", "give a new folder")])
     with tempfile.TemporaryDirectory(prefix="reshard-") as tmp:
         work = Path(tmp)
+        loose = sorted(path.glob("*.ckpt")) if path.is_dir() and not find_ranks(path) else []
+        path = loose[0] if len(loose) == 1 else path
         if path.is_file():
             (work / "src" / "rank_0").mkdir(parents=True)
             (work / "src" / "rank_0" / path.name).symlink_to(path.resolve())

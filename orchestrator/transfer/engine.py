@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from threading import Event
 from typing import Any, Callable, Optional, Sequence
 
 from orchestrator.errors import InputError, OrchestrateError
@@ -38,9 +39,19 @@ class _PrefixCache:
         return self._known[key] == digest
 
 
-def _parallel(fn: Callable[[Any], Any], values: Sequence[Any], workers: int) -> list[Any]:
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(values) or 1))) as ex:
+def _parallel(
+    fn: Callable[[Any], Any], values: Sequence[Any], workers: int, cancel: Optional[Event] = None
+) -> list[Any]:
+    """``fn`` over ``values`` in threads; an interrupt (Ctrl-C) sets ``cancel`` so running streams stop."""
+    ex = ThreadPoolExecutor(max_workers=max(1, min(workers, len(values) or 1)))
+    try:
         return list(ex.map(fn, values))
+    except BaseException:
+        if cancel is not None:
+            cancel.set()  # receivers keep their .part files: the next push resumes them
+        raise
+    finally:
+        ex.shutdown(wait=True, cancel_futures=True)
 
 
 def _collapse_shared(
@@ -53,9 +64,9 @@ def _collapse_shared(
         root = shared_root(t.dest, opts.shared_paths)
         (groups.setdefault(t.dest, []) if root else keep).append(t)
     for dest, group in groups.items():
-        check = verify_shared(pool, [t.node for t in group], dest)
-        if len(group) == 1 or not check.shared:
-            if len(group) > 1:
+        check = verify_shared(pool, [t.node for t in group], dest) if len(group) > 1 else None
+        if check is None or not check.shared:
+            if check is not None:
                 warnings.append(f"{dest} is declared shared but {', '.join(check.not_seen_by)} do not see files "
                                 f"written by {check.writer}: pushing to every node")  # fmt: skip
             keep += group
@@ -88,7 +99,7 @@ def _run_routes(pool: Any, routes: list[Route], opts: PushOptions, bars: Progres
         run = sender.run_chain if route.kind == "relay" else sender.run_direct
         return run(pool, route, limit, bars.bar(hosts, total), opts.timeout)
 
-    results = _parallel(one, routes, opts.max_parallel)
+    results = _parallel(one, routes, opts.max_parallel, limit.cancel)
     return [r for reports, _ in results for r in reports], sum(sent for _, sent in results)
 
 

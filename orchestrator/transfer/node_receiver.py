@@ -72,14 +72,14 @@ def read_frame(src: BinaryIO) -> Optional[Json]:
 def sha256_file(path: str, limit: Optional[int] = None) -> str:
     """sha256 of the file, or of its first ``limit`` bytes."""
     h = hashlib.sha256()
-    left = -1 if limit is None else limit
+    left = os.path.getsize(path) if limit is None else limit
     with open(path, "rb") as f:
-        while left != 0:
-            chunk = f.read(CHUNK if left < 0 else min(CHUNK, left))
+        while left > 0:
+            chunk = f.read(min(CHUNK, left))
             if not chunk:
                 break
             h.update(chunk)
-            left -= len(chunk) if left > 0 else 0
+            left -= len(chunk)
     return h.hexdigest()
 
 
@@ -114,6 +114,7 @@ class HashCache:
     def save(self) -> None:
         if not (self.path and self.dirty):
             return
+        self.entries = {p: e for p, e in self.entries.items() if os.path.exists(p)}  # forget deleted files
         os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
         tmp = f"{self.path}.tmp.{os.getpid()}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -20,13 +20,16 @@ Progress = Callable[[int], None]
 
 
 class RateLimit:
-    """Caps the bytes per second sent by all streams together (None: no cap)."""
+    """Caps the bytes per second sent by all streams together (None: no cap); ``cancel`` stops them all."""
 
     def __init__(self, rate: Optional[float]):
         self.rate, self.sent, self.start = rate, 0, time.monotonic()
         self.lock = threading.Lock()
+        self.cancel = threading.Event()
 
     def take(self, n: int) -> None:
+        if self.cancel.is_set():
+            raise TransportError("push interrupted")
         if not self.rate:
             return
         with self.lock:
@@ -52,9 +55,8 @@ def receive_conf(n: NodeNeeds, listen: Optional[dict] = None, forward: Optional[
     }
 
 
-def send_stream(proc: stream.RemoteProcess, route: Route, limit: RateLimit, progress: Progress) -> int:
-    """Write every file of ``route`` into ``proc`` as frames; the data bytes sent."""
-    sent = 0
+def send_stream(proc: stream.RemoteProcess, route: Route, limit: RateLimit, progress: Progress) -> None:
+    """Write every file of ``route`` into ``proc`` as frames (``progress`` gets each data chunk's size)."""
     for item, offset in stream_items(route):
         proc.write(encode_frame(item.entry.header(offset)))
         with open(item.source, "rb") as f:
@@ -67,10 +69,19 @@ def send_stream(proc: stream.RemoteProcess, route: Route, limit: RateLimit, prog
                 limit.take(len(chunk))
                 proc.write(chunk)
                 left -= len(chunk)
-                sent += len(chunk)
                 progress(len(chunk))
     proc.write(encode_frame({"op": "end"}))
-    return sent
+
+
+class Counter:
+    """Counts the data bytes a route sent (also when it fails midway) and feeds the progress bar."""
+
+    def __init__(self, progress: Progress):
+        self.sent, self.progress = 0, progress
+
+    def __call__(self, n: int) -> None:
+        self.sent += n
+        self.progress(n)
 
 
 def report(n: NodeNeeds, route: str, answer: Optional[dict], error: Optional[str] = None) -> NodeReport:
@@ -102,17 +113,17 @@ def run_direct(
 ) -> tuple[list[NodeReport], int]:
     """Push straight from the controller to the route's one node."""
     n = route.nodes[0]
-    proc = None
+    proc, count = None, Counter(progress)
     try:
         node = n.target.node
         proc = stream.start_with_config(
             pool.get(node), remote.argv(node, "receive"), receive_conf(n), bulk=True
         )
-        sent = send_stream(proc, route, limit, progress)
+        send_stream(proc, route, limit, count)
         answer = stream.last_json(n.target.host, *proc.finish(timeout))
-        return [report(n, "direct", answer)], sent
+        return [report(n, "direct", answer)], count.sent
     except (OSError, TransportError) as exc:
-        return [report(n, "direct", None, str(exc))], 0
+        return [report(n, "direct", None, str(exc))], count.sent
     finally:
         if proc is not None:
             proc.close()
@@ -142,7 +153,7 @@ def run_chain(
     procs: list[Optional[stream.RemoteProcess]] = [None] * len(nodes)
     errors: list[Optional[str]] = [None] * len(nodes)
     forward: Optional[dict] = None
-    sent = 0
+    count = Counter(progress)
     try:
         for k in range(len(nodes) - 1, 0, -1):  # from the tail, so each node knows where to forward
             try:
@@ -156,7 +167,7 @@ def run_chain(
             node = head.target.node
             conf = receive_conf(head, forward=forward)
             procs[0] = stream.start_with_config(pool.get(node), remote.argv(node, "receive"), conf, bulk=True)
-            sent = send_stream(procs[0], route, limit, progress)
+            send_stream(procs[0], route, limit, count)
         except (OSError, TransportError) as exc:
             errors[0] = str(exc)
         reports = []
@@ -168,7 +179,7 @@ def run_chain(
                 except (OSError, TransportError) as exc:
                     errors[k] = errors[k] or str(exc)
             reports.append(report(n, f"relay {k + 1}/{len(nodes)}", answer, errors[k]))
-        return reports, sent
+        return reports, count.sent
     finally:
         for p in procs:
             if p is not None:

@@ -138,7 +138,7 @@ def openssh_argv(transport: Transport, argv: Sequence[str]) -> Optional[list[str
     if o is None or shutil.which("ssh") is None:
         return None
     cmd = ["ssh", "-T", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-           "-o", f"UserKnownHostsFile={o.known_hosts_path}", "-o", f"ConnectTimeout={max(1, int(o.connect_timeout))}",
+           "-o", f'UserKnownHostsFile="{o.known_hosts_path}"', "-o", f"ConnectTimeout={max(1, int(o.connect_timeout))}",
            "-p", str(o.port), "-l", o.user]  # fmt: skip
     if o.key:
         cmd += ["-i", o.key, "-o", "IdentitiesOnly=yes"]

@@ -8,9 +8,17 @@ import numpy as np
 import pytest
 
 
-@pytest.fixture
-def make_steps(tiny_model, graph_mode) -> Any:
-    """callable (seed=0, **config overrides) -> Steps of a tiny model; graph mode for the test."""
+@pytest.fixture(scope="module")
+def graph_module(ms_context):
+    """GRAPH mode for a whole test module (each graph compiles once per shape), PyNative after."""
+    ms_context.set_context(mode=ms_context.GRAPH_MODE)
+    yield ms_context
+    ms_context.set_context(mode=ms_context.PYNATIVE_MODE)
+
+
+@pytest.fixture(scope="module")
+def make_steps(tiny_model, graph_module) -> Any:
+    """callable (seed=0, **config overrides) -> Steps of a tiny model, in graph mode."""
     from iflytekspark.inference.steps import Steps
 
     def make(seed: int = 0, **overrides: Any) -> Steps:

@@ -10,7 +10,7 @@ pytestmark = pytest.mark.mindspore
 PROMPTS = [[9, 10, 11], [12, 13, 14, 15, 16, 17, 18], [20]]
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def steps(make_steps):
     return make_steps(seed=1, sparse_local_size=4)
 

@@ -26,7 +26,8 @@ def test_cache_equals_full_recomputation(make_steps, window, max_length):
     out = generate(steps, PROMPTS, config, max_length, eos_id=-1, seed=3, keep_logits=True)
     rows = [p + t for p, t in zip(PROMPTS, out.tokens)]
     assert [len(r) for r in rows] == [max_length] * 3  # every row ran to its own limit
-    assert min(len(t) for t in out.tokens) > min(window, max_length) + 5 or window > max_length
+    if window < max_length:
+        assert min(len(t) for t in out.tokens) > window + 5  # far past the window
     reference = full_logits(steps.model, rows)
     for step, logits in enumerate(out.logits):
         for r, prompt in enumerate(PROMPTS):

@@ -1,12 +1,13 @@
 """``python -m iflytekspark.run --run_mode predict|export`` end to end on a tiny model, and its errors.
 
-The four runs (predict, LoRA predict with streaming, a checkpoint of another size, export) start at
-once in their own processes; the answers are checked against in-process generation.
+The three runs (predict, LoRA predict with streaming, export) start at once in their own processes; the
+answers are checked against in-process generation. Input errors: see test_predict_errors.py.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any, Dict
 
@@ -18,9 +19,13 @@ from tests.fixtures.train import start_all, tiny_config
 
 pytestmark = pytest.mark.mindspore
 
-SIZES = dict(seq_length=32, num_layers=2, hidden_size=32, num_heads=4, ffn_hidden_size=64, sparse_local_size=6)
+SIZES = dict(
+    seq_length=32, num_layers=2, hidden_size=32, num_heads=4, ffn_hidden_size=64, sparse_local_size=6
+)
 QUESTIONS = ["Tell me about the river.", "Say ka ri 好", "Why?"]
 DATA = "[" + "##".join(QUESTIONS) + "]"
+# MindFormers' Python log lines and MindSpore's C++ ones (the runs' stderr is merged into stdout)
+LOG_LINE = re.compile(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ - |\[(?:WARNING|ERROR|INFO)\] )[^\n]*\n")
 
 
 def _save(weights: Dict[str, np.ndarray], path: Path) -> str:
@@ -46,21 +51,20 @@ def _model(vocab: int, base: str, lora: str = ""):
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, tiny_tokenizer, ms_context) -> Dict[str, Any]:
+def runs(tmp_path_factory, tiny_tokenizer, graph_module) -> Dict[str, Any]:
     from iflytekspark.lora import save_lora
     from iflytekspark.tokenizer import Tokenizer
 
     root = tmp_path_factory.mktemp("predict")
     vocab = Tokenizer(tiny_tokenizer).vocab_size
     base = _save(random_weights({**SIZES, "vocab_size": vocab}, seed=4), root / "base.ckpt")
-    other = _save(random_weights({**SIZES, "vocab_size": vocab, "hidden_size": 16}), root / "other.ckpt")
     lora_model = _model(vocab, base, "")
     from iflytekspark.lora import apply_lora, lora_state
 
     apply_lora(lora_model)
     rng = np.random.default_rng(1)
     for param in lora_state(lora_model).values():
-        param.set_data(ms_context.Tensor(0.05 * rng.standard_normal(param.shape).astype(np.float32)))
+        param.set_data(graph_module.Tensor(0.05 * rng.standard_normal(param.shape).astype(np.float32)))
     lora = str(root / "lora.ckpt")
     save_lora(lora_model, lora)
 
@@ -70,7 +74,6 @@ def runs(tmp_path_factory, tiny_tokenizer, ms_context) -> Dict[str, Any]:
     plan = {
         "predict": (cfg, (*common, "--load_checkpoint", base, "--predict_batch", "2", "--predict_length", "20")),
         "lora": (lora_cfg, (*common, "--load_checkpoint", base, "--streamer", "True", "--predict_length", "24")),
-        "other": (cfg, (*common, "--load_checkpoint", other)),
         "export": (cfg, ("--run_mode", "export", "--load_checkpoint", base, "--mindir_save_dir", "mindir",
                          "--predict_batch", "2", "--predict_length", "10")),
     }  # fmt: skip
@@ -78,15 +81,23 @@ def runs(tmp_path_factory, tiny_tokenizer, ms_context) -> Dict[str, Any]:
     return {"results": results, "vocab": vocab, "base": base, "lora": lora, "tokenizer": tiny_tokenizer}
 
 
+def _steps(runs, lora: str):
+    from iflytekspark.inference.steps import Steps
+
+    key = f"steps-{lora}"
+    if key not in runs:
+        runs[key] = Steps(_model(runs["vocab"], runs["base"], lora))
+    return runs[key]
+
+
 def _expected(runs, lora: str, max_length: int):
     """The answers of the in-process generator for the same model, prompts and length limit."""
     from iflytekspark.inference.generate import generate
     from iflytekspark.inference.prompts import apply_template
-    from iflytekspark.inference.steps import Steps
     from iflytekspark.tokenizer import Tokenizer
 
     tok = Tokenizer(runs["tokenizer"])
-    steps = Steps(_model(runs["vocab"], runs["base"], lora))
+    steps = _steps(runs, lora)
     ids = tok.encode_batch(apply_template(QUESTIONS))
     out = generate(steps, ids, max_length=max_length, eos_id=tok.eos_id)
     return apply_template(QUESTIONS), [tok.decode(t) for t in out.tokens]
@@ -113,24 +124,17 @@ def test_lora_predict_streams_the_answers(runs):
     _, base_answers = _expected(runs, "", 24)
     assert answers != base_answers  # the LoRA weights matter
     assert [line["predict"] for line in _lines(result)] == answers
+    streamed = LOG_LINE.sub("", result.proc.stdout)  # MindFormers may log while a graph compiles
     for answer in answers:  # batch 1: the streamed text is the answer, printed as it came
-        assert answer + "\n" in result.proc.stdout
-
-
-def test_checkpoint_of_another_size_is_a_clear_error(runs):
-    result = runs["results"]["other"]
-    assert result.proc.returncode == 1
-    assert "error: checkpoint" in result.output and "shape mismatch" in result.output
-    assert "Traceback" not in result.output
+        assert answer + "\n" in streamed
 
 
 def test_exported_graphs_give_the_model_logits(runs):
     from iflytekspark.inference.export import example_inputs, load_graph
-    from iflytekspark.inference.steps import Steps
 
     result = runs["results"]["export"]
     assert result.proc.returncode == 0, result.output[-3000:]
-    steps = Steps(_model(runs["vocab"], runs["base"]))
+    steps = _steps(runs, "")
     files = sorted(p.name for p in (result.cwd / "mindir").iterdir())
     assert files == ["decode_b2_c6.mindir", "prefill_b2_s10.mindir"]  # cache: min(10, window 6)
     rng = np.random.default_rng(0)

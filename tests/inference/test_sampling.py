@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from iflytekspark.errors import ConfigError
 from iflytekspark.generation_config import GenerationConfig
-from iflytekspark.inference.sampling import RepetitionPenalty, Sampler
+from iflytekspark.inference.sampling import RepetitionPenalty, Sampler, best_ids
 
 LOGITS = np.array([[0.0, 3.0, 1.0, 2.9, -1.0], [5.0, 0.0, 0.0, 4.0, 4.5]], np.float32)
 
@@ -72,3 +71,9 @@ def test_repetition_penalty_off_at_one():
     penalty = RepetitionPenalty(batch=2, vocab=5, penalty=1.0, increase=0.1)
     penalty.update(np.array([1, 3]), np.array([True, True]))
     assert (penalty.apply(LOGITS) == LOGITS).all()
+
+
+def test_best_ids_orders_by_logit_then_id():
+    logits = np.array([[1.0, 3.0, 3.0, 0.5, 2.0, 3.0]])
+    for k in (1, 2, 3, 4, 6):
+        assert best_ids(logits, k)[0].tolist() == [1, 2, 5, 4, 0, 3][:k]

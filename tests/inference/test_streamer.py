@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-
 from iflytekspark.inference.streamer import TextStreamer
 from iflytekspark.tokenizer import Tokenizer
 

@@ -63,7 +63,18 @@ def test_root_cause_is_first_failure_not_a_143_peer():
     ]
     cause = pick_root_cause(nodes)
     assert (cause.host, cause.rank, cause.exit_code) == ("b", 2, 137)
-    assert "Killed" in cause.reason
+    assert cause.reason == "exited 137: Killed"
+    progress_only = rank(
+        "b", 2, 137, ended=7.0, sig="SIGKILL", tail=["{ Epoch:[ 1/ 1], step:[ 1/ 22], loss: 7.0 }"]
+    )
+    assert (
+        pick_root_cause([NodeStatus("b", True, "failed", ranks=(progress_only,))]).reason
+        == "exited 137 (SIGKILL)"
+    )
+    hccl = rank("a", 0, 1, ended=1.0, tail=["EI0006: remote rank 3 did not send in time", "  at step 9", ""])
+    assert pick_root_cause([NodeStatus("a", True, "failed", ranks=(hccl,))]).reason.endswith(
+        "EI0006: remote rank 3 did not send in time"
+    )
 
 
 def test_root_cause_skips_ranks_stopped_by_the_agent_and_falls_back_to_consequences():
@@ -124,3 +135,12 @@ def test_state_folder_is_private_and_resolvable(tmp_path):
     assert resolve_job("abcd", root).job_id.startswith("20260101")
     with pytest.raises(InputError, match="no job"):
         resolve_job("nope", root)
+
+
+def test_a_finished_job_keeps_its_outcome(tmp_path):
+    job = JobDir("20260101-000000-pretrain-abcd", tmp_path).create()
+    for state in (JobState.STAGING, JobState.STARTING, JobState.RUNNING, JobState.FAILED):
+        assert job.save_status(JobStatus(job.job_id, "pretrain", state, 1.0))
+    assert not job.save_status(JobStatus(job.job_id, "pretrain", JobState.RUNNING, 2.0))  # a late snapshot
+    assert job.status().state == JobState.FAILED
+    assert read_events(job.path)[-1]["kind"] == "illegal-move"

@@ -38,8 +38,17 @@ def test_durations():
 
 
 def agent_answer(state="running", *procs):
-    return {"state": state, "processes": [dict(name=n, rank=r, state=s, exit_code=c, killed_by_agent=k)
-                                          for n, r, s, c, k in procs]}  # fmt: skip
+    """The agent's ``status`` JSON (as node_agent prints it), parsed by the agent client."""
+    import json
+
+    from orchestrator.agent.client import parse_status
+    from orchestrator.transport import RunResult
+
+    rows = [dict(name=n, rank=r, role="rank", state=st, pid=100 + i, pgid=100 + i, log=f"/l/{n}", exit_code=c,
+                 killed_by_agent=k) for i, (n, r, st, c, k) in enumerate(procs)]  # fmt: skip
+    data = dict(ok=True, job_id="j", node="a", state=state, supervisor_pid=1, supervisor_alive=True, heartbeat_age=0.1,
+                started=1.0, ended=None, root_cause=None, stopping=None, end_order=[], processes=rows)  # fmt: skip
+    return parse_status(RunResult("a", "agent status", 0, json.dumps(data), "", 0.1))
 
 
 def test_assess_fail_fast_rules():

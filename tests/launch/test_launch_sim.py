@@ -25,7 +25,7 @@ from tests.launch.conftest import (
     wait_state,
 )
 
-pytestmark = [pytest.mark.cluster, pytest.mark.mindspore]
+pytestmark = pytest.mark.cluster  # and mindspore on the tests that train
 
 
 def _launch_detached(inventory: Path, dataset: Path) -> str:
@@ -45,6 +45,7 @@ def _all_running(job_id: str, with_steps: bool = False):
     return ok and (not with_steps or all(r["progress"] and r["progress"]["step"] >= 1 for r in workers))
 
 
+@pytest.mark.mindspore
 def test_pretrain_to_completion(orch_home, sim_cluster, sim_inventory, tiny_dataset):
     res = cli("launch", "pretrain", "-i", str(sim_inventory), "--set", f"job.train_dataset={tiny_dataset}")
     assert res.returncode == 0, res.stderr + res.stdout
@@ -67,6 +68,7 @@ def test_pretrain_to_completion(orch_home, sim_cluster, sim_inventory, tiny_data
     assert_nothing_left(sim_cluster, job)
 
 
+@pytest.mark.mindspore
 def test_killed_rank_fails_the_job_and_stops_every_node(orch_home, sim_cluster, sim_inventory, tiny_dataset):
     job = _launch_detached(sim_inventory, tiny_dataset)
     wait_for(lambda: _all_running(job, with_steps=True), 180, "training steps on every rank")
@@ -82,6 +84,7 @@ def test_killed_rank_fails_the_job_and_stops_every_node(orch_home, sim_cluster, 
     assert "root cause: rank-1 on" in out.stdout
 
 
+@pytest.mark.mindspore
 def test_cut_link_is_detected_and_the_rest_stopped(orch_home, sim_cluster, sim_inventory, tiny_dataset):
     from orchestrator.sim import faults
 
@@ -102,6 +105,7 @@ def test_cut_link_is_detected_and_the_rest_stopped(orch_home, sim_cluster, sim_i
     assert status_of(job)["state"] == "failed"
 
 
+@pytest.mark.mindspore
 def test_controller_killed_then_reattach_refuse_second_launch_and_stop(orch_home, sim_cluster, sim_inventory,
                                                                        tiny_dataset):  # fmt: skip
     before = set(os.listdir(orch_home / "jobs")) if (orch_home / "jobs").exists() else set()
@@ -145,9 +149,10 @@ def test_controller_killed_then_reattach_refuse_second_launch_and_stop(orch_home
     ("wrong-user", "authentication failed for user 'nobody'"),
     ("unreachable", "no answer within"),
 ])  # fmt: skip
-def test_bad_ssh_is_refused_before_anything_starts(
-    orch_home, sim_cluster, tmp_path, tiny_dataset, fault, expect
-):
+def test_bad_ssh_is_refused_before_anything_starts(orch_home, sim_cluster, tmp_path, fault, expect):
+    dataset = tmp_path / "train.mindrecord"  # only checked to exist: the launch stops before staging
+    dataset.write_bytes(b"")
+    Path(f"{dataset}.db").write_bytes(b"")
     text = Path(sim_cluster.inventory).read_text()
     if fault == "unknown-key":
         (tmp_path / "known_hosts").write_text("")
@@ -163,7 +168,7 @@ def test_bad_ssh_is_refused_before_anything_starts(
     inv.write_text(text)
     jobs = orch_home / "jobs"
     before = sorted(os.listdir(jobs)) if jobs.exists() else []
-    res = cli("launch", "pretrain", "-i", str(inv), "--set", f"job.train_dataset={tiny_dataset}", "--detach")
+    res = cli("launch", "pretrain", "-i", str(inv), "--set", f"job.train_dataset={dataset}", "--detach")
     assert res.returncode == 4, res.stderr + res.stdout
     assert expect in res.stderr
     assert (sorted(os.listdir(jobs)) if jobs.exists() else []) == before  # no job was created

@@ -11,8 +11,15 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-# Everything a node executes: the model package and the node agent.
-NODE_SIDE = [REPO / "model" / "iflytekspark", REPO / "orchestrator" / "agent"]
+# Everything a node executes: the model package, the node agent and the scripts shipped to nodes.
+NODE_SIDE = [
+    REPO / "model" / "iflytekspark",
+    REPO / "orchestrator" / "agent" / "node_agent.py",
+    REPO / "orchestrator" / "collect" / "node_pack.py",
+    REPO / "orchestrator" / "transfer" / "node_receiver.py",
+    REPO / "orchestrator" / "sim" / "fake_tools",
+    REPO / "orchestrator" / "sim" / "node_init.py",
+]
 
 
 
@@ -32,7 +39,7 @@ PY39 = find_python39()
 
 @pytest.mark.skipif(PY39 is None, reason="no Python 3.9 interpreter on this machine")
 def test_node_side_code_compiles_on_python39():
-    files = [str(f) for d in NODE_SIDE if d.exists() for f in sorted(d.rglob("*.py"))]
+    files = [str(f) for d in NODE_SIDE for f in (sorted(d.rglob("*.py")) if d.is_dir() else [d]) if f.exists()]
     assert files, "no node-side files found"
     script = "import sys, ast\nfor f in sys.argv[1:]:\n    ast.parse(open(f).read(), f, feature_version=(3, 9))\n    compile(open(f).read(), f, 'exec')\n"
     proc = subprocess.run([PY39, "-c", script, *files], capture_output=True, text=True)

@@ -55,7 +55,7 @@ def check_prompts(prompts: Sequence[Sequence[int]], max_length: int) -> None:
 def generate(
     steps: Steps,
     prompts: Sequence[Sequence[int]],
-    config: GenerationConfig = GenerationConfig(),
+    config: Optional[GenerationConfig] = None,
     max_length: Optional[int] = None,
     *,
     eos_id: int = 5,
@@ -64,7 +64,9 @@ def generate(
     on_step: Optional[StepCallback] = None,
     keep_logits: bool = False,
 ) -> Generated:
-    """Answer every prompt (lists of ids). max_length: prompt + answer per row (default seq_length)."""
+    """Answer every prompt (lists of ids). config: default greedy; max_length: prompt + answer per row
+    (default seq_length)."""
+    config = config or GenerationConfig()
     max_length = int(max_length or steps.model.config.seq_length)
     check_prompts(prompts, max_length)
     budget = np.array([max_length - len(p) for p in prompts])

@@ -81,7 +81,9 @@ def apply_template(questions: Sequence[str], template: Optional[str] = DEFAULT_T
 
 def check_lengths(prompt_ids: Sequence[Sequence[int]], max_length: int) -> None:
     """Each encoded prompt must leave room for an answer: len < max_length (predict_length)."""
-    too_long = [f"question {i}: {len(ids)} tokens" for i, ids in enumerate(prompt_ids) if len(ids) >= max_length]
+    too_long = [
+        f"question {i}: {len(ids)} tokens" for i, ids in enumerate(prompt_ids) if len(ids) >= max_length
+    ]
     if too_long:
         raise PromptError(
             f"prompt(s) too long for the length limit {max_length} (prompt + answer):\n"

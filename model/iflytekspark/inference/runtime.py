@@ -36,7 +36,7 @@ def build_model(config: Any) -> Any:
     from ..tasks.evaluate import checkpoint_file
 
     model = IFlytekSparkForCausalLM(IFlytekSparkConfig(**model_fields(config)))
-    pet = dict((config.model.model_config.get("pet_config") or {}))
+    pet = dict(config.model.model_config.get("pet_config") or {})
     lora = str(pet.get("pet_type", "")).lower() == "lora"
     if lora:
         apply_lora(model, LoraSettings.from_pet_config(pet))

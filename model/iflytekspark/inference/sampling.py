@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import ConfigError
 from ..generation_config import GenerationConfig
 
-__all__ = ["RepetitionPenalty", "Sampler", "check_generation_config"]
+__all__ = ["RepetitionPenalty", "Sampler", "best_ids", "check_generation_config"]
 
 
 def check_generation_config(cfg: GenerationConfig) -> None:
@@ -53,6 +53,17 @@ class RepetitionPenalty:
         self.cache[idx, tokens[idx]] = np.where(current == 0, self.penalty, current + self.increase)
 
 
+def best_ids(logits: np.ndarray, k: int) -> np.ndarray:
+    """The k best ids per row (B, k), best first; among equal logits the lower id first."""
+    if k == 1:
+        return np.argmax(logits, -1)[:, None]  # argmax returns the first maximum
+    if k < logits.shape[-1]:
+        part = np.sort(np.argpartition(-logits, k - 1, -1)[:, :k], -1)  # the k best, by id
+        order = np.argsort(-np.take_along_axis(logits, part, -1), -1, kind="stable")
+        return np.take_along_axis(part, order, -1)
+    return np.argsort(-logits, -1, kind="stable")
+
+
 @dataclass
 class Sampler:
     """logits (B, V) -> token ids (B,): temperature, then top-k, then top-p, softmax, draw."""
@@ -69,8 +80,7 @@ class Sampler:
         logits = logits.astype(np.float64) / self.config.temperature
         vocab = logits.shape[-1]
         k = vocab if self.top_k in (0, None) or self.top_k >= vocab else self.top_k
-        # the k best ids per row, best first (ties: lower id first)
-        candidates = np.argsort(-logits, axis=-1, kind="stable")[:, :k]  # (B, k)
+        candidates = best_ids(logits, k)  # (B, k)
         best = np.take_along_axis(logits, candidates, -1)
         probs = np.exp(best - best[:, :1])
         probs /= probs.sum(-1, keepdims=True)

@@ -25,6 +25,7 @@ def run(config: Any, opts: Any) -> int:
     length = int(opts.predict_length or model_cfg.get("seq_length"))
     if batch < 1 or length < 1:
         raise RunConfigError(f"export shape batch {batch}, length {length}: both must be >= 1")
+    config.run_mode = "predict"  # MindFormers' context knows no "export"; for it this is inference
     init_context(config)
     steps = Steps(build_model(config))
     paths = export_mindir(steps, out_dir, ExportShape(batch, length, length))

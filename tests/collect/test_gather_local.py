@@ -1,0 +1,105 @@
+"""``node_pack`` through the local transport (real files, the real node-side script; no SSH): fast."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+import time
+from pathlib import Path
+
+import pytest
+
+from orchestrator.collect import gather, layout
+from orchestrator.transport import LocalTransport
+from tests.collect.conftest import TRACE, tree
+from tests.unit.test_py39_compat import PY39
+
+
+def test_pack_takes_the_jobs_files_only_and_changes_nothing(node, tmp_path):
+    record, spec, pn, work, _ = node
+    before = tree(tmp_path)
+    req = gather.node_request(record, spec, pn)
+    out = tmp_path / "out" / spec.host
+    c = gather.fetch_node(LocalTransport(spec.host), sys.executable, req, out)
+    assert c.ok, c.error
+    assert tree(tmp_path) == before | {
+        k: v for k, v in tree(tmp_path).items() if k.startswith(str(tmp_path / "out"))
+    }
+    got = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
+    assert {"logs/scheduler/stdout.log", "logs/rank_0/stdout.log", "logs/rank_1/stdout.log", "config/pretrain.yaml",
+            "agent/state.json", "agent/supervisor.log", "agent/launch-spec.json", "plog/0/plog/plog-1_2.log",
+            "snapshots/npu-smi-info.txt", layout.MANIFEST, layout.NODE_FACTS} <= got  # fmt: skip
+    assert not any(p.endswith(".1000000000") for p in got) and c.skipped_old == 1
+    assert (out / "snapshots/npu-smi-info.txt").read_text() == "npu-smi 25.2.0 info\n"
+    assert c.tools_missing == ("hccn_tool",)
+    assert c.local(pn.launches[2].stdout).read_text().endswith("\n".join(TRACE) + "\n")
+    assert not c.unreadable  # the absent rank table is optional
+    assert pn.job_dir in json.loads((out / layout.NODE_FACTS).read_text())["disk"]
+
+
+def test_big_files_are_cut_to_their_tail_and_a_second_collect_replaces_the_first(node, tmp_path):
+    record, spec, pn, _, _ = node
+    log = Path(pn.launches[2].stdout)
+    log.write_text("x" * 5000 + "\nthe error at the end\n")
+    os.utime(log, (time.time() - 60, time.time() - 60))  # within the run window
+    req = dict(gather.node_request(record, spec, pn), max_file_bytes=100)
+    out = tmp_path / "out" / spec.host
+    (out / "stale").mkdir(parents=True)
+    c = gather.fetch_node(LocalTransport(spec.host), sys.executable, req, out)
+    assert c.local(str(log)).read_text().endswith("the error at the end\n") and str(log) in c.truncated
+    assert not (out / "stale").exists()
+
+
+def test_answer_decoding_survives_shell_noise_and_rejects_damage():
+    payload = gather.node_pack.pack({"entries": [], "commands": []})
+    text = "Welcome to node1\n" + "\n".join(["", gather.node_pack.BEGIN, __import__("base64").b64encode(payload).decode(),
+                                             gather.node_pack.END, ""])  # fmt: skip
+    assert gather.decode_answer(text) == payload
+    with pytest.raises(ValueError, match="no archive"):
+        gather.decode_answer("bash: python: command not found")
+    with pytest.raises(ValueError, match="damaged"):
+        gather.decode_answer(f"{gather.node_pack.BEGIN}\n@@@\n{gather.node_pack.END}")
+
+
+def test_unpack_refuses_paths_outside_the_host_folder(tmp_path):
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tar:
+        info = tarfile.TarInfo("../escaped")
+        tar.addfile(info, io.BytesIO(b""))
+    with pytest.raises(tarfile.TarError):
+        gather.unpack(buf.getvalue(), tmp_path / "h")
+    assert not (tmp_path / "escaped").exists() and not list(tmp_path.iterdir())
+
+
+@pytest.mark.skipif(PY39 is None, reason="no Python 3.9 interpreter on this machine")
+def test_node_pack_runs_on_python39(tmp_path):
+    (tmp_path / "a.log").write_text("hello\n")
+    req = json.dumps(
+        {
+            "entries": [{"arc": "logs", "path": str(tmp_path)}],
+            "commands": [{"arc": "s.txt", "argv": ["true"]}],
+        }
+    )
+    proc = subprocess.run([PY39, "-c", gather.NODE_SOURCE, req], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    manifest = gather.unpack(gather.decode_answer(proc.stdout), tmp_path / "out")
+    assert [f["arc"] for f in manifest["files"]] == ["logs/a.log"] and manifest["commands"][0][
+        "exit_code"
+    ] == 0
+
+
+def test_request_without_a_plan_copy_takes_the_folder_of_the_logs(node):
+    record, spec, pn, _, _ = node
+    req = gather.node_request(record, spec, None)
+    assert req["entries"][0] == {"arc": "logs", "path": f"{pn.job_dir}/output/log", "window": True}
+    assert req["plog_default"] is True  # no plan: the node's own plog location
+    with_plan = gather.node_request(record, spec, pn)
+    assert with_plan["plog_default"] is False and [e["arc"] for e in with_plan["entries"]][-1] == "plog/0"
+    assert [c["argv"] for c in with_plan["commands"]][:2] == [
+        ["npu-smi", "info"],
+        ["hccn_tool", "-i", "0", "-link", "-g"],
+    ]
