@@ -4,7 +4,8 @@ Both models: 4 layers, hidden 256, 4 heads, MLP inner width 704, vocabulary 8192
 float32, graph mode, trained by the same cell (SparkTrainOneStepCell: clip 1.0) and optimizer (SparkAdamW)
 on the same random token batches. iFlytekSpark's window is 256 (the whole sequence), so both attend
 causally over the same keys; it differs from LLaMA in LayerNorm + biases + GeGLU + tied head.
-Reported: median tokens/s over timed steps after compile and warm-up, and the ratio to LLaMA.
+Reported: median tokens/s over timed steps after compile and warm-up (the two models' steps
+interleaved), and the ratio to LLaMA.
 Run: ``.venv/bin/python bench/bench_train.py [--steps 20]``.
 """
 
@@ -63,23 +64,29 @@ def llama():
     return LlamaForCausalLM(cfg)
 
 
-def tokens_per_second(network, steps: int, warmup: int = 3) -> tuple:
-    import mindspore as ms
+def train_step(network):
+    """A compiled training step of ``network`` (same cell and optimizer for both models)."""
     from iflytekspark.train import SparkAdamW, SparkTrainOneStepCell
 
     network.set_train(True)
-    step = SparkTrainOneStepCell(network, SparkAdamW(network.trainable_params(), learning_rate=1e-4))
+    return SparkTrainOneStepCell(network, SparkAdamW(network.trainable_params(), learning_rate=1e-4))
+
+
+def measure(steps: dict, rounds: int, warmup: int = 3) -> dict:
+    """Median seconds per step of each model, the models' steps interleaved so that load changes on a
+    shared machine hit both alike."""
+    import mindspore as ms
+
     rng = np.random.default_rng(0)
     batches = [ms.Tensor(rng.integers(1, VOCAB, (BATCH, SEQ + 1)).astype(np.int32)) for _ in range(4)]
-    times, losses = [], []
-    for i in range(warmup + steps):
-        start = time.perf_counter()
-        loss = step(batches[i % len(batches)])[0]
-        losses.append(float(loss.asnumpy()))  # waits for the step to finish
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    params = sum(int(np.prod(p.shape)) for p in network.trainable_params())
-    return BATCH * SEQ / statistics.median(times), params, losses[-1]
+    times = {name: [] for name in steps}
+    for i in range(warmup + rounds):
+        for name, step in steps.items():
+            start = time.perf_counter()
+            step(batches[i % len(batches)])[0].asnumpy()  # waits for the step to finish
+            if i >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def main() -> None:
@@ -92,18 +99,16 @@ def main() -> None:
 
     ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
     ms.set_seed(0)
-    results = {}
-    for name, build in (("mindformers LLaMA", llama), ("iFlytekSpark", spark)):
-        results[name] = tokens_per_second(build(), args.steps)
-    base = results["mindformers LLaMA"][0]
+    networks = {"mindformers LLaMA": llama(), "iFlytekSpark": spark()}
+    seconds = measure({name: train_step(net) for name, net in networks.items()}, args.steps)
+    base = BATCH * SEQ / seconds["mindformers LLaMA"]
     print(
         f"training throughput, CPU, {LAYERS} layers, hidden {HIDDEN}, seq {SEQ}, batch {BATCH}, vocab {VOCAB}"
     )
-    for name, (tps, params, loss) in results.items():
-        print(
-            f"  {name:18s} {tps:9.0f} tokens/s  ({params / 1e6:.2f} M params, last loss {loss:.3f})  "
-            f"x{tps / base:.2f} of LLaMA"
-        )
+    for name, net in networks.items():
+        tps = BATCH * SEQ / seconds[name]
+        params = sum(int(np.prod(p.shape)) for p in net.trainable_params())
+        print(f"  {name:18s} {tps:9.0f} tokens/s  ({params / 1e6:.2f} M params)  x{tps / base:.2f} of LLaMA")
 
 
 if __name__ == "__main__":

@@ -135,17 +135,17 @@ def _fsync_dir(folder: str) -> None:
 
 
 def _stat(path: str) -> Optional[os.stat_result]:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return st if os.path.isfile(path) else None
+    return os.stat(path) if os.path.isfile(path) else None
+
+
+def _listdir(path: str) -> list:
+    return sorted(os.listdir(path)) if os.path.isdir(path) else []
 
 
 def _exclusive_folders(dest: str, exclusive: Json) -> Json:
     """``exclusive`` with glob keys (``rank_*``) expanded to the matching folders not named otherwise."""
     out = {k: v for k, v in exclusive.items() if "*" not in k}
-    names = sorted(os.listdir(dest)) if os.path.isdir(dest) else []
+    names = _listdir(dest)
     for pattern, keep in exclusive.items():
         if "*" in pattern:
             for name in fnmatch.filter(names, pattern):
@@ -158,9 +158,7 @@ def _strays(dest: str, exclusive: Json) -> list:
     """Files matching EXCLUSIVE_PATTERNS in the exclusive folders that are not to be kept."""
     out = []
     for folder, keep in sorted(_exclusive_folders(dest, exclusive).items()):
-        full = os.path.join(dest, folder)
-        names = sorted(os.listdir(full)) if os.path.isdir(full) else []
-        for name in names:
+        for name in _listdir(os.path.join(dest, folder)):
             if name not in keep and any(fnmatch.fnmatch(name, p) for p in EXCLUSIVE_PATTERNS):
                 out.append(os.path.join(folder, name))
     return out
@@ -173,13 +171,9 @@ def scan(conf: Json) -> Json:
     for f in conf["files"]:
         path = os.path.join(dest, f["rel"])
         st = _stat(path)
-        state: Json = {"same": False}
-        if (
-            st is not None
-            and st.st_size == f["size"]
-            and cache.sha256(path, st, conf.get("verify")) == f["sha256"]
-        ):
-            state["same"] = True
+        state: Json = {"same": bool(st) and st.st_size == f["size"]}
+        state["same"] = state["same"] and cache.sha256(path, st, conf.get("verify")) == f["sha256"]
+        if state["same"]:
             if st.st_mtime_ns != f["mtime_ns"]:
                 os.utime(path, ns=(f["mtime_ns"], f["mtime_ns"]))
                 cache.put(path, f["sha256"])
@@ -191,9 +185,12 @@ def scan(conf: Json) -> Json:
                 state["part_sha256"] = sha256_file(path + ".part")
         files[f["rel"]] = state
     cache.save()
-    rank_dirs = sorted(d for d in os.listdir(dest) if d.startswith("rank_")) if os.path.isdir(dest) else []
-    strays = _strays(dest, conf.get("exclusive", {}))
-    return {"ok": True, "version": VERSION, "files": files, "strays": strays, "rank_dirs": rank_dirs}
+    return {
+        "ok": True,
+        "version": VERSION,
+        "files": files,
+        "strays": _strays(dest, conf.get("exclusive", {})),
+    }
 
 
 # ---------------------------------------------------------------- receive
