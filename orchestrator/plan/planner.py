@@ -130,7 +130,13 @@ def _warnings(task: str, st: Strategy, opts: JobOptions, shared: Sequence[str]) 
         out.append("no train_dataset: set job.train_dataset (inventory job: or --set job.train_dataset=...)")
     if (task in INFER or task == "lora") and not opts.load_checkpoint:
         out.append(f"{task} without load_checkpoint runs on random weights")
-    if st.training and opts.load_checkpoint and st.world > 8 and not shared:
+    if (
+        st.training
+        and opts.load_checkpoint
+        and opts.auto_trans_ckpt is not False
+        and st.world > 8
+        and not shared
+    ):
         out.append(
             "auto_trans_ckpt on more than 8 devices needs output_dir on shared storage (spec §4): "
             "add shared_paths or transform the checkpoint offline"

@@ -1,8 +1,13 @@
-"""Fixtures of the inference tests: a tiny model's Steps in graph mode, and full recomputation."""
+"""Fixtures of the inference tests: graph mode, a tiny model's Steps, full recomputation, run.py runs."""
 
 from __future__ import annotations
 
-from typing import Any, List, Sequence
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from subprocess import PIPE
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 import pytest
@@ -38,3 +43,41 @@ def full_logits(model: Any, rows: Sequence[Sequence[int]]) -> List[np.ndarray]:
         batch[i, : len(r)] = r
     logits = model.logits(Tensor(batch)).asnumpy()
     return [logits[i, : len(r)] for i, r in enumerate(rows)]
+
+
+@dataclass
+class Finished:
+    """A finished ``python -m iflytekspark.run`` in its own working directory (stderr kept apart)."""
+
+    cwd: Path
+    returncode: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+def run_config(**overrides: Any) -> Dict[str, Any]:
+    """A tiny run YAML (as a dict) without datasets: the model package's own template."""
+    from iflytekspark.testing import tiny_run_config
+
+    return tiny_run_config("", **overrides)
+
+
+def run_all(runs: Dict[str, Tuple[Path, Dict[str, Any], Sequence[str]]]) -> Dict[str, Finished]:
+    """Start ``python -m iflytekspark.run --config run.yaml *args`` in each cwd at once; wait for all."""
+    from iflytekspark.testing import write_run_config
+
+    started = {}
+    for name, (cwd, config, args) in runs.items():
+        cwd.mkdir(parents=True, exist_ok=True)
+        write_run_config(cwd / "run.yaml", config)
+        cmd = [sys.executable, "-m", "iflytekspark.run", "--config", "run.yaml", *args]
+        started[name] = (cwd, subprocess.Popen(cmd, cwd=cwd, stdout=PIPE, stderr=PIPE, text=True))
+    done = {}
+    for name, (cwd, proc) in started.items():
+        out, err = proc.communicate(timeout=600)
+        done[name] = Finished(cwd, proc.returncode, out, err)
+    return done

@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from tests.fixtures.model import random_weights
-from tests.fixtures.train import start_all, tiny_config
+
+from .conftest import run_all, run_config
 
 pytestmark = pytest.mark.mindspore
 
@@ -68,8 +69,8 @@ def runs(tmp_path_factory, tiny_tokenizer, graph_module) -> Dict[str, Any]:
     lora = str(root / "lora.ckpt")
     save_lora(lora_model, lora)
 
-    cfg = tiny_config(Path(""), vocab_size=vocab, **SIZES)
-    lora_cfg = {**tiny_config(Path(""), vocab_size=vocab, lora=True, **SIZES), "lora_checkpoint": lora}
+    cfg = run_config(vocab_size=vocab, **SIZES)
+    lora_cfg = {**run_config(vocab_size=vocab, lora=True, **SIZES), "lora_checkpoint": lora}
     common = ("--run_mode", "predict", "--tokenizer_file", str(tiny_tokenizer), "--predict_data", DATA)
     plan = {
         "predict": (cfg, (*common, "--load_checkpoint", base, "--predict_batch", "2", "--predict_length", "20")),
@@ -77,7 +78,7 @@ def runs(tmp_path_factory, tiny_tokenizer, graph_module) -> Dict[str, Any]:
         "export": (cfg, ("--run_mode", "export", "--load_checkpoint", base, "--mindir_save_dir", "mindir",
                          "--predict_batch", "2", "--predict_length", "10")),
     }  # fmt: skip
-    results = start_all({name: (root / name, c, args) for name, (c, args) in plan.items()})
+    results = run_all({name: (root / name, c, args) for name, (c, args) in plan.items()})
     return {"results": results, "vocab": vocab, "base": base, "lora": lora, "tokenizer": tiny_tokenizer}
 
 
@@ -110,7 +111,7 @@ def _lines(result) -> list:
 
 def test_predict_writes_every_answer_in_batches(runs):
     result = runs["results"]["predict"]
-    assert result.proc.returncode == 0, result.output[-3000:]
+    assert result.returncode == 0, result.output[-3000:]
     prompts, answers = _expected(runs, "", 20)
     assert _lines(result) == [{"predict": a, "prompt": p} for p, a in zip(prompts, answers)]  # 2 + leftover 1
     readable = (result.cwd / "log" / "infer_result_num3_rank0.log").read_text(encoding="utf-8")
@@ -119,12 +120,12 @@ def test_predict_writes_every_answer_in_batches(runs):
 
 def test_lora_predict_streams_the_answers(runs):
     result = runs["results"]["lora"]
-    assert result.proc.returncode == 0, result.output[-3000:]
+    assert result.returncode == 0, result.output[-3000:]
     prompts, answers = _expected(runs, runs["lora"], 24)
     _, base_answers = _expected(runs, "", 24)
     assert answers != base_answers  # the LoRA weights matter
     assert [line["predict"] for line in _lines(result)] == answers
-    streamed = LOG_LINE.sub("", result.proc.stdout)  # MindFormers may log while a graph compiles
+    streamed = LOG_LINE.sub("", result.stdout)  # MindFormers may log while a graph compiles
     for answer in answers:  # batch 1: the streamed text is the answer, printed as it came
         assert answer + "\n" in streamed
 
@@ -133,7 +134,7 @@ def test_exported_graphs_give_the_model_logits(runs):
     from iflytekspark.inference.export import example_inputs, load_graph
 
     result = runs["results"]["export"]
-    assert result.proc.returncode == 0, result.output[-3000:]
+    assert result.returncode == 0, result.output[-3000:]
     steps = _steps(runs, "")
     files = sorted(p.name for p in (result.cwd / "mindir").iterdir())
     assert files == ["decode_b2_c6.mindir", "prefill_b2_s10.mindir"]  # cache: min(10, window 6)

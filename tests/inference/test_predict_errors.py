@@ -6,12 +6,12 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 import pytest
 
 from tests.fixtures.model import random_weights
-from tests.fixtures.train import tiny_config
+
+from .conftest import run_config
 
 pytestmark = pytest.mark.mindspore
 
@@ -26,7 +26,7 @@ def yaml(tmp_path_factory, tiny_tokenizer):
     from iflytekspark.tokenizer import Tokenizer
 
     vocab = Tokenizer(tiny_tokenizer).vocab_size
-    cfg = tiny_config(Path(""), vocab_size=vocab, run_mode="predict", **SIZES)
+    cfg = run_config(vocab_size=vocab, run_mode="predict", **SIZES)
     return write_run_config(tmp_path_factory.mktemp("predict_errors") / "run.yaml", cfg)
 
 

@@ -9,7 +9,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from tests.fixtures.train import RunResult, run_entry, tiny_config
+from tests.fixtures.train import RunResult, run_entry, tiny_run_yaml
 
 pytestmark = pytest.mark.mindspore
 
@@ -23,7 +23,7 @@ def free_port() -> int:
 def test_two_ranks_train_on_their_shards_and_end_with_identical_weights(tmp_path, pretrain_mindrecord):
     import mindspore as ms
 
-    cfg = tiny_config(pretrain_mindrecord, epochs=1, save_checkpoint_steps=5)
+    cfg = tiny_run_yaml(pretrain_mindrecord, epochs=1, save_checkpoint_steps=5)
     cfg["parallel_config"]["data_parallel"] = 2
     common = {
         "MS_SCHED_HOST": "127.0.0.1",

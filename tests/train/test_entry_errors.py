@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fixtures.train import run_entry, tiny_config
+from tests.fixtures.train import run_entry, tiny_run_yaml
 
 pytestmark = pytest.mark.mindspore
 
@@ -25,7 +25,7 @@ CLEAN_ENV = {
 
 
 def test_use_parallel_without_a_launcher_environment(tmp_path, pretrain_mindrecord):
-    result = run_entry(tmp_path, tiny_config(pretrain_mindrecord), "--use_parallel", "True", env=CLEAN_ENV)
+    result = run_entry(tmp_path, tiny_run_yaml(pretrain_mindrecord), "--use_parallel", "True", env=CLEAN_ENV)
     assert result.proc.returncode == 2
     assert "error: --use_parallel True, but no launcher environment was found" in result.proc.stderr
     assert "MS_SCHED_HOST" in result.proc.stderr and "Traceback" not in result.proc.stderr

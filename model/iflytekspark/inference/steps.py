@@ -26,6 +26,8 @@ class _Step(nn.Cell):
         self.core = model.transformer  # IFlytekSparkModel
         self.num_layers = len(self.core.transformer.layers)
         self.window = model.config.sparse_local_size
+        table = self.core.embedding.word_embeddings.embedding_table
+        self.cast_table = table.dtype != model.compute_dtype  # a same-dtype cast still copies the table
 
     def rope(self, positions):
         cos, sin = rope_tables(positions, self.core.inv_freq)  # (B, S, d)
@@ -36,7 +38,9 @@ class _Step(nn.Cell):
         h = self.core.transformer.layernorm(x)
         h = ops.reshape(h, (h.shape[0], h.shape[-1]))
         table = self.core.embedding.word_embeddings.embedding_table
-        return ops.cast(self.model.head(h, ops.cast(table, self.model.compute_dtype)), mstype.float32)
+        if self.cast_table:
+            table = ops.cast(table, self.model.compute_dtype)
+        return ops.cast(self.model.head(h, table), mstype.float32)
 
 
 class PrefillStep(_Step):

@@ -16,7 +16,9 @@ def run(config: Any, opts: Any) -> int:
     from mindformers import Trainer
 
     if config.get("resume_training") and not config.get("load_checkpoint"):
-        raise RunConfigError("--resume True needs --load_checkpoint (a checkpoint file or a folder of rank_N/)")
+        raise RunConfigError(
+            "--resume True needs --load_checkpoint (a checkpoint file or a folder of rank_N/)"
+        )
     init_context(config)
     trainer = Trainer(args=config, task=opts.task)
     checkpoint = config.get("load_checkpoint") or False
