@@ -66,7 +66,8 @@ def llama():
 
 def train_step(network):
     """A compiled training step of ``network`` (same cell and optimizer for both models)."""
-    from iflytekspark.train import SparkAdamW, SparkTrainOneStepCell
+    from iflytekspark.train.optimizer import SparkAdamW
+    from iflytekspark.train.wrapper import SparkTrainOneStepCell
 
     network.set_train(True)
     return SparkTrainOneStepCell(network, SparkAdamW(network.trainable_params(), learning_rate=1e-4))
@@ -94,7 +95,6 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=20)
     args = parser.parse_args()
     os.chdir(tempfile.mkdtemp(prefix="bench_train_"))  # MindFormers writes ./output/log: not into the repo
-    import iflytekspark.train  # noqa: F401  (registers the cell and optimizer)
     import mindspore as ms
 
     ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")

@@ -2,8 +2,9 @@
 between nodes where possible, and retrying whatever failed with direct pushes.
 
 Phases: shared-storage check (a verified shared destination gets its files once), scan every node
-in parallel, plan routes (relay chains and direct pushes), run the routes in parallel (bounded), then
-re-scan and push directly to every node whose route failed (one retry round).
+in parallel (each scan opens the node's receiver session, which the route then uses), plan routes
+(relay chains and direct pushes), run the routes in parallel (bounded), then re-scan and push
+directly to every node whose route failed (one retry round).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from functools import partial
 from threading import Event
 from typing import Any, Callable, Optional, Sequence
 
@@ -21,7 +23,7 @@ from orchestrator.transfer.model import MODES, NodeReport, PushOptions, PushResu
 from orchestrator.transfer.progress import ProgressBars
 from orchestrator.transfer.routes import NodeNeeds, Route, needs_of, plan_routes, stream_items
 from orchestrator.transfer.shared import shared_root, verify_shared
-from orchestrator.transport import TransportPool
+from orchestrator.transport import TransportPool, connect
 
 
 class _PrefixCache:
@@ -83,9 +85,14 @@ def _scan(
     pool: Any, targets: Sequence[Target], opts: PushOptions, prefix: _PrefixCache
 ) -> list[NodeNeeds | NodeReport]:
     def one(t: Target) -> NodeNeeds | NodeReport:
+        session = None
         try:
-            return needs_of(t, remote.scan(pool.get(t.node), t, opts.verify), prefix)
+            transport = pool.get(t.node)
+            session = remote.Session(transport, t)
+            return needs_of(t, session.scan(transport, opts.verify), prefix, session)
         except (OSError, OrchestrateError) as exc:
+            if session is not None:
+                session.close()
             return NodeReport(t.host, t.dest, "scan", files=len(t.items), error=str(exc))
 
     return _parallel(one, targets, opts.max_parallel)
@@ -97,7 +104,7 @@ def _run_routes(pool: Any, routes: list[Route], opts: PushOptions, bars: Progres
         hosts = " -> ".join(n.target.host for n in route.nodes)
         total = sum(item.entry.size - offset for item, offset in stream_items(route))
         run = sender.run_chain if route.kind == "relay" else sender.run_direct
-        return run(pool, route, limit, bars.bar(hosts, total), opts.timeout)
+        return run(route, limit, bars.bar(hosts, total), opts.timeout)
 
     results = _parallel(one, routes, opts.max_parallel, limit.cancel)
     return [r for reports, _ in results for r in reports], sum(sent for _, sent in results)
@@ -113,8 +120,15 @@ def _round(pool: Any, targets: Sequence[Target], opts: PushOptions, mode: str, b
     scanned = _scan(pool, targets, opts, prefix)
     failed = [s for s in scanned if isinstance(s, NodeReport)]
     needs = [s for s in scanned if isinstance(s, NodeNeeds)]
-    routes = plan_routes(needs, mode)
-    reports, sent = _run_routes(pool, routes, opts, bars, limit)
+    try:
+        for n in needs:
+            if not n.busy:
+                n.session.done()  # nothing to do there: the receiver ends
+        routes = plan_routes(needs, mode)
+        reports, sent = _run_routes(pool, routes, opts, bars, limit)
+    finally:
+        for n in needs:
+            n.session.close()
     chains = [[n.target.host for n in r.nodes] for r in routes if r.kind == "relay"]
     return failed + reports + [_idle(n) for n in needs if not n.busy], sent, chains
 
@@ -129,7 +143,7 @@ def push(
         raise InputError(f"push mode must be one of {', '.join(MODES)}, not {options.mode!r}")
     start = time.monotonic()
     own = pool is None
-    pool = pool or TransportPool()
+    pool = pool or TransportPool(factory=partial(connect, lazy=True))  # sessions may need no paramiko
     limit, prefix = sender.RateLimit(options.limit_rate), _PrefixCache()
     try:
         with ProgressBars(options.progress) as bars:

@@ -1,20 +1,25 @@
 """Node side of `orchestrate push` (one self-contained file, Python 3.9+, standard library only).
 
-Shipped to ``<workdir>/bin/`` and run by the controller over SSH with the node's Python::
+Shipped to ``<workdir>/bin/`` and run by the controller over SSH with the node's Python (``-S``: no
+site packages to import, it needs none)::
 
-    python node_receiver.py scan      # what this node already holds (one JSON answer)
-    python node_receiver.py receive   # write a stream of files, optionally forwarding it to a next node
+    python -S node_receiver.py session
 
-The configuration is one JSON line on stdin (never on the command line, so the relay tokens stay out
-of ``ps``). In ``receive`` the stream follows on stdin, or, with ``listen``, arrives over TCP from
-the previous node of a relay chain: the receiver prints ``{"port": N}``, accepts one connection that
+A session takes requests as JSON lines on stdin (never on the command line, so the relay tokens stay
+out of ``ps``) and answers each with one JSON line: any number of ``{"op": "scan", ...}`` (what this
+node already holds), then at most one ``{"op": "receive", ...}`` (write a stream of files, optionally
+forwarding it to a next node), after which it exits; so one SSH command scans and receives. In
+``receive`` the stream follows on stdin, or, with ``listen``, arrives over TCP from the previous node
+of a relay chain: the receiver prints ``{"port": N}``, accepts one connection that
 starts with the one-time token, and forwards every byte it reads to ``forward`` (the next node) while
 writing its own copy. A stream is frames: a 4-byte length and a JSON header (``file``: rel, size,
 mtime_ns, sha256, offset; or ``end``), each ``file`` header followed by bytes ``offset..size``.
 
 Each file lands in ``<dest>/<rel>.part`` (kept across interruptions, so a later push appends to its
-verified prefix), is checked against its sha256, gets its mtime, is fsynced and renamed into place.
-Hashes of files already on the node are cached in ``cache`` by (path, size, mtime, ctime, inode).
+verified prefix), is hashed while it arrives and checked against its sha256, gets its mtime, is fsynced
+(written back in the background while it arrives, so the final fsync is short) and renamed into place.
+Hashes of files already on the node are cached in ``cache`` by (path, size, mtime, ctime, inode); a
+``.part`` prefix hashed by a scan is not read again by the receive of the same session.
 """
 
 from __future__ import annotations
@@ -28,10 +33,13 @@ import select
 import socket
 import struct
 import sys
+import threading
 from typing import Any, BinaryIO, Dict, Optional
 
-VERSION = "1"
+VERSION = "2"
 CHUNK = 1 << 20
+SYNC_EVERY = 64 << 20  # start writing back a file's data every this many bytes
+PIPE_SIZE = 1 << 20
 HEADER = struct.Struct(">I")
 EXCLUSIVE_PATTERNS = ("*.ckpt", "*.ckpt.part")
 Json = Dict[str, Any]
@@ -71,6 +79,10 @@ def read_frame(src: BinaryIO) -> Optional[Json]:
 
 def sha256_file(path: str, limit: Optional[int] = None) -> str:
     """sha256 of the file, or of its first ``limit`` bytes."""
+    return _hash_file(path, limit).hexdigest()
+
+
+def _hash_file(path: str, limit: Optional[int] = None) -> Any:
     h = hashlib.sha256()
     left = os.path.getsize(path) if limit is None else limit
     with open(path, "rb") as f:
@@ -80,7 +92,7 @@ def sha256_file(path: str, limit: Optional[int] = None) -> str:
                 break
             h.update(chunk)
             left -= len(chunk)
-    return h.hexdigest()
+    return h
 
 
 class HashCache:
@@ -164,8 +176,11 @@ def _strays(dest: str, exclusive: Json) -> list:
     return out
 
 
-def scan(conf: Json) -> Json:
-    """Per file: ``same`` (held identically; a wrong mtime is fixed), else the ``.part`` size and hash."""
+def scan(conf: Json, parts: Optional[Json] = None) -> Json:
+    """Per file: ``same`` (held identically; a wrong mtime is fixed), else the ``.part`` size and hash.
+
+    ``parts`` collects each hashed ``.part``'s (size, hash state) for a later receive to continue from.
+    """
     dest, cache = conf["dest"], HashCache(conf.get("cache"))
     files: Json = {}
     for f in conf["files"]:
@@ -181,8 +196,10 @@ def scan(conf: Json) -> Json:
         else:
             part = _stat(path + ".part")
             if part is not None and 0 < part.st_size <= f["size"]:
-                state["part_size"] = part.st_size
-                state["part_sha256"] = sha256_file(path + ".part")
+                h = _hash_file(path + ".part", part.st_size)
+                state["part_size"], state["part_sha256"] = part.st_size, h.hexdigest()
+                if parts is not None:
+                    parts[path + ".part"] = (part.st_size, h)
         files[f["rel"]] = state
     cache.save()
     return {
@@ -197,46 +214,60 @@ def scan(conf: Json) -> Json:
 
 
 class PartWriter:
-    """Writes one file's bytes after its trusted ``.part`` prefix, then verifies and renames it."""
+    """Writes one file's bytes after its trusted ``.part`` prefix, then verifies and renames it.
 
-    def __init__(self, dest: str, header: Json, trusted: int):
+    ``prefix``: the hash state of exactly the trusted prefix when a scan just computed it (else the
+    prefix is read again). Every SYNC_EVERY bytes a background fdatasync starts writing the data back.
+    """
+
+    def __init__(self, dest: str, header: Json, trusted: int, prefix: Any = None):
         self.path = os.path.join(dest, header["rel"])
         self.header, self.trusted = header, trusted
-        self.written = 0
+        self.written = self.unsynced = 0
+        self.syncing: Optional[threading.Thread] = None
         os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
         part = self.path + ".part"
         self.f = open(part, "r+b" if trusted and os.path.exists(part) else "wb")
         self.f.truncate(trusted)
-        self.hash = hashlib.sha256()
-        left = trusted
-        while left:  # the kept prefix counts towards the file's hash
-            chunk = self.f.read(min(CHUNK, left))
-            if not chunk:
+        if trusted and prefix is not None:
+            self.hash = prefix.copy()
+            self.f.seek(trusted)
+        else:
+            self.hash = _hash_file(part, trusted) if trusted else hashlib.sha256()
+            self.f.seek(trusted)
+            if self.f.tell() != trusted or os.fstat(self.f.fileno()).st_size != trusted:
                 raise OSError(f"{self.path}.part is shorter than its verified prefix")
-            self.hash.update(chunk)
-            left -= len(chunk)
 
-    def write(self, pos: int, chunk: bytes) -> None:
+    def write(self, pos: int, chunk: Any) -> None:
         """``chunk`` holds the file's bytes from ``pos``; bytes before the trusted prefix are skipped."""
         if pos < self.trusted:
             chunk = chunk[self.trusted - pos :]
-        if chunk:
+        if len(chunk):
             self.f.write(chunk)
             self.hash.update(chunk)
             self.written += len(chunk)
+            self.unsynced += len(chunk)
+            if self.unsynced >= SYNC_EVERY and not (self.syncing and self.syncing.is_alive()):
+                self.unsynced = 0
+                self.syncing = threading.Thread(target=os.fdatasync, args=(self.f.fileno(),), daemon=True)
+                self.syncing.start()
+
+    def _close(self) -> int:
+        self.f.flush()
+        if self.syncing is not None:
+            self.syncing.join()
+        os.fsync(self.f.fileno())
+        size = self.f.tell()
+        self.f.close()
+        return size
 
     def keep_partial(self) -> Json:
-        self.f.flush()
-        os.fsync(self.f.fileno())
-        self.f.close()
+        self._close()
         return {"status": "partial", "written": self.written}
 
     def finish(self, cache: HashCache) -> Json:
         h = self.header
-        self.f.flush()
-        os.fsync(self.f.fileno())
-        size = self.f.tell()
-        self.f.close()
+        size = self._close()
         part = self.path + ".part"
         if size != h["size"] or self.hash.hexdigest() != h["sha256"]:
             os.remove(part)
@@ -330,12 +361,16 @@ def _prune(dest: str, exclusive: Json) -> list:
     return removed
 
 
-def receive(conf: Json, src: Optional[BinaryIO] = None) -> Json:
-    """Write (and forward) the stream; the answer gives each file's outcome and what was written."""
+def receive(conf: Json, src: Optional[BinaryIO] = None, parts: Optional[Json] = None) -> Json:
+    """Write (and forward) the stream; the answer gives each file's outcome and what was written.
+
+    ``parts``: prefix hash states from this session's scan (see ``scan``).
+    """
     dest, cache, wanted = conf["dest"], HashCache(conf.get("cache")), conf.get("files", {})
     if src is None:
         src = _accept(conf) if conf.get("listen") else sys.stdin.buffer
     fwd = Forwarder(conf.get("forward"))
+    buf = memoryview(bytearray(CHUNK))  # one buffer for every chunk: no allocation per read
     files: Json = {}
     complete = False
     while True:
@@ -346,7 +381,9 @@ def receive(conf: Json, src: Optional[BinaryIO] = None) -> Json:
         if header["op"] == "end":
             complete = True
             break
-        files[header["rel"]] = _receive_file(src, dest, header, wanted.get(header["rel"]), fwd, cache)
+        want = wanted.get(header["rel"])
+        writer, error = _writer(dest, header, want, parts or {})
+        files[header["rel"]] = _receive_file(src, buf, header, writer, fwd, cache, error)
         if files[header["rel"]].get("status") == "partial":
             break
     fwd.close()
@@ -358,38 +395,71 @@ def receive(conf: Json, src: Optional[BinaryIO] = None) -> Json:
     return answer
 
 
-def _receive_file(src: BinaryIO, dest: str, header: Json, want: Optional[Json], fwd: Forwarder,
-                  cache: HashCache) -> Json:  # fmt: skip
-    """Copy one file's bytes from ``src`` to ``fwd`` and, when this node wants it, to its ``.part``."""
-    writer, error = None, None
-    if want is not None:
-        try:
-            if want.get("trusted", 0) < header["offset"]:
-                raise OSError("the stream starts after this node's verified prefix")
-            # size, sha256 and mtime the controller sent over SSH win over the (relayed) stream's
-            writer = PartWriter(dest, {**header, **want}, want.get("trusted", 0))
-        except OSError as exc:
-            error = str(exc)
+def _writer(dest: str, header: Json, want: Optional[Json], parts: Json) -> tuple:
+    """(PartWriter, None) when this node wants the file, (None, None) when not, (None, error) on failure."""
+    if want is None:
+        return None, None
+    trusted = want.get("trusted", 0)
+    try:
+        if trusted < header["offset"]:
+            raise OSError("the stream starts after this node's verified prefix")
+        size, prefix = parts.get(os.path.join(dest, header["rel"]) + ".part", (None, None))
+        # size, sha256 and mtime the controller sent over SSH win over the (relayed) stream's
+        return PartWriter(dest, {**header, **want}, trusted, prefix if size == trusted else None), None
+    except OSError as exc:
+        return None, str(exc)
+
+
+def _receive_file(src: BinaryIO, buf: memoryview, header: Json, writer: Optional[PartWriter],
+                  fwd: Forwarder, cache: HashCache, error: Optional[str]) -> Json:  # fmt: skip
+    """Copy one file's bytes from ``src`` to ``fwd`` and to ``writer`` (when this node wants it)."""
+    read = getattr(src, "readinto1", None) or src.readinto  # type: ignore[attr-defined]
     pos, size = header["offset"], header["size"]
     while pos < size:
-        chunk = src.read(min(CHUNK, size - pos))
-        if not chunk:
+        n = read(buf[: min(CHUNK, size - pos)])
+        if not n:
             return writer.keep_partial() if writer else {"status": "partial", "written": 0}
+        chunk = buf[:n]
         fwd.send(chunk)
         if writer is not None:
             try:
                 writer.write(pos, chunk)
             except OSError as exc:
                 error, writer = str(exc), None
-        pos += len(chunk)
+        pos += n
     if writer is not None:
         try:
             return writer.finish(cache)
         except OSError as exc:
             error = str(exc)
-    return (
-        {"status": "error", "written": 0, "message": error} if want is not None else {"status": "forwarded"}
-    )
+    return {"status": "error", "written": 0, "message": error} if error else {"status": "forwarded"}
+
+
+def _answer(data: Json) -> None:
+    sys.stdout.write(json.dumps(data, sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def session() -> int:
+    """Answer scan requests, then one receive request (see the module docstring); 0 when all went well."""
+    try:  # a bigger stdin pipe: the SSH server hands over more at a time
+        import fcntl
+
+        fcntl.fcntl(sys.stdin.fileno(), 1031, PIPE_SIZE)  # F_SETPIPE_SZ
+    except (ImportError, OSError, ValueError):
+        pass
+    parts: Json = {}
+    while True:
+        line = sys.stdin.buffer.readline()
+        if not line.strip():
+            return 0  # the controller needs nothing more
+        request = json.loads(line)
+        if request.get("op") == "scan":
+            _answer(scan(request, parts))
+            continue
+        answer = receive(request, parts=parts)
+        _answer(answer)
+        return 0 if answer["ok"] else 1
 
 
 def main(argv: list) -> int:
@@ -397,13 +467,10 @@ def main(argv: list) -> int:
     if verb == "version":
         print(json.dumps({"ok": True, "version": VERSION}))
         return 0
-    if verb not in ("scan", "receive"):
-        sys.stderr.write("usage: node_receiver.py scan|receive|version (config JSON on stdin)\n")
+    if verb != "session":
+        sys.stderr.write("usage: node_receiver.py session|version (JSON requests on stdin)\n")
         return 2
-    conf = json.loads(sys.stdin.buffer.readline())
-    answer = scan(conf) if verb == "scan" else receive(conf)
-    print(json.dumps(answer, sort_keys=True), flush=True)
-    return 0 if answer["ok"] else 1
+    return session()
 
 
 if __name__ == "__main__":

@@ -1,17 +1,25 @@
-"""The node receiver on a node: where it lives, shipping it, and asking what a node already holds."""
+"""The node receiver on a node: where it lives, shipping it, and one receiver session per node and push.
+
+A session is one command (``python -S node_receiver-<hash>.py session``) over the transport's bulk
+stream: it answers the scan, then takes the receive request and the data, so a node costs one SSH
+command per push. A node without this receiver version gets it installed, then the session restarts.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
-from orchestrator.transfer import node_receiver, stream
+from orchestrator.errors import TransportError
+from orchestrator.transfer import node_receiver
 from orchestrator.transfer.model import Target
-from orchestrator.transport import Transport
+from orchestrator.transport import Stream, StreamExit, Transport
 
 RECEIVER_SOURCE = Path(node_receiver.__file__)
+SCAN_TIMEOUT = 600.0
 
 
 @lru_cache(maxsize=1)
@@ -29,29 +37,84 @@ def node_cache(workdir: str) -> str:
     return f"{workdir.rstrip('/')}/cache/hashes.json"
 
 
-def argv(node: Any, verb: str) -> list[str]:
-    return [node.python, receiver_path(node.workdir), verb]
-
-
-def ensure_receiver(t: Transport, node: Any) -> None:
-    """Put the receiver on the node unless this version is already there."""
-    path = receiver_path(node.workdir)
-    if t.run(["test", "-f", path], check=False, timeout=30).exit_code != 0:
-        t.put_bytes(receiver_bytes()[0], path, mode=0o755)
+def argv(node: Any) -> list[str]:
+    return [node.python, "-S", receiver_path(node.workdir), "session"]
 
 
 def exclusive_map(target: Target) -> dict[str, list[str]]:
     return {folder: list(keep) for folder, keep in target.exclusive}
 
 
-def scan(t: Transport, target: Target, verify: bool = False) -> dict:
-    """The receiver's ``scan`` answer for ``target`` (installing the receiver first if needed)."""
-    ensure_receiver(t, target.node)
-    conf = {
-        "dest": target.dest,
-        "cache": node_cache(target.node.workdir),
-        "verify": verify,
-        "files": [vars(i.entry) for i in target.items],
-        "exclusive": exclusive_map(target),
-    }
-    return stream.call(t, argv(target.node, "scan"), conf)
+def last_json(host: str, end: StreamExit) -> dict:
+    """The JSON answer on the last stdout line, or TransportError with the stderr tail."""
+    lines = end.stdout.decode(errors="replace").strip().splitlines()
+    try:
+        return json.loads(lines[-1])
+    except (IndexError, ValueError):
+        tail = "\n".join(end.stderr.decode(errors="replace").strip().splitlines()[-8:])
+        raise TransportError(f"{host}: node receiver exited {end.exit_code} without an answer\n{tail}") from None
+
+
+class Session:
+    """A receiver session on one node: ``scan`` it, then ``receive`` (and ``send``), then ``answer``."""
+
+    def __init__(self, t: Transport, target: Target):
+        self.host, self.target = t.host, target
+        self.stream: Optional[Stream] = None
+        self._open(t)
+
+    def _open(self, t: Transport) -> None:
+        self.stream = t.open_stream(argv(self.target.node), bulk=True)
+
+    def request(self, op: str, conf: dict) -> None:
+        assert self.stream is not None
+        self.stream.write(json.dumps({"op": op, **conf}).encode() + b"\n")
+
+    def reply(self, timeout: float) -> dict:
+        """The next JSON line the receiver prints (TransportError with its stderr when it ends without)."""
+        assert self.stream is not None
+        line = self.stream.readline(timeout)
+        if not line.strip():
+            last_json(self.host, self.stream.wait(30))  # no output: raises, with the stderr tail
+        try:
+            return json.loads(line)
+        except ValueError:
+            raise TransportError(f"{self.host}: node receiver said {line[:200]!r}") from None
+
+    def _ask(self, conf: dict) -> dict:
+        try:
+            self.request("scan", conf)
+        except TransportError:
+            pass  # the receiver ended at once: reply() says why
+        return self.reply(SCAN_TIMEOUT)
+
+    def scan(self, t: Transport, verify: bool = False) -> dict:
+        """What the node holds of the target's files (installing the receiver first if it is missing)."""
+        target = self.target
+        path = receiver_path(target.node.workdir)
+        conf = {"dest": target.dest, "cache": node_cache(target.node.workdir), "verify": verify,
+                "files": [vars(i.entry) for i in target.items], "exclusive": exclusive_map(target)}  # fmt: skip
+        try:
+            return self._ask(conf)
+        except TransportError:
+            if t.run(["test", "-f", path], check=False, timeout=30).exit_code == 0:
+                raise
+        self.close()  # this receiver version is not on the node yet: install it and start again
+        t.put_bytes(receiver_bytes()[0], path, mode=0o755)
+        self._open(t)
+        return self._ask(conf)
+
+    def answer(self, timeout: float) -> dict:
+        """The receive's answer (closes stdin, waits for the receiver to end)."""
+        assert self.stream is not None
+        return last_json(self.host, self.stream.wait(timeout))
+
+    def done(self) -> None:
+        """Nothing more to ask: the receiver ends by itself (``close`` collects it)."""
+        if self.stream is not None:
+            self.stream.close_stdin()
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+            self.stream = None

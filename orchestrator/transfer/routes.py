@@ -8,7 +8,7 @@ controller sends once, each node forwards to the next); the others get direct pu
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from orchestrator.transfer.manifest import Item
 from orchestrator.transfer.model import Target
@@ -18,12 +18,14 @@ PrefixCheck = Callable[[Item, int, str], bool]
 
 @dataclass
 class NodeNeeds:
-    """One target and what its node lacks: ``send`` maps rel -> trusted prefix length."""
+    """One target and what its node lacks: ``send`` maps rel -> trusted prefix length. ``session`` is
+    the node's open receiver session (``remote.Session``) that the route then uses."""
 
     target: Target
     send: dict[str, int] = field(default_factory=dict)
     same: list[str] = field(default_factory=list)
     strays: list[str] = field(default_factory=list)
+    session: Any = field(default=None, repr=False, compare=False)
 
     @property
     def busy(self) -> bool:
@@ -42,9 +44,9 @@ class Route:
     nodes: tuple[NodeNeeds, ...]
 
 
-def needs_of(target: Target, answer: dict, prefix_ok: PrefixCheck) -> NodeNeeds:
+def needs_of(target: Target, answer: dict, prefix_ok: PrefixCheck, session: Any = None) -> NodeNeeds:
     """What ``target``'s node lacks, from its ``scan`` answer."""
-    out = NodeNeeds(target, strays=list(answer.get("strays", [])))
+    out = NodeNeeds(target, strays=list(answer.get("strays", [])), session=session)
     for item in target.items:
         state = answer["files"].get(item.entry.rel, {})
         if state.get("same"):

@@ -1,22 +1,23 @@
-"""Running a route: stream the files into the first node's receiver; in a relay chain, each node's
-receiver listens on an ephemeral port (told to the controller over SSH) and the previous node
-forwards the stream to it, authenticated by a one-time token passed through stdin."""
+"""Running a route over the nodes' receiver sessions (opened by the scan): stream the files into the
+first node's session; in a relay chain, each other node's receiver listens on an ephemeral port (told
+to the controller over SSH) and the previous node forwards the stream to it, authenticated by a
+one-time token passed through stdin."""
 
 from __future__ import annotations
 
-import json
 import secrets
 import threading
 import time
 from typing import Any, Callable, Optional
 
 from orchestrator.errors import TransportError
-from orchestrator.transfer import remote, stream
+from orchestrator.transfer import remote
 from orchestrator.transfer.model import NodeReport
-from orchestrator.transfer.node_receiver import CHUNK, encode_frame
+from orchestrator.transfer.node_receiver import encode_frame
 from orchestrator.transfer.routes import NodeNeeds, Route, stream_items
 
 Progress = Callable[[int], None]
+SEND_CHUNK = 4 << 20  # bytes per kernel copy into the stream (progress and rate limit steps)
 
 
 class RateLimit:
@@ -55,22 +56,21 @@ def receive_conf(n: NodeNeeds, listen: Optional[dict] = None, forward: Optional[
     }
 
 
-def send_stream(proc: stream.RemoteProcess, route: Route, limit: RateLimit, progress: Progress) -> None:
-    """Write every file of ``route`` into ``proc`` as frames (``progress`` gets each data chunk's size)."""
+def send_stream(session: remote.Session, route: Route, limit: RateLimit, progress: Progress) -> None:
+    """Write every file of ``route`` into the session as frames (``progress`` gets each piece's size)."""
+    out = session.stream
+    assert out is not None
     for item, offset in stream_items(route):
-        proc.write(encode_frame(item.entry.header(offset)))
+        out.write(encode_frame(item.entry.header(offset)))
         with open(item.source, "rb") as f:
-            f.seek(offset)
-            left = item.entry.size - offset
-            while left > 0:
-                chunk = f.read(min(CHUNK, left))
-                if not chunk:
-                    raise TransportError(f"{item.source} shrank while being pushed")
-                limit.take(len(chunk))
-                proc.write(chunk)
-                left -= len(chunk)
-                progress(len(chunk))
-    proc.write(encode_frame({"op": "end"}))
+            pos, end = offset, item.entry.size
+            while pos < end:
+                n = min(SEND_CHUNK, end - pos)
+                limit.take(n)
+                out.send_file(f, pos, n)
+                pos += n
+                progress(n)
+    out.write(encode_frame({"op": "end"}))
 
 
 class Counter:
@@ -108,79 +108,57 @@ def report(n: NodeNeeds, route: str, answer: Optional[dict], error: Optional[str
     return r
 
 
-def run_direct(
-    pool: Any, route: Route, limit: RateLimit, progress: Progress, timeout: float
-) -> tuple[list[NodeReport], int]:
+def run_direct(route: Route, limit: RateLimit, progress: Progress, timeout: float) -> tuple[list[NodeReport], int]:
     """Push straight from the controller to the route's one node."""
     n = route.nodes[0]
-    proc, count = None, Counter(progress)
+    count = Counter(progress)
     try:
-        node = n.target.node
-        proc = stream.start_with_config(
-            pool.get(node), remote.argv(node, "receive"), receive_conf(n), bulk=True
-        )
-        send_stream(proc, route, limit, count)
-        answer = stream.last_json(n.target.host, *proc.finish(timeout))
-        return [report(n, "direct", answer)], count.sent
+        n.session.request("receive", receive_conf(n))
+        send_stream(n.session, route, limit, count)
+        return [report(n, "direct", n.session.answer(timeout))], count.sent
     except (OSError, TransportError) as exc:
         return [report(n, "direct", None, str(exc))], count.sent
-    finally:
-        if proc is not None:
-            proc.close()
 
 
-def _listen(pool: Any, n: NodeNeeds, forward: Optional[dict]) -> tuple[stream.RemoteProcess, dict]:
-    """Start a listening receiver on ``n``'s node; (process, the address its predecessor forwards to)."""
+def _listen(n: NodeNeeds, forward: Optional[dict]) -> dict:
+    """Make ``n``'s receiver listen; the address its predecessor forwards to."""
     token = secrets.token_hex(16)
-    node = n.target.node
-    proc = stream.start_with_config(
-        pool.get(node), remote.argv(node, "receive"), receive_conf(n, {"token": token}, forward)
-    )
-    line = proc.readline(timeout=30)
+    n.session.request("receive", receive_conf(n, {"token": token}, forward))
     try:
-        port = int(json.loads(line)["port"])
-    except (ValueError, KeyError, TypeError):
-        proc.close()
-        raise TransportError(f"{node.host}: relay receiver did not report a port ({line[:200]!r})") from None
-    return proc, {"host": node.host, "port": port, "token": token}
+        port = int(n.session.reply(30)["port"])
+    except (KeyError, TypeError, ValueError):
+        raise TransportError(f"{n.target.host}: relay receiver did not report a port") from None
+    return {"host": n.target.host, "port": port, "token": token}
 
 
-def run_chain(
-    pool: Any, route: Route, limit: RateLimit, progress: Progress, timeout: float
-) -> tuple[list[NodeReport], int]:
+def run_chain(route: Route, limit: RateLimit, progress: Progress, timeout: float) -> tuple[list[NodeReport], int]:
     """Controller -> first node -> second node -> ...; a node that fails reports so (the engine retries it)."""
     nodes = route.nodes
-    procs: list[Optional[stream.RemoteProcess]] = [None] * len(nodes)
+    started = [False] * len(nodes)
     errors: list[Optional[str]] = [None] * len(nodes)
     forward: Optional[dict] = None
     count = Counter(progress)
-    try:
-        for k in range(len(nodes) - 1, 0, -1):  # from the tail, so each node knows where to forward
-            try:
-                procs[k], forward = _listen(pool, nodes[k], forward)
-            except (OSError, TransportError) as exc:
-                errors[k], forward = str(exc), None  # the nodes after k are cut off: they get no stream
-                for j in range(k + 1, len(nodes)):
-                    errors[j] = errors[j] or f"relay setup failed at {nodes[k].target.host}"
-        head = nodes[0]
+    for k in range(len(nodes) - 1, 0, -1):  # from the tail, so each node knows where to forward
         try:
-            node = head.target.node
-            conf = receive_conf(head, forward=forward)
-            procs[0] = stream.start_with_config(pool.get(node), remote.argv(node, "receive"), conf, bulk=True)
-            send_stream(procs[0], route, limit, count)
+            forward, started[k] = _listen(nodes[k], forward), True
         except (OSError, TransportError) as exc:
-            errors[0] = str(exc)
-        reports = []
-        for k, n in enumerate(nodes):
-            answer = None
-            if procs[k] is not None:
-                try:
-                    answer = stream.last_json(n.target.host, *procs[k].finish(timeout))
-                except (OSError, TransportError) as exc:
-                    errors[k] = errors[k] or str(exc)
-            reports.append(report(n, f"relay {k + 1}/{len(nodes)}", answer, errors[k]))
-        return reports, count.sent
-    finally:
-        for p in procs:
-            if p is not None:
-                p.close()
+            errors[k], forward = str(exc), None  # the nodes after k are cut off: they get no stream
+            for j in range(k + 1, len(nodes)):
+                errors[j] = errors[j] or f"relay setup failed at {nodes[k].target.host}"
+    head = nodes[0]
+    try:
+        head.session.request("receive", receive_conf(head, forward=forward))
+        started[0] = True
+        send_stream(head.session, route, limit, count)
+    except (OSError, TransportError) as exc:
+        errors[0] = str(exc)
+    reports = []
+    for k, n in enumerate(nodes):
+        answer = None
+        if started[k]:
+            try:
+                answer = n.session.answer(timeout)
+            except (OSError, TransportError) as exc:
+                errors[k] = errors[k] or str(exc)
+        reports.append(report(n, f"relay {k + 1}/{len(nodes)}", answer, errors[k]))
+    return reports, count.sent

@@ -1,4 +1,5 @@
-"""SSH and local transports behind one interface, connection reuse, and parallel fan-out."""
+"""SSH and local transports behind one interface (run, open_stream, put, get), connection reuse, and
+parallel fan-out."""
 
 from orchestrator.transport.base import RunResult, Transport, build_command, display_command, mask
 from orchestrator.transport.group import GroupError, GroupResult, fan_out
@@ -6,6 +7,7 @@ from orchestrator.transport.local import LocalTransport
 from orchestrator.transport.pool import TransportPool, connect
 from orchestrator.transport.settings import SshOptions
 from orchestrator.transport.ssh import SshTransport
+from orchestrator.transport.stream import Stream, StreamExit
 
 __all__ = [
     "GroupError",
@@ -14,6 +16,8 @@ __all__ = [
     "RunResult",
     "SshOptions",
     "SshTransport",
+    "Stream",
+    "StreamExit",
     "Transport",
     "TransportPool",
     "build_command",

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterable, Mapping, Optional, Protocol, Sequence, Union, runtime_checkable
 
 from orchestrator.errors import RemoteCommandError
+from orchestrator.transport.stream import Stream
 
 Env = Optional[Union[Mapping[str, str], Sequence[tuple[str, str]]]]
 
@@ -55,6 +56,16 @@ class Transport(Protocol):
         check: bool = True,
         cwd: Optional[str] = None,
     ) -> RunResult: ...
+
+    def open_stream(
+        self, argv: Sequence[str], *, env: Env = None, cwd: Optional[str] = None, bulk: bool = False
+    ) -> Stream:
+        """Start ``argv`` and return its Stream (stdin written and stdout read while it runs).
+
+        ``bulk``: the stream carries much data; over SSH it then goes through the OpenSSH client when
+        there is one (same user, key and known_hosts) rather than the shared paramiko connection.
+        """
+        ...
 
     def put(self, local: Path, remote: str, *, mode: int = 0o644) -> None: ...
 

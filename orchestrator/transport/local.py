@@ -20,6 +20,7 @@ from orchestrator.transport.base import (
     secret_values,
 )
 from orchestrator.transport.files import write_atomic
+from orchestrator.transport.stream import EndedStream, ProcessStream, Stream
 
 
 class LocalTransport:
@@ -72,6 +73,19 @@ class LocalTransport:
             duration_s=time.monotonic() - start,
         )
         return checked(result, check, secrets)
+
+    def open_stream(
+        self, argv: Sequence[str], *, env: Env = None, cwd: Optional[str] = None, bulk: bool = False
+    ) -> Stream:
+        """``argv`` as a child process (no shell); a missing program or folder ends it like a shell would."""
+        shown = mask(display_command(argv, env, cwd), secret_values(env))
+        if cwd and not os.path.isdir(cwd):
+            return EndedStream(self.host, shown, 1, f"cd: {cwd}: No such file or directory\n".encode())
+        full_env = {**os.environ, **dict(env_pairs(env))}
+        try:
+            return ProcessStream(self.host, [str(a) for a in argv], shown, env=full_env, cwd=cwd)
+        except FileNotFoundError as exc:
+            return EndedStream(self.host, shown, 127, f"{exc.filename or argv[0]}: not found\n".encode())
 
     def put(self, local: Path, remote: str, *, mode: int = 0o644) -> None:
         with open(local, "rb") as src:

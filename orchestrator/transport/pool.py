@@ -11,11 +11,16 @@ from orchestrator.transport.settings import SshOptions
 from orchestrator.transport.ssh import SshTransport
 
 
-def connect(node: Any) -> Transport:
-    """An open transport to ``node`` (a NodeSpec): LocalTransport for ``local`` nodes, else SSH."""
+def connect(node: Any, *, lazy: bool = False) -> Transport:
+    """An open transport to ``node`` (a NodeSpec): LocalTransport for ``local`` nodes, else SSH.
+
+    ``lazy``: the SSH connection opens at its first use instead (its errors surface there); bulk
+    streams, which go through the OpenSSH client, never open it.
+    """
     if getattr(node, "local", False):
         return LocalTransport(node.host)
-    return SshTransport(node.host, SshOptions.of(node.ssh)).connect()
+    ssh = SshTransport(node.host, SshOptions.of(node.ssh))
+    return ssh if lazy else ssh.connect()
 
 
 class TransportPool:

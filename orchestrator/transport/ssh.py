@@ -31,7 +31,9 @@ from orchestrator.transport.base import (
     secret_values,
 )
 from orchestrator.transport.files import temp_name, write_atomic
+from orchestrator.transport.openssh import openssh_argv
 from orchestrator.transport.settings import SshOptions
+from orchestrator.transport.stream import ChannelStream, ProcessStream, Stream
 
 logging.getLogger("paramiko").addHandler(logging.NullHandler())  # our errors say it better
 
@@ -202,6 +204,22 @@ class SshTransport:
             chan.close()
         result = RunResult(self.host, shown, code, out, err, time.monotonic() - start)
         return checked(result, check, secrets)
+
+    def open_stream(
+        self, argv: Sequence[str], *, env: Env = None, cwd: Optional[str] = None, bulk: bool = False
+    ) -> Stream:
+        """``argv`` on the node as a Stream: an exec channel of this connection, or with ``bulk`` an
+        OpenSSH client process (host key checked alike; its ciphers are faster) when ``ssh`` exists."""
+        command, shown = build_command(argv, env, cwd), mask(display_command(argv, env, cwd), secret_values(env))
+        ssh = openssh_argv(self.host, self.options, command) if bulk else None
+        if ssh is not None:
+            return ProcessStream(self.host, ssh, shown)
+        chan = self._channel()
+        try:
+            return ChannelStream(self.host, chan, command, shown)
+        except (paramiko.SSHException, OSError) as exc:
+            chan.close()
+            raise TransportError(f"{self.where}: cannot start `{shown}`: {exc}") from None
 
     def _channel(self) -> paramiko.Channel:
         timeout = self.options.connect_timeout

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from iflytekspark.train.lr import warmup_cosine
+from iflytekspark.train.schedule import warmup_cosine
 
 pytestmark = pytest.mark.mindspore
 
@@ -30,7 +30,7 @@ def test_warmup_cosine_values():
 
 
 def test_lr_cell_matches_the_formula(ms_context):
-    from iflytekspark.train import WarmUpCosineLR
+    from iflytekspark.train.lr import WarmUpCosineLR
 
     cell = WarmUpCosineLR(3e-4, lr_end=3e-5, warmup_steps=4, total_steps=14)
     got = [
@@ -41,7 +41,8 @@ def test_lr_cell_matches_the_formula(ms_context):
 
 @pytest.mark.parametrize("mode", ["pynative", "graph"])
 def test_adamw_step_equals_numpy(ms_context, mode, request):
-    from iflytekspark.train import SparkAdamW, WarmUpCosineLR
+    from iflytekspark.train.lr import WarmUpCosineLR
+    from iflytekspark.train.optimizer import SparkAdamW
     from mindspore import Parameter, Tensor
 
     if mode == "graph":
@@ -70,7 +71,7 @@ def test_adamw_step_equals_numpy(ms_context, mode, request):
 
 def make_step(ms_context, scale_sense=1.0, **kwargs):
     """A one-weight regression trained with SGD(lr=1), so the applied gradient is param_before - after."""
-    from iflytekspark.train import SparkTrainOneStepCell
+    from iflytekspark.train.wrapper import SparkTrainOneStepCell
     from mindspore import Parameter, Tensor, nn, ops
 
     class Net(nn.Cell):

@@ -26,10 +26,11 @@ class RunConfigError(IFlytekSparkError, ValueError):
 
 def register_all() -> None:
     """Make the model, its config, the optimizer, LR schedule and wrapper known to MindFormers."""
-    from .. import train  # noqa: F401  (importing registers SparkAdamW, WarmUpCosineLR, the cell)
     from ..registry import register
+    from ..train import register as register_training
 
     register()
+    register_training()
 
 
 def load_config(opts: Any):

@@ -1,13 +1,12 @@
-"""Training pieces registered with MindFormers: AdamW, the LR schedule and the train-one-step cell.
-
-Importing this package registers ``SparkAdamW`` (alias ``AdamWeightDecayX``), ``WarmUpCosineLR`` and
+"""Training pieces for MindFormers: AdamW (``optimizer``), the LR schedule (``lr``) and the train-one-step
+cell (``wrapper``). Importing the package is cheap; :func:`register` imports the three modules (and with
+them MindSpore), which registers ``SparkAdamW`` (alias ``AdamWeightDecayX``), ``WarmUpCosineLR`` and
 ``SparkTrainOneStepCell`` so that a YAML can name them.
 """
 
 from __future__ import annotations
 
-from .lr import WarmUpCosineLR, warmup_cosine
-from .optimizer import SparkAdamW
-from .wrapper import SparkTrainOneStepCell
 
-__all__ = ["SparkAdamW", "SparkTrainOneStepCell", "WarmUpCosineLR", "warmup_cosine"]
+def register() -> None:
+    """Register the optimizer, LR schedule and wrapper with MindFormers (idempotent)."""
+    from . import lr, optimizer, wrapper  # noqa: F401  (their decorators register them)

@@ -4,7 +4,7 @@
   step < warmup_steps:  warmup_lr_init + (learning_rate - warmup_lr_init) * step / warmup_steps
   otherwise:            lr_end + (learning_rate - lr_end) * 0.5 * (1 + cos(pi * p)),
                         p = min(1, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-:func:`warmup_cosine` is the same formula in plain Python, for tests and for reading logs.
+:func:`.schedule.warmup_cosine` is the same formula in plain Python.
 """
 
 from __future__ import annotations
@@ -15,21 +15,6 @@ from mindformers.tools.register import MindFormerModuleType, MindFormerRegister
 from mindspore import Tensor, ops
 from mindspore import dtype as mstype
 from mindspore.nn.learning_rate_schedule import LearningRateSchedule
-
-
-def warmup_cosine(
-    step: int,
-    learning_rate: float,
-    lr_end: float,
-    warmup_steps: int,
-    total_steps: int,
-    warmup_lr_init: float = 0.0,
-) -> float:
-    """The schedule's value at ``step`` (plain Python)."""
-    if warmup_steps > 0 and step < warmup_steps:
-        return warmup_lr_init + (learning_rate - warmup_lr_init) * step / warmup_steps
-    progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
-    return lr_end + (learning_rate - lr_end) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
 @MindFormerRegister.register(MindFormerModuleType.LR)
