@@ -73,9 +73,8 @@ def test_a_broken_hop_falls_back_to_direct_pushes(tmp_path, src, monkeypatch):
     dead_port = dead.getsockname()[1]
     dead.close()  # nothing listens there: the first node cannot forward
 
-    def listen_but_misdirect(pool, n, forward):
-        proc, address = real(pool, n, forward)
-        return proc, {**address, "port": dead_port}
+    def listen_but_misdirect(n, forward):
+        return {**real(n, forward), "port": dead_port}
 
     monkeypatch.setattr(sender, "_listen", listen_but_misdirect)
     hosts = ["127.0.0.1", "127.0.0.2"]
