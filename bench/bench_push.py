@@ -1,8 +1,9 @@
 """`orchestrate push` of one checkpoint to 1, 2, 4 and 8 simulated nodes, against plain OpenSSH copies.
 
 In one run on one 8-node simulated cluster (real sshd, host keys checked by every tool): for each node
-count, the baselines are `scp` and `ssh host 'cat > file' < file` of the same file to each node one
-after another (OpenSSH, the sim's key and known_hosts); then `push` (relay chain where nodes reach each
+count, the baselines are `scp` and `ssh host 'cat > file' < file` (with OpenSSH's default cipher, and
+with the AES-GCM-first preference push uses) of the same file to each node one after another (the
+sim's key and known_hosts); then `push` (relay chain where nodes reach each
 other), then the re-push of the unchanged file. ``--repeat N`` interleaves N rounds and keeps each
 tool's best time (the machine is shared). The controller's first hashing of the file is timed on its
 own (later pushes hit the hash cache). Node folders are emptied between runs.
@@ -27,6 +28,9 @@ from orchestrator.transfer import PushOptions, Target, build_items, push, source
 from orchestrator.transfer.node_receiver import HashCache
 
 DEST = "/opt/orchestrate-node/bench-push"
+# The cipher preference push's bulk streams use on CPUs with AES instructions (transport/openssh.py),
+# for a baseline that differs from push only in what push adds.
+PUSH_CIPHERS = ["-o", "Ciphers=aes128-gcm@openssh.com,chacha20-poly1305@openssh.com"]
 
 
 def make_checkpoint(folder: Path, size_mb: int) -> Path:
@@ -55,12 +59,12 @@ def scp_sequential(cluster: sim.Cluster, hosts: list[str], path: Path) -> float:
     return time.perf_counter() - start
 
 
-def cat_sequential(cluster: sim.Cluster, hosts: list[str], path: Path) -> float:
+def cat_sequential(cluster: sim.Cluster, hosts: list[str], path: Path, cipher: list[str]) -> float:
     """``ssh host 'cat > file' < file`` to each host in turn: the bare cost of moving the bytes."""
     start = time.perf_counter()
     for host in hosts:
         with open(path, "rb") as src:
-            subprocess.run(["ssh", *_ssh_options(cluster), f"root@{host}", f"cat > {DEST}/{path.name}"],
+            subprocess.run(["ssh", *_ssh_options(cluster), *cipher, f"root@{host}", f"cat > {DEST}/{path.name}"],
                            stdin=src, check=True)  # fmt: skip
     return time.perf_counter() - start
 
@@ -77,7 +81,9 @@ def one_round(cluster: sim.Cluster, targets: list[Target], ckpt: Path, direct: b
     clean(cluster, count)
     row = {"nodes": count, "scp_s": scp_sequential(cluster, hosts, ckpt)}
     clean(cluster, count)
-    row["cat_s"] = cat_sequential(cluster, hosts, ckpt)
+    row["cat_s"] = cat_sequential(cluster, hosts, ckpt, [])
+    clean(cluster, count)
+    row["cat_push_cipher_s"] = cat_sequential(cluster, hosts, ckpt, PUSH_CIPHERS)
     clean(cluster, count)
     row["push_s"], row["controller_bytes"] = timed_push(targets, "auto")
     row["repush_s"], _ = timed_push(targets, "auto")
@@ -133,9 +139,11 @@ def main() -> None:
 
 def _line(row: dict, size_mb: int) -> str:
     total = size_mb * row["nodes"]
-    text = (f"{row['nodes']} node(s): scp {row['scp_s']:.1f}s  ssh cat {row['cat_s']:.1f}s  "
-            f"push {row['push_s']:.1f}s ({total / row['push_s']:.0f} MB/s, controller sent "
+    text = (f"{row['nodes']} node(s): scp {row['scp_s']:.2f}s  ssh cat {row['cat_s']:.2f}s  "
+            f"ssh cat (push's cipher) {row['cat_push_cipher_s']:.2f}s  "
+            f"push {row['push_s']:.2f}s ({total / row['push_s']:.0f} MB/s, controller sent "
             f"{row['controller_bytes'] / (1 << 20):.0f} MiB)  push/cat {row['push_s'] / row['cat_s']:.2f}  "
+            f"push/cat(same cipher) {row['push_s'] / row['cat_push_cipher_s']:.2f}  "
             f"scp/push {row['scp_s'] / row['push_s']:.2f}x  re-push {row['repush_s']:.2f}s")  # fmt: skip
     if "direct_s" in row:
         text += f"  direct {row['direct_s']:.1f}s"

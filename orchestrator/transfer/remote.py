@@ -52,7 +52,9 @@ def last_json(host: str, end: StreamExit) -> dict:
         return json.loads(lines[-1])
     except (IndexError, ValueError):
         tail = "\n".join(end.stderr.decode(errors="replace").strip().splitlines()[-8:])
-        raise TransportError(f"{host}: node receiver exited {end.exit_code} without an answer\n{tail}") from None
+        raise TransportError(
+            f"{host}: node receiver exited {end.exit_code} without an answer\n{tail}"
+        ) from None
 
 
 class Session:

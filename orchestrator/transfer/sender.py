@@ -8,7 +8,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 from orchestrator.errors import TransportError
 from orchestrator.transfer import remote
@@ -25,6 +25,7 @@ class RateLimit:
 
     def __init__(self, rate: Optional[float]):
         self.rate, self.sent, self.start = rate, 0, time.monotonic()
+        self.step = min(SEND_CHUNK, max(1 << 16, int(rate / 8))) if rate else SEND_CHUNK  # bytes per take()
         self.lock = threading.Lock()
         self.cancel = threading.Event()
 
@@ -65,7 +66,7 @@ def send_stream(session: remote.Session, route: Route, limit: RateLimit, progres
         with open(item.source, "rb") as f:
             pos, end = offset, item.entry.size
             while pos < end:
-                n = min(SEND_CHUNK, end - pos)
+                n = min(limit.step, end - pos)
                 limit.take(n)
                 out.send_file(f, pos, n)
                 pos += n
@@ -108,7 +109,9 @@ def report(n: NodeNeeds, route: str, answer: Optional[dict], error: Optional[str
     return r
 
 
-def run_direct(route: Route, limit: RateLimit, progress: Progress, timeout: float) -> tuple[list[NodeReport], int]:
+def run_direct(
+    route: Route, limit: RateLimit, progress: Progress, timeout: float
+) -> tuple[list[NodeReport], int]:
     """Push straight from the controller to the route's one node."""
     n = route.nodes[0]
     count = Counter(progress)
@@ -131,7 +134,9 @@ def _listen(n: NodeNeeds, forward: Optional[dict]) -> dict:
     return {"host": n.target.host, "port": port, "token": token}
 
 
-def run_chain(route: Route, limit: RateLimit, progress: Progress, timeout: float) -> tuple[list[NodeReport], int]:
+def run_chain(
+    route: Route, limit: RateLimit, progress: Progress, timeout: float
+) -> tuple[list[NodeReport], int]:
     """Controller -> first node -> second node -> ...; a node that fails reports so (the engine retries it)."""
     nodes = route.nodes
     started = [False] * len(nodes)

@@ -12,7 +12,9 @@ from orchestrator.transport.settings import SshOptions
 
 # AES-GCM first where the CPU has AES instructions (x86 "aes", ARMv8 "aes" feature): there it costs a
 # fraction of chacha20-poly1305 (OpenSSH's default first choice). Every cipher is one OpenSSH offers by default.
-_AES_FIRST = "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes256-ctr"
+_AES_FIRST = (
+    "aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes256-ctr"
+)
 
 
 @lru_cache(maxsize=1)
@@ -20,7 +22,8 @@ def cpu_has_aes() -> bool:
     try:
         with open("/proc/cpuinfo") as f:
             return any(
-                line.startswith(("flags", "Features")) and "aes" in line.split(":", 1)[-1].split() for line in f
+                line.startswith(("flags", "Features")) and "aes" in line.split(":", 1)[-1].split()
+                for line in f
             )
     except OSError:
         return False

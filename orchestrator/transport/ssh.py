@@ -210,7 +210,10 @@ class SshTransport:
     ) -> Stream:
         """``argv`` on the node as a Stream: an exec channel of this connection, or with ``bulk`` an
         OpenSSH client process (host key checked alike; its ciphers are faster) when ``ssh`` exists."""
-        command, shown = build_command(argv, env, cwd), mask(display_command(argv, env, cwd), secret_values(env))
+        command, shown = (
+            build_command(argv, env, cwd),
+            mask(display_command(argv, env, cwd), secret_values(env)),
+        )
         ssh = openssh_argv(self.host, self.options, command) if bulk else None
         if ssh is not None:
             return ProcessStream(self.host, ssh, shown)

@@ -84,10 +84,10 @@ class _Reader:
         """Some stdout bytes, b"" at its end, None when nothing came within ``timeout``."""
         raise NotImplementedError
 
-    def _fill(self, deadline: float) -> None:
+    def _fill(self, deadline: float, timeout: float) -> None:
         data = self._recv(max(0.0, deadline - time.monotonic()))
         if data is None:
-            raise TransportError(f"{self.host}: `{self.command}` printed nothing within the time allowed")
+            raise TransportError(f"{self.host}: `{self.command}` gave no output within {timeout:g}s")
         if not data:
             self._eof = True
         self._buf += data
@@ -96,7 +96,7 @@ class _Reader:
         """The next stdout line (with its newline); the unfinished rest at the end of output, then b""."""
         deadline = time.monotonic() + timeout
         while b"\n" not in self._buf and not self._eof:
-            self._fill(deadline)
+            self._fill(deadline, timeout)
         end = self._buf.find(b"\n") + 1 or len(self._buf)
         line = bytes(self._buf[:end])
         del self._buf[:end]
@@ -106,7 +106,7 @@ class _Reader:
         """Up to ``n`` stdout bytes (fewer only at the end of output); ``n < 0``: all until the end."""
         deadline = time.monotonic() + timeout
         while not self._eof and (n < 0 or len(self._buf) < n):
-            self._fill(deadline)
+            self._fill(deadline, timeout)
         n = len(self._buf) if n < 0 else min(n, len(self._buf))
         out = bytes(self._buf[:n])
         del self._buf[:n]
@@ -135,7 +135,9 @@ class ProcessStream(_Reader):
         super().__init__()
         self.host, self.command = host, shown
         pipe = subprocess.PIPE
-        self.proc = subprocess.Popen(list(argv), stdin=pipe, stdout=pipe, stderr=pipe, env=env, cwd=cwd, bufsize=0)
+        self.proc = subprocess.Popen(
+            list(argv), stdin=pipe, stdout=pipe, stderr=pipe, env=env, cwd=cwd, bufsize=0
+        )
         self._stdin, self._stdout = self.proc.stdin.fileno(), self.proc.stdout.fileno()  # type: ignore[union-attr]
         try:
             import fcntl

@@ -151,19 +151,3 @@ def test_shared_storage_is_verified_and_written_once(sim_cluster, nodes, tmp_pat
     ).check()
     assert result.controller_bytes == MB and result.chains == [[n.host for n in nodes]]
     assert "declared shared" in result.warnings[0] and nodes[1].host in result.warnings[0]
-
-
-def test_bulk_streams_check_host_keys_too(sim_cluster, tmp_path):
-    from orchestrator.transfer.stream import openssh_argv
-    from orchestrator.transport import SshOptions, SshTransport
-
-    empty = tmp_path / "known_hosts"
-    empty.write_text("")
-    opts = SshOptions(key=str(sim_cluster.key), known_hosts=str(empty), connect_timeout=3)
-    argv = openssh_argv(SshTransport(sim_cluster.nodes[0].host, opts), ["true"])
-    res = subprocess.run(argv, capture_output=True, text=True, timeout=30)
-    assert res.returncode == 255 and "Host key verification failed" in res.stderr
-    good = SshOptions(key=str(sim_cluster.key), known_hosts=str(sim_cluster.known_hosts), connect_timeout=3)
-    ok = subprocess.run(openssh_argv(SshTransport(sim_cluster.nodes[0].host, good), ["hostname"]),
-                        capture_output=True, text=True, timeout=30)  # fmt: skip
-    assert ok.returncode == 0 and ok.stdout.strip() == sim_cluster.nodes[0].hostname

@@ -121,3 +121,21 @@ def test_exclusive_folders_keep_exactly_one_checkpoint(tmp_path, items):
     assert answer["removed"] == ["rank_0/old.ckpt", "rank_3/stale.ckpt"]
     assert sorted(p.name for p in (dest / "rank_0").iterdir()) == ["a.bin", "notes.txt"]
     assert not (dest / "rank_3").exists()
+
+
+def test_a_session_resumes_from_the_prefix_its_scan_hashed_without_reading_it_again(
+    tmp_path, items, monkeypatch
+):
+    from orchestrator.transfer import node_receiver
+
+    dest = tmp_path / "node" / "dest"
+    receive(_conf(dest, items[:1]), stream_of([(items[0], 0)], cut=1 << 20))
+    parts: dict = {}
+    kept = scan({"dest": str(dest), "cache": None, "files": [vars(items[0].entry)]}, parts)["files"][
+        "rank_0/a.bin"
+    ]["part_size"]
+    monkeypatch.setattr(node_receiver, "_hash_file", lambda *a: pytest.fail("the prefix was read again"))
+    conf = _conf(dest, items[:1], {"rank_0/a.bin": kept})
+    answer = receive(conf, stream_of([(items[0], kept)]), parts=parts)
+    assert answer["ok"] and answer["written"] == items[0].entry.size - kept
+    assert (dest / "rank_0/a.bin").read_bytes() == items[0].source.read_bytes()

@@ -105,6 +105,9 @@ class FakeNode:
             code, out = 127, f"{argv[0]}: not found\n"
         return checked(RunResult(self.host, display_command(argv, env, cwd), code, out, "", 0.001), check)
 
+    def open_stream(self, argv, *, env=None, cwd=None, bulk=False):
+        raise NotImplementedError
+
     def put(self, local, remote, *, mode=0o644):
         raise NotImplementedError
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import stat
 import sys
 
@@ -127,3 +129,40 @@ def test_large_stdout_and_stderr_together(ssh):
     code = "import sys; sys.stdout.write('o' * 3_000_000); sys.stderr.write('e' * 2_000_000)"
     r = ssh[0].run([sys.executable, "-c", code])
     assert (len(r.stdout), len(r.stderr)) == (3_000_000, 2_000_000)
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["channel", "openssh"])
+def test_stream_lines_file_and_exit_through_sshd(ssh, tmp_path, bulk):
+    code = (
+        "import os, sys, hashlib; print(os.environ['V'], os.getcwd(), sys.argv[1:] == ARGS, flush=True); "
+        "line = sys.stdin.readline(); print(line.strip()[::-1], flush=True); "
+        "print(hashlib.sha256(sys.stdin.buffer.read()).hexdigest()); sys.stderr.write('bye'); sys.exit(4)"
+    ).replace("ARGS", repr(NASTY))
+    blob = tmp_path / "blob"
+    blob.write_bytes(os.urandom(2_000_000))
+    with ssh[0].open_stream(
+        [sys.executable, "-c", code, *NASTY], env={"V": "x 'y'"}, cwd="/tmp", bulk=bulk
+    ) as s:
+        assert s.readline(timeout=30) == b"x 'y' /tmp True\n"
+        s.write(b"abc\n")
+        assert s.readline(timeout=30) == b"cba\n"
+        s.send_file(open(blob, "rb"), 0, 2_000_000)
+        end = s.wait(timeout=30)
+    assert (end.exit_code, end.stdout, end.stderr) == (
+        4,
+        hashlib.sha256(blob.read_bytes()).hexdigest().encode() + b"\n",
+        b"bye",
+    )
+    assert not os.path.exists("/tmp/pwned")
+
+
+def test_bulk_stream_checks_host_keys_too(sim_cluster, tmp_path):
+    if shutil.which("ssh") is None:
+        pytest.skip("no OpenSSH client: bulk streams use the paramiko connection")
+    empty = tmp_path / "known_hosts"
+    empty.write_text("")
+    bad = SshTransport(sim_cluster.nodes[0].host, _opts(sim_cluster, known_hosts=str(empty)))
+    with bad.open_stream(["hostname"], bulk=True) as s:
+        end = s.wait(timeout=30)
+    assert end.exit_code == 255 and b"Host key verification failed" in end.stderr
+    assert bad._client is None  # the bulk stream never opened a paramiko connection

@@ -23,7 +23,10 @@ def parse_args(argv: Optional[List[str]] = None) -> PreprocessOptions:
     parser.add_argument("--seq_length", type=int, default=32768, help="model seq_length; rows hold +1 ids")
     parser.add_argument("--pad_id", type=int, default=0)
     parser.add_argument(
-        "--workers", type=int, default=min(4, os.cpu_count() or 1), help="tokenising processes"
+        "--workers",
+        type=int,
+        default=max(1, min(4, (os.cpu_count() or 1) - 1)),
+        help="tokenising processes (default: one core left for reading, packing and writing)",
     )
     parser.add_argument(
         "--overlong", choices=["truncate", "reject"], default="truncate", help="SFT samples longer than a row"

@@ -58,9 +58,10 @@ def _init_worker(tokenizer_dir: str) -> None:
     _worker_tokenizer = Tokenizer(tokenizer_dir)
 
 
-def _work(task: Tuple[str, Sequence[Record]]) -> Encoded:
+def _work(task: Tuple[str, Sequence[Tuple[str, str, str]]]) -> Encoded:
     assert _worker_tokenizer is not None
-    return encode_chunk(_worker_tokenizer, *task)
+    kind, rows = task
+    return encode_chunk(_worker_tokenizer, kind, [Record(*row) for row in rows])
 
 
 class Encoder:
@@ -89,11 +90,12 @@ class Encoder:
 
     def encode(self, records: Sequence[Record]) -> Iterator[Sample]:
         """Yield the samples of ``records`` in input order."""
-        chunks = [(self.kind, records[i : i + CHUNK]) for i in range(0, len(records), CHUNK)]
+        chunks = [records[i : i + CHUNK] for i in range(0, len(records), CHUNK)]
         if self._pool is None:
-            results: Iterator[Encoded] = (encode_chunk(self.tokenizer, k, c) for k, c in chunks)
-        else:
-            results = self._pool.imap(_work, chunks)
+            results: Iterator[Encoded] = (encode_chunk(self.tokenizer, self.kind, c) for c in chunks)
+        else:  # plain tuples pickle several times faster than the dataclass
+            tasks = [(self.kind, [(r.instruction, r.input, r.output) for r in c]) for c in chunks]
+            results = self._pool.imap(_work, tasks)
         for encoded in results:
             yield from samples_of(encoded)
 
