@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 test: setup
-	$(PYTEST) -q $(PYTEST_ARGS)
+	$(PYTEST) -q -rfE --durations=20 $(PYTEST_ARGS)
 
 test-fast: setup
 	$(PYTEST) -q -m "not cluster and not mindspore" $(PYTEST_ARGS)

@@ -23,7 +23,9 @@ def command() -> None:
 def prepare(out: str, records: int, seq_length: int) -> None:
     """Write a tokenizer, an alpaca-style corpus and `data/pretrain.mindrecord` into OUT (skipped when present).
 
-    Prints the dataset path: pass it as `--set job.train_dataset=PATH` to `plan` and `launch`.
+    Prints the dataset path. The embedded local inventory trains on the default OUT's dataset, so after
+    `orchestrate demo prepare` a plain `orchestrate launch pretrain` runs the demo; with another OUT pass
+    `--set job.train_dataset=PATH` to `plan` and `launch`.
     """
     import subprocess
     import sys

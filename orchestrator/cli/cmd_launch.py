@@ -1,4 +1,5 @@
-"""`orchestrate launch TASK [--inventory F | --plan DIR] [--set K=V ...] [--detach] [--force]`."""
+"""`orchestrate launch TASK [--inventory F | --plan DIR] [--set K=V ...] [--max-restarts N] [--detach] [--force]`
+and `orchestrate launch --resume JOB [--max-restarts N] [--detach]`."""
 
 from __future__ import annotations
 
@@ -10,45 +11,58 @@ TASKS = ("pretrain", "finetune", "lora", "predict", "predict_lora", "export")
 
 
 @click.command("launch")
-@click.argument("task", type=click.Choice(TASKS))
-@click.option(
-    "--inventory",
-    "-i",
-    "inventory",
-    type=click.Path(exists=True, dir_okay=False),
-    help="Inventory file (default: the embedded local CPU inventory).",
-)
-@click.option(
-    "--plan",
-    "plan_dir",
-    type=click.Path(exists=True, file_okay=False),
-    help="Launch this plan folder (from `orchestrate plan`) instead of planning now.",
-)
+@click.argument("task", type=click.Choice(TASKS), required=False)
+@click.option("--inventory", "-i", "inventory", type=click.Path(exists=True, dir_okay=False),
+              help="Inventory file (default: the embedded local CPU inventory).")  # fmt: skip
+@click.option("--plan", "plan_dir", type=click.Path(exists=True, file_okay=False),
+              help="Launch this plan folder (from `orchestrate plan`) instead of planning now.")  # fmt: skip
 @click.option(
     "--set", "sets", multiple=True, metavar="KEY=VALUE", help="Plan override, as for `orchestrate plan`."
 )
+@click.option("--max-restarts", type=click.IntRange(min=0), default=0, show_default=True,
+              help="After a failure, relaunch from the newest step every rank saved (from scratch before the first checkpoint), up to N times.")  # fmt: skip
+@click.option("--resume", "resume_job", metavar="JOB",
+              help="Resume the failed or stopped JOB from its newest checkpoint (no TASK then).")  # fmt: skip
 @click.option(
     "--detach", is_flag=True, help="Return once every rank runs; a background monitor keeps watching."
 )
 @click.option("--force", is_flag=True, help="Stop a job still running on the nodes first.")
-def command(task: str, inventory: Optional[str], plan_dir: Optional[str], sets: tuple[str, ...], detach: bool,
-            force: bool) -> None:  # fmt: skip
+def command(task: Optional[str], inventory: Optional[str], plan_dir: Optional[str], sets: tuple[str, ...],
+            max_restarts: int, resume_job: Optional[str], detach: bool, force: bool) -> None:  # fmt: skip
     """Plan (unless --plan), stage and start TASK on every node, then follow it with a live table.
 
-    Exit code 0 when the job succeeds, 6 when it fails (the root-cause rank is named). With --detach,
-    or after Ctrl-C, the job and its monitor keep running: `orchestrate status` reattaches.
+    Exit code 0 when the job succeeds, 6 when it fails (the root-cause rank is named, and the logs
+    collected from every node are indexed). With --detach, or after Ctrl-C, the job and its monitor keep
+    running: `orchestrate status` reattaches. A job that loads a checkpoint on more than 8 devices
+    without shared storage goes through the offline resharding flow first (strategy run, gather,
+    transform, push).
     """
     from rich.console import Console
 
-    from orchestrator.launch.attach import outcome, watch
-    from orchestrator.launch.start import launch, resolve_plan
+    from orchestrator.errors import InputError, Problem
+    from orchestrator.launch import attach, start
     from orchestrator.launch.supervisor import spawn_monitor
 
     console = Console()
-    plan, inv = resolve_plan(task, inventory, plan_dir, sets)
-    for warning in plan.warnings:
-        console.print(f"[yellow]warning:[/] {warning}")
-    done = launch(plan, inv, force=force, report=lambda msg: console.print(f"[dim]{msg}[/]"))
+
+    def say(msg: str) -> None:
+        console.print(f"[dim]{msg}[/]")
+
+    if resume_job:
+        if task or inventory or plan_dir or sets or force:
+            raise InputError([Problem("--resume", "--resume", "resumes a recorded job as it was planned",
+                                      "drop TASK/--inventory/--plan/--set/--force")])  # fmt: skip
+        done = _resume(resume_job, max_restarts, say)
+    elif task is None:
+        raise InputError(
+            [Problem("launch", "TASK", "missing", f"one of {', '.join(TASKS)}, or --resume JOB")]
+        )
+    else:
+        plan, inv = start.resolve_plan(task, inventory, plan_dir, sets)
+        for warning in plan.warnings:
+            console.print(f"[yellow]warning:[/] {warning}")
+        plan = _offline_if_needed(plan, inv, task, sets, plan_dir, say, console)
+        done = start.launch(plan, inv, force=force, report=say, max_restarts=max_restarts)
     spawn_monitor(done.job)
     job_id = done.job.job_id
     console.print(
@@ -61,8 +75,51 @@ def command(task: str, inventory: Optional[str], plan_dir: Optional[str], sets: 
         )
         return
     try:
-        status = watch(done.job, console)
+        status = attach.watch(done.job, console)
     except KeyboardInterrupt:
         console.print(f"\nstill running; `orchestrate status {job_id}` reattaches")
         raise
-    outcome(status)
+    attach.outcome(attach.settled(done.job, status))
+
+
+def _resume(job: str, max_restarts: int, say):
+    from orchestrator.jobs.state import resolve_job
+    from orchestrator.launch.restart import mark_failed, relaunch, reopen
+
+    jd = resolve_job(job)
+    reopen(jd, max_restarts)
+    try:
+        return relaunch(jd, "resume", say)
+    except Exception as exc:
+        mark_failed(jd, f"resume failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        raise
+
+
+def _offline_if_needed(plan, inv, task, sets, plan_dir, say, console):
+    """The final plan of the offline resharding flow when MindFormers cannot reshard; else ``plan``."""
+    from orchestrator.reshard import needs_offline
+
+    if not needs_offline(plan, inv.cluster.shared_paths):
+        return plan
+
+    from orchestrator.errors import InputError, Problem
+    from orchestrator.jobs.state import home
+    from orchestrator.launch import attach, start
+    from orchestrator.launch.offline import default_actions, run_offline
+    from orchestrator.launch.supervisor import spawn_monitor
+    from orchestrator.reshard import plan_flow, render
+
+    if plan_dir:
+        raise InputError([Problem(plan_dir, "--plan", "this job needs the offline resharding flow, which plans "
+                                  "two jobs", "launch from the inventory (--inventory, --set) instead")])  # fmt: skip
+    work = home() / "offline" / f"{plan.cluster}-{task}"
+    flow = plan_flow(inv, task, sets, work)
+    console.print(render(flow), end="")
+
+    def run_job(p):
+        done = start.launch(p, inv, report=say)
+        spawn_monitor(done.job)
+        attach.outcome(attach.settled(done.job, attach.watch(done.job, console)))
+        return done.job.plan()
+
+    return run_offline(flow, default_actions(inv.nodes, run_job), say)

@@ -161,6 +161,10 @@ def _local_path(c: Checker, value: Optional[str], path: str, base_dir: Optional[
     return os.path.normpath(os.path.join(base_dir, expanded))
 
 
+def _home(value: Optional[str]) -> Optional[str]:
+    return os.path.expanduser(value) if value else value
+
+
 def _job(c: Checker, raw: Any) -> JobDefaults:
     m = c.mapping(raw, "job", JOB_KEYS)
     overrides: list[tuple[str, str]] = []
@@ -174,8 +178,9 @@ def _job(c: Checker, raw: Any) -> JobDefaults:
 
     c.strings(m, "set", "job", parse_set)
     defaults = JobDefaults()
-    paths = {
-        k: c.string(m, k, "job") for k in ("tokenizer", "train_dataset", "eval_dataset", "load_checkpoint")
+    paths = {  # controller paths: `~` is expanded (the local default names the demo dataset so)
+        k: _home(c.string(m, k, "job"))
+        for k in ("tokenizer", "train_dataset", "eval_dataset", "load_checkpoint")
     }
     return JobDefaults(
         model=c.string(m, "model", "job", defaults.model),

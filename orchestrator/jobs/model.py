@@ -20,6 +20,7 @@ class JobState(str, enum.Enum):
     STARTING = "starting"  # agents are spawning the ranks
     RUNNING = "running"
     STOPPING = "stopping"  # a stop (asked for, or fail-fast) is under way
+    RESTARTING = "restarting"  # an attempt failed; the monitor relaunches it (--max-restarts, --resume)
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     STOPPED = "stopped"
@@ -34,14 +35,18 @@ _NEXT = {
     JobState.STAGING: {JobState.STARTING, JobState.STOPPED},
     JobState.STARTING: {JobState.RUNNING, JobState.STOPPING, JobState.SUCCEEDED, JobState.STOPPED},
     JobState.RUNNING: {JobState.STOPPING, JobState.SUCCEEDED, JobState.STOPPED},
-    JobState.STOPPING: {JobState.STOPPED},
+    JobState.STOPPING: {JobState.STOPPED, JobState.RESTARTING},
+    JobState.RESTARTING: {JobState.STAGING, JobState.STOPPED},
 }
+# The one way out of a terminal state: ``launch --resume`` reopens a failed or stopped job.
+REOPENABLE = (JobState.FAILED, JobState.STOPPED)
 
 
-def can_move(old: JobState, new: JobState) -> bool:
-    """True if a job may go from ``old`` to ``new`` (a terminal state is never left)."""
+def can_move(old: JobState, new: JobState, reopen: bool = False) -> bool:
+    """True if a job may go from ``old`` to ``new``; a terminal state is only left by ``reopen``
+    (a failed or stopped job resumed by hand moves to RESTARTING)."""
     if old.is_terminal():
-        return old == new
+        return old == new or (reopen and old in REOPENABLE and new == JobState.RESTARTING)
     return new in (old, JobState.FAILED) or new in _NEXT.get(old, set())
 
 
@@ -131,6 +136,10 @@ class JobStatus:
     root_cause: Optional[RootCause] = None
     message: str = ""
     monitor_alive: Optional[bool] = None
+    attempt: int = 1  # 1 + restarts so far
+    max_attempts: int = 1  # 1 + --max-restarts (a resume by hand adds its own)
+    resumed_from: Optional[int] = None  # global step this attempt resumed from; None: from scratch
+    logs_index: Optional[str] = None  # INDEX.md of the logs collected after the last failure
 
     @property
     def ranks(self) -> tuple[RankStatus, ...]:

@@ -70,6 +70,10 @@ class JobRecord:
     failure_detect_s: float
     stop_grace_s: float
 
+    def agent(self, host: str) -> tuple[str, str]:
+        """(agent path, agent workdir) on ``host``."""
+        return dict(self.agent_path)[host], dict(self.agent_workdir)[host]
+
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=1, sort_keys=True) + "\n"
 
@@ -128,10 +132,11 @@ class JobDir:
             )
         return JobRecord.from_json(text)
 
-    def save_status(self, status: JobStatus) -> bool:
-        """Write the snapshot unless it would make an illegal move (e.g. leave a terminal state)."""
+    def save_status(self, status: JobStatus, reopen: bool = False) -> bool:
+        """Write the snapshot unless it would make an illegal move (e.g. leave a terminal state;
+        ``reopen``: a resume by hand may take a failed or stopped job to RESTARTING)."""
         prev = self.status()
-        if prev is not None and not can_move(prev.state, status.state):
+        if prev is not None and not can_move(prev.state, status.state, reopen):
             append_event(self.path, "illegal-move", old=prev.state.value, new=status.state.value)
             return False
         self.write("status.json", json.dumps(status.to_dict(), indent=1, sort_keys=True, default=str) + "\n")
@@ -141,19 +146,20 @@ class JobDir:
         text = self.read("status.json")
         return JobStatus.from_dict(json.loads(text)) if text else None
 
-    def save_plan(self, plan: Any) -> None:
-        """A private copy of the plan folder in ``plan/`` (written by the plan package's writer)."""
+    def save_plan(self, plan: Any, name: str = "plan") -> None:
+        """A private copy of a plan folder: ``plan/`` is what the nodes run (bound to this job by
+        ``launch.binding``), ``base-plan/`` the plan as made, which each attempt is bound from."""
         from orchestrator.plan.plan_io import write_plan
 
-        out = make_private_dir(self.path / "plan")
+        out = make_private_dir(self.path / name)
         write_plan(plan, out)
         for p in out.rglob("*"):
             p.chmod(0o700 if p.is_dir() else 0o600)
 
-    def plan(self) -> Any:
+    def plan(self, name: str = "plan") -> Any:
         from orchestrator.plan.plan_io import load_plan
 
-        return load_plan(self.path / "plan")
+        return load_plan(self.path / name)
 
     # -- the monitor and stop requests ------------------------------------------------------------
     def monitor_pid(self) -> Optional[int]:

@@ -39,12 +39,22 @@ def watch(job: JobDir, console: Console) -> Optional[JobStatus]:
     return follow(lambda: current(job), console)
 
 
+def settled(job: JobDir, status: Optional[JobStatus], timeout: float = 180.0) -> Optional[JobStatus]:
+    """The job's status once its monitor is done (after a failure it still collects the logs)."""
+    deadline = time.monotonic() + timeout
+    while monitor_alive(job) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return current(job) or status
+
+
 def outcome(status: Optional[JobStatus]) -> None:
     """Nothing for a job that succeeded; JobFailed (exit 6) naming the root cause otherwise."""
     if status is None or status.state == JobState.SUCCEEDED:
         return
+    logs = f"\n  collected logs: {status.logs_index}" if status.logs_index else ""
     if status.state == JobState.FAILED:
         cause = status.root_cause
+        rank = f" --rank {cause.rank}" if cause and cause.rank is not None else ""
         raise JobFailed(f"job {status.job_id} failed: {cause or status.message}"
-                        + (f"\n  logs: orchestrate logs {status.job_id}" + (f" --rank {cause.rank}" if cause and cause.rank is not None else "")))  # fmt: skip
-    raise JobFailed(f"job {status.job_id} ended {status.state.value}: {status.message}")
+                        f"\n  logs: orchestrate logs {status.job_id}{rank}{logs}")  # fmt: skip
+    raise JobFailed(f"job {status.job_id} ended {status.state.value}: {status.message}{logs}")

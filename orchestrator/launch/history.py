@@ -24,6 +24,9 @@ def job_row(job: JobDir) -> dict[str, Any]:
         "started": record.created,
         "duration_s": round(end - record.created, 1) if end else None,
         "root_cause": str(status.root_cause) if status and status.root_cause else None,
+        "attempts": f"{status.attempt}/{status.max_attempts}" if status else "1/1",
+        "resumed_from": status.resumed_from if status else None,
+        "logs_index": status.logs_index if status else None,
         "monitor": monitor_alive(job),
         "folder": str(job.path),
     }
@@ -35,10 +38,23 @@ def job_rows(limit: int = 20, root: Optional[Any] = None) -> list[dict[str, Any]
 
 def jobs_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for col in ("job", "task", "state", "nodes", "ranks", "started (UTC)", "duration", "root cause"):
+    for col in (
+        "job",
+        "task",
+        "state",
+        "attempt",
+        "nodes",
+        "ranks",
+        "started (UTC)",
+        "duration",
+        "root cause",
+    ):
         table.add_column(col)
     for r in rows:
         started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["started"]))
-        table.add_row(r["job_id"], r["task"], f"[{STYLES.get(r['state'], '')}]{r['state']}[/]", str(r["nodes"]),
+        attempt = r["attempts"] + (
+            f" (from step {r['resumed_from']})" if r["resumed_from"] is not None else ""
+        )
+        table.add_row(r["job_id"], r["task"], f"[{STYLES.get(r['state'], '')}]{r['state']}[/]", attempt, str(r["nodes"]),
                       str(r["ranks"]), started, fmt_duration(r["duration_s"]), (r["root_cause"] or "")[:70])  # fmt: skip
     return table

@@ -19,7 +19,7 @@ from orchestrator.jobs.model import JobState, JobStatus, RankStatus, overall
 
 STYLES = {"running": "green", "exited": "", "lost": "red", "unknown": "red", "not-started": "yellow",
           "exiting": "yellow", JobState.FAILED.value: "bold red", JobState.SUCCEEDED.value: "bold green",
-          JobState.STOPPED.value: "yellow"}  # fmt: skip
+          JobState.STOPPED.value: "yellow", JobState.RESTARTING.value: "bold yellow"}  # fmt: skip
 
 
 def fmt_duration(seconds: Optional[float]) -> str:
@@ -76,6 +76,15 @@ def headline(status: JobStatus) -> Text:
     text.append(f"  elapsed {fmt_duration(elapsed)}  ETA {fmt_duration(o.eta_s)}")
     if o.tokens_per_s is not None:
         text.append(f"  {o.tokens_per_s:.0f} tokens/s")
+    if status.max_attempts > 1 or status.attempt > 1:
+        text.append(f"\nattempt {status.attempt}/{status.max_attempts}")
+        if status.attempt > 1:
+            how = (
+                f"step {status.resumed_from}"
+                if status.resumed_from is not None
+                else "scratch (no common checkpoint)"
+            )
+            text.append(f", resumed from {how}")
     return text
 
 
@@ -87,6 +96,10 @@ def render(status: JobStatus) -> RenderableType:
         parts += [Text(f"  | {line}", style="red") for line in c.log_tail[-8:]]
     elif status.message:
         parts.append(Text(status.message))
+    if status.root_cause is not None and status.message:
+        parts.append(Text(status.message))
+    if status.logs_index:
+        parts.append(Text(f"logs collected after the failure: {status.logs_index}", style="bold"))
     return Group(*parts)
 
 

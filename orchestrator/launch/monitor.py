@@ -5,7 +5,8 @@ so a silent node never delays the others. Every ``poll_s`` the latest answers ar
 - any rank exiting non-zero, or an agent reporting its job failed or lost, fails the job;
 - a node that has not answered for longer than the plan's failure-detection time fails the job;
 then every rank on every node that still answers is stopped at once (TERM, a short grace, KILL), the
-root cause is named (``jobs.rootcause``) and the job is marked failed. A stop asked by the user
+root cause is named (``jobs.rootcause``) and the job is marked failed, or RESTARTING when it may make
+another attempt (``--max-restarts``: the supervisor then relaunches it). A stop asked by the user
 (``stop-requested`` in the state folder) ends the loop without acting: ``launch.stop`` owns it.
 """
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
 from orchestrator.agent import client
+from orchestrator.jobs.attempts import load_attempts
 from orchestrator.jobs.events import append_event
 from orchestrator.jobs.model import JobState, JobStatus, NodeStatus, Progress, RankStatus, RootCause
 from orchestrator.jobs.rootcause import pick_root_cause
@@ -91,7 +93,13 @@ class Monitor:
         self.pool = ThreadPoolExecutor(max_workers=max(1, min(32, len(self.nodes.hosts))))
         self.inflight: dict[str, Future] = {}
         prev = job.status()
-        self.started = prev.started if prev else self.record.created
+        self.started = prev.started if prev and prev.started else self.record.created
+        attempts = load_attempts(job)
+        cur = attempts.current
+        self.restartable = attempts.left > 0
+        self.attempt_info = {"attempt": len(attempts.attempts), "max_attempts": attempts.max_attempts,
+                             "resumed_from": cur.resumed_from if cur else None,
+                             "logs_index": prev.logs_index if prev else None}  # fmt: skip
 
     # -- polling ----------------------------------------------------------------------------------
     def _poll(self, host: str) -> NodeStatus:
@@ -130,7 +138,7 @@ class Monitor:
         nodes = tuple(self.latest[h] for h in self.nodes.hosts)
         ended = time.time() if state.is_terminal() else None
         return JobStatus(self.job.job_id, self.record.task, state, time.time(), self.started, ended, nodes,
-                         cause, message)  # fmt: skip
+                         cause, message, **self.attempt_info)  # fmt: skip
 
     def fail_fast(self, verdict: Assessment) -> JobStatus:
         """Stop every rank on every answering node, then record the failure and its root cause."""
@@ -147,9 +155,16 @@ class Monitor:
         final = [self.latest[h] for h in answering]
         cause = pick_root_cause(final + [self.latest[h] for h in verdict.lost], verdict.lost) or cause
         note = f"; {', '.join(verdict.lost)} unreachable: its processes may still run" if verdict.lost else ""
-        status = self.snapshot(JobState.FAILED, cause, f"failed: {verdict.reason}{note}")
+        info = self.attempt_info
+        if self.restartable:
+            state, what = JobState.RESTARTING, f"attempt {info['attempt']}/{info['max_attempts']} failed"
+        else:
+            state, what = JobState.FAILED, "failed"
+        status = self.snapshot(state, cause, f"{what}: {verdict.reason}{note}")
         self.job.save_status(status)
-        append_event(self.job.path, "failed", root_cause=str(cause))
+        append_event(
+            self.job.path, "failed", root_cause=str(cause), attempt=info["attempt"], restart=self.restartable
+        )
         if verdict.lost:
             self._stop(list(verdict.lost))  # best effort: the node may be back
         return status
@@ -172,7 +187,7 @@ class Monitor:
         status = self.snapshot(verdict.state, message=verdict.reason)
         self.job.save_status(status)
         if status.state.is_terminal():
-            append_event(self.job.path, status.state.value)
+            append_event(self.job.path, status.state.value, attempt=self.attempt_info["attempt"])
         return status
 
     def run(self, on_status: Optional[Callable[[JobStatus], None]] = None) -> Optional[JobStatus]:
@@ -182,7 +197,7 @@ class Monitor:
             while True:
                 t0 = time.monotonic()
                 status = self.step()
-                if status is None or status.state.is_terminal():
+                if status is None or status.state.is_terminal() or status.state == JobState.RESTARTING:
                     return status
                 if on_status:
                     on_status(status)

@@ -42,6 +42,17 @@ for log in sys.argv[1:]:
         os.replace(log, "%s.%d" % (log, int(os.path.getmtime(log))))
 """
 
+# A later attempt of a job: move the agent's record of the attempt before aside (<job>.attempt-<n>), so
+# the agent starts the job id again; the rank logs stay and the new attempt appends to them.
+_NEXT_ATTEMPT = """import os, sys
+folder = sys.argv[1]
+if os.path.isdir(folder):
+    n = 1
+    while os.path.exists("%s.attempt-%d" % (folder, n)):
+        n += 1
+    os.rename(folder, "%s.attempt-%d" % (folder, n))
+"""
+
 
 @dataclass(frozen=True)
 class CodeBundle:
@@ -113,9 +124,10 @@ def _inputs(plan: Plan, host: str) -> list[tuple[Path, str]]:
 
 
 def stage_node(
-    t: Transport, plan: Plan, node: NodePlan, job_id: str, workdir: str, ship: bool = True
+    t: Transport, plan: Plan, node: NodePlan, job_id: str, workdir: str, fresh: bool = True
 ) -> StageReport:
-    """Put everything ``node`` needs on it (see the module docstring); the spec goes last."""
+    """Put everything ``node`` needs on it (see the module docstring); the spec goes last.
+    ``fresh``: the job's first attempt (earlier jobs' logs are moved aside); else a later attempt."""
     code, cached = ship_code(t, node.python, workdir, code_bundle())
     files: list[tuple[bytes, str, int]] = [
         (agent_rpc.AGENT_FILE.read_bytes(), agent_rpc.agent_path(workdir), 0o755),
@@ -125,7 +137,13 @@ def stage_node(
         files.append((plan.rank_table_text.encode(), f"{node.job_dir}/rank_table.json", 0o644))
     for data, dest, mode in files:
         t.put_bytes(data, dest, mode=mode)
-    t.run([node.python, "-c", _ROTATE, *[x.stdout for x in node.launches]], timeout=30)
+    if fresh:
+        t.run([node.python, "-c", _ROTATE, *[x.stdout for x in node.launches]], timeout=30)
+    else:
+        t.run(
+            [node.python, "-c", _NEXT_ATTEMPT, f"{agent_rpc.agent_workdir(workdir)}/jobs/{job_id}"],
+            timeout=30,
+        )
     sent = sum(len(f[0]) for f in files)
     inputs = _inputs(plan, node.host)
     for src, dest in inputs:
@@ -137,11 +155,11 @@ def stage_node(
 
 
 def stage_all(fan: Callable[[Callable[[Transport], StageReport]], GroupResult], plan: Plan, job_id: str,
-              workdirs: dict[str, str]) -> GroupResult:  # fmt: skip
+              workdirs: dict[str, str], fresh: bool = True) -> GroupResult:  # fmt: skip
     """Stage every node of ``plan`` through ``fan`` (``JobNodes.fan``: all nodes in parallel)."""
     code_bundle()  # build once, before the threads
 
     def one(t: Transport) -> StageReport:
-        return stage_node(t, plan, plan.node(t.host), job_id, workdirs[t.host])
+        return stage_node(t, plan, plan.node(t.host), job_id, workdirs[t.host], fresh)
 
     return fan(one)

@@ -15,11 +15,13 @@ from typing import Any, Callable, Optional
 from orchestrator.agent.client import StartResult, parse_start
 from orchestrator.errors import InputError, OrchestrateError, Problem
 from orchestrator.inventory.model import Inventory
+from orchestrator.jobs.attempts import Attempt, Attempts, save_attempts
 from orchestrator.jobs.events import append_event
 from orchestrator.jobs.ids import new_job_id
 from orchestrator.jobs.model import JobState, JobStatus, RootCause
 from orchestrator.jobs.state import JobDir, JobRecord, ProcessRef
 from orchestrator.launch import agent_rpc
+from orchestrator.launch.binding import Binding, bind_plan, user_set_port
 from orchestrator.launch.nodes import JobNodes
 from orchestrator.launch.spec import agent_name, spec_path
 from orchestrator.launch.stage import stage_all
@@ -27,6 +29,7 @@ from orchestrator.plan.model import Plan
 from orchestrator.transport import Transport
 
 Report = Callable[[str], None]
+BASE_PLAN = "base-plan"  # the job folder's copy of the plan as made; ``plan/`` holds it bound to the job
 
 
 class NodeNotFree(OrchestrateError, RuntimeError):
@@ -92,6 +95,12 @@ def make_record(job_id: str, plan: Plan, inventory: Inventory, now: float) -> Jo
     )  # fmt: skip
 
 
+_FREE_PORT = """import socket, sys
+s = socket.socket()
+s.bind((sys.argv[1], 0))
+print(s.getsockname()[1])
+"""
+
 _PORT_FREE = """import socket, sys
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -152,55 +161,94 @@ def _failed(job: JobDir, task: str, started: float, failures: dict[str, BaseExce
     """Record a launch that failed on some nodes (the first named as the cause)."""
     host, exc = next(iter(failures.items()))
     cause = RootCause(host, "node", None, None, f"{what}: {str(exc).splitlines()[0]}", time.time())
+    prev = job.status()
+    keep = {"attempt": prev.attempt, "max_attempts": prev.max_attempts, "resumed_from": prev.resumed_from,
+            "logs_index": prev.logs_index} if prev else {}  # fmt: skip
     job.save_status(JobStatus(job.job_id, task, JobState.FAILED, time.time(), started=started, ended=time.time(),
-                              root_cause=cause, message=what))  # fmt: skip
+                              root_cause=cause, message=what, **keep))  # fmt: skip
     append_event(job.path, what.replace(" ", "-"), failures={h: str(e) for h, e in failures.items()})
 
 
 def launch(plan: Plan, inventory: Inventory, *, force: bool = False, report: Optional[Report] = None,
-           pool: Any = None) -> Launched:  # fmt: skip
-    """Preflight, record, stage and start ``plan``; returns once every rank of every node runs."""
+           pool: Any = None, max_restarts: int = 0) -> Launched:  # fmt: skip
+    """Preflight, record, bind, stage and start ``plan``; returns once every rank of every node runs.
+
+    ``plan`` is the base plan (as ``make_plan`` made it); the job runs it bound to its own output
+    folder and, unless the plan sets one, to a scheduler port found free on the scheduler node.
+    ``max_restarts``: how often the monitor may relaunch the job after a failure.
+    """
     nodes = JobNodes([inventory.node(n.host) for n in plan.nodes], pool)
     try:
-        return _launch(plan, nodes, inventory, force, report or (lambda _msg: None))
+        return _launch(plan, nodes, inventory, force, report or (lambda _msg: None), max_restarts)
     finally:
         if pool is None:
             nodes.close()
 
 
-def _launch(plan: Plan, nodes: JobNodes, inventory: Inventory, force: bool, say: Report) -> Launched:
+def scheduler_port(nodes: JobNodes, plan: Plan) -> Optional[int]:
+    """A port free now on the scheduler node, when the plan has a scheduler and the user set no port."""
+    host = plan.scheduler_host
+    if not host or plan.sched_port is None or user_set_port(plan):
+        return None
+    spec = nodes.node(host)
+    res = nodes.fan(lambda t: t.run([spec.python, "-c", _FREE_PORT, host], timeout=30), [host])
+    return int(res.raise_on_failure().results[host].stdout.split()[-1])
+
+
+def _launch(plan: Plan, nodes: JobNodes, inventory: Inventory, force: bool, say: Report,
+            max_restarts: int) -> Launched:  # fmt: skip
     check_inputs(plan)
     say(f"checking {len(nodes.hosts)} node(s)")
-    ports = {plan.scheduler_host: plan.sched_port} if plan.scheduler_host and plan.sched_port else {}
-    preflight(nodes, force, ports)
+    pinned = plan.scheduler_host and plan.sched_port and user_set_port(plan)
+    preflight(nodes, force, {plan.scheduler_host: plan.sched_port} if pinned else {})  # type: ignore[dict-item]
+    port = scheduler_port(nodes, plan)
     now = time.time()
     job = JobDir(new_job_id(plan.task, now)).create()
-    record = make_record(job.job_id, plan, inventory, now)
+    bound = bind_plan(plan, Binding(job.job_id, sched_port=port))
+    record = make_record(job.job_id, bound, inventory, now)
     job.save_record(record)
-    job.save_plan(plan)
-    status = JobStatus(job.job_id, plan.task, JobState.STAGING, time.time(), started=now)
-    job.save_status(status)
-    append_event(job.path, "created", task=plan.task, hosts=list(nodes.hosts))
+    job.save_plan(plan, BASE_PLAN)
+    job.save_plan(bound)
+    save_attempts(job, Attempts(1 + max_restarts, (Attempt(1, "launch", now),)))
+    job.save_status(JobStatus(job.job_id, plan.task, JobState.STAGING, time.time(), started=now,
+                              max_attempts=1 + max_restarts))  # fmt: skip
+    append_event(job.path, "created", task=plan.task, hosts=list(nodes.hosts), max_restarts=max_restarts,
+                 output_dir=bound.job.output_dir, sched_port=bound.sched_port)  # fmt: skip
+    return run_attempt(job, bound, nodes, say, fresh=True, force=force)
+
+
+def run_attempt(
+    job: JobDir, plan: Plan, nodes: JobNodes, say: Report, fresh: bool, force: bool = False
+) -> Launched:
+    """Stage and start the job's current attempt of the bound ``plan`` (``fresh``: its first one)."""
+    record = job.record()
+    status = job.status()
+    extra = {"attempt": status.attempt, "max_attempts": status.max_attempts, "resumed_from": status.resumed_from,
+             "logs_index": status.logs_index} if status else {}  # fmt: skip
+    started = status.started if status and status.started else record.created
+    job.save_status(JobStatus(job.job_id, plan.task, JobState.STAGING, time.time(), started=started, **extra))
     say(f"job {job.job_id}: staging")
     t0 = time.monotonic()
     workdirs = {n.host: n.workdir for n in nodes.nodes}
-    staged = stage_all(nodes.fan, plan, job.job_id, workdirs)
+    staged = stage_all(nodes.fan, plan, job.job_id, workdirs, fresh=fresh)
     if not staged.ok:
-        _failed(job, plan.task, now, staged.failures, "staging failed")
+        _failed(job, plan.task, started, staged.failures, "staging failed")
         staged.raise_on_failure()
     stage_s = time.monotonic() - t0
     append_event(job.path, "staged", seconds=round(stage_s, 3),
                  code_cached={h: r.code_cached for h, r in staged.results.items()})  # fmt: skip
     say(f"job {job.job_id}: starting {len(record.processes)} process(es)")
-    job.save_status(JobStatus(job.job_id, plan.task, JobState.STARTING, time.time(), started=now))
+    job.save_status(
+        JobStatus(job.job_id, plan.task, JobState.STARTING, time.time(), started=started, **extra)
+    )
     t1 = time.monotonic()
     res = nodes.fan(lambda t: _start_node(t, nodes, job.job_id, force))
     start_s = time.monotonic() - t1
     if not res.ok:
         stop_started(nodes, job.job_id, list(res.results), 5.0)
-        _failed(job, plan.task, now, res.failures, "start failed")
+        _failed(job, plan.task, started, res.failures, "start failed")
         res.raise_on_failure()
     pids = {h: {p.name: p.pid for p in r.processes} for h, r in res.results.items()}
     append_event(job.path, "started", seconds=round(start_s, 3), pids=pids)
-    job.save_status(JobStatus(job.job_id, plan.task, JobState.RUNNING, time.time(), started=now))
+    job.save_status(JobStatus(job.job_id, plan.task, JobState.RUNNING, time.time(), started=started, **extra))
     return Launched(job, record, stage_s, start_s, {h: r.code_cached for h, r in staged.results.items()})

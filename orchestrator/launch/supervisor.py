@@ -3,6 +3,10 @@
 ``launch`` starts it right after the ranks started; the CLI then only renders ``status.json``. One
 monitor per job (an exclusive lock on ``monitor.lock``); ``ensure_monitor`` starts a new one when the
 job is not finished and none runs (the controller was killed): that is how ``status`` reattaches.
+
+After a failed attempt it collects the logs (``collect.job.collect_after_failure``; the index goes into
+the status), and while restarts are left (``--max-restarts``) it relaunches the job from its newest
+checkpoint (``launch.restart``) and watches the new attempt.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from pathlib import Path
 from typing import Optional
 
 from orchestrator.jobs.events import append_event
+from orchestrator.jobs.model import JobStatus
 from orchestrator.jobs.state import JobDir
 
 
@@ -73,9 +78,48 @@ def stop_monitor(job: JobDir, timeout: float = 10.0) -> None:
             pass
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    from orchestrator.launch.monitor import Monitor
+def _collect(job: JobDir) -> None:
+    """Collect the logs of the failed attempt and name the index in the status."""
+    from orchestrator.collect.job import collect_after_failure
 
+    result = collect_after_failure(job)
+    last = job.status()
+    if result is not None and last is not None:
+        job.save_status(dataclasses.replace(last, logs_index=str(result.index_md)))
+
+
+def watch_attempts(job: JobDir) -> Optional[JobStatus]:
+    """Watch the job, collect logs after each failed attempt, relaunch while restarts are left."""
+    from orchestrator.jobs.attempts import load_attempts, save_attempts
+    from orchestrator.jobs.model import JobState
+    from orchestrator.launch.monitor import Monitor
+    from orchestrator.launch.restart import decide, mark_failed, relaunch
+
+    while True:
+        status = Monitor(job).run()
+        if status is None:  # a user stop took over
+            return None
+        cause = str(status.root_cause) if status.root_cause else None
+        failed = status.state in (JobState.FAILED, JobState.RESTARTING)
+        outcome = "failed" if failed else status.state.value
+        save_attempts(job, load_attempts(job).end(outcome, status.ended or time.time(), cause))
+        if not failed:
+            return status
+        _collect(job)
+        verdict = decide(load_attempts(job), status.state, job.stop_requested())
+        append_event(job.path, "restart-decision", restart=verdict.restart, reason=verdict.reason)
+        if not verdict.restart:
+            if status.state == JobState.RESTARTING and not job.stop_requested():
+                mark_failed(job, f"{status.message}; {verdict.reason}")
+            return job.status()
+        try:
+            relaunch(job, "restart")
+        except Exception as exc:  # the next attempt could not start: the job ends here
+            mark_failed(job, f"restart failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+            return job.status()
+
+
+def main(argv: Optional[list[str]] = None) -> int:
     args = argv if argv is not None else sys.argv[1:]
     job = JobDir(args[0], Path(args[1]) if len(args) > 1 else None)
     lock = os.open(job.path / "monitor.lock", os.O_RDWR | os.O_CREAT, 0o600)
@@ -86,7 +130,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     job.write("monitor.pid", f"{os.getpid()}\n")
     append_event(job.path, "monitor-started", pid=os.getpid())
     try:
-        status = Monitor(job).run()
+        status = watch_attempts(job)
     except Exception as exc:  # the job keeps running; record why we stopped watching
         error = f"{type(exc).__name__}: {exc}"
         append_event(job.path, "monitor-error", error=error)

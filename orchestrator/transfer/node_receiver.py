@@ -413,10 +413,9 @@ def _writer(dest: str, header: Json, want: Optional[Json], parts: Json) -> tuple
 def _receive_file(src: BinaryIO, buf: memoryview, header: Json, writer: Optional[PartWriter],
                   fwd: Forwarder, cache: HashCache, error: Optional[str]) -> Json:  # fmt: skip
     """Copy one file's bytes from ``src`` to ``fwd`` and to ``writer`` (when this node wants it)."""
-    read = getattr(src, "readinto1", None) or src.readinto  # type: ignore[attr-defined]
     pos, size = header["offset"], header["size"]
     while pos < size:
-        n = read(buf[: min(CHUNK, size - pos)])
+        n = src.readinto(buf[: min(CHUNK, size - pos)])  # type: ignore[attr-defined]  # whole chunks: few calls
         if not n:
             return writer.keep_partial() if writer else {"status": "partial", "written": 0}
         chunk = buf[:n]

@@ -63,6 +63,7 @@ class Session:
     def __init__(self, t: Transport, target: Target):
         self.host, self.target = t.host, target
         self.stream: Optional[Stream] = None
+        self.exit_code: Optional[int] = None  # set when the receiver ended without answering
         self._open(t)
 
     def _open(self, t: Transport) -> None:
@@ -77,7 +78,9 @@ class Session:
         assert self.stream is not None
         line = self.stream.readline(timeout)
         if not line.strip():
-            last_json(self.host, self.stream.wait(30))  # no output: raises, with the stderr tail
+            end = self.stream.wait(30)
+            self.exit_code = end.exit_code
+            last_json(self.host, end)  # no output: raises, with the stderr tail
         try:
             return json.loads(line)
         except ValueError:
@@ -98,8 +101,8 @@ class Session:
                 "files": [vars(i.entry) for i in target.items], "exclusive": exclusive_map(target)}  # fmt: skip
         try:
             return self._ask(conf)
-        except TransportError:
-            if t.run(["test", "-f", path], check=False, timeout=30).exit_code == 0:
+        except TransportError:  # 255: ssh itself failed (unreachable, host key), not the receiver
+            if self.exit_code == 255 or t.run(["test", "-f", path], check=False, timeout=30).exit_code == 0:
                 raise
         self.close()  # this receiver version is not on the node yet: install it and start again
         t.put_bytes(receiver_bytes()[0], path, mode=0o755)

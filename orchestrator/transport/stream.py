@@ -150,8 +150,11 @@ class ProcessStream(_Reader):
         self._err_thread.start()
 
     def _drain_stderr(self) -> None:
-        while chunk := os.read(self.proc.stderr.fileno(), _CHUNK):  # type: ignore[union-attr]
-            self._err += chunk
+        try:
+            while chunk := os.read(self.proc.stderr.fileno(), _CHUNK):  # type: ignore[union-attr]
+                self._err += chunk
+        except (OSError, ValueError):
+            pass  # closed under us by close()
 
     def write(self, data: bytes) -> None:
         try:
@@ -199,6 +202,7 @@ class ProcessStream(_Reader):
         self.close_stdin()
         self.proc.stdout.close()  # type: ignore[union-attr]
         self._err_thread.join(5)
+        self.proc.stderr.close()  # type: ignore[union-attr]
 
 
 class ChannelStream(_Reader):

@@ -58,9 +58,9 @@ def test_pretrain_to_completion(orch_home, sim_cluster, sim_inventory, tiny_data
     codes = {k: r["exit_code"] for k, r in _ranks(status).items()}
     assert set(codes.values()) == {0} and len(codes) == 3  # scheduler + 2 ranks
     for rank, node in enumerate(sim_cluster.nodes):  # checkpoints on the node that ran the rank
-        ckpts = list((node.workdir / "jobs").glob(f"*-pretrain/output/checkpoint/rank_{rank}/*.ckpt"))
+        ckpts = list((node.workdir / "jobs").glob(f"*-pretrain/output/{job}/checkpoint/rank_{rank}/*.ckpt"))
         assert ckpts, f"no checkpoint of rank {rank} on {node.hostname}"
-        other = list((node.workdir / "jobs").glob(f"*-pretrain/output/checkpoint/rank_{1 - rank}"))
+        other = list((node.workdir / "jobs").glob(f"*-pretrain/output/*/checkpoint/rank_{1 - rank}"))
         assert not other, f"rank {1 - rank} wrote on {node.hostname}"
     logs = cli("logs", job, "--rank", "1", "--lines", "5")
     assert logs.returncode == 0 and all(line.startswith(f"[{sim_cluster.nodes[1].host} rank-1]")
@@ -80,8 +80,13 @@ def test_killed_rank_fails_the_job_and_stops_every_node(orch_home, sim_cluster, 
     assert_nothing_left(sim_cluster, job)
     peers = [r for k, r in _ranks(st).items() if r["name"] != "rank-1"]
     assert all(r["state"] == "exited" for r in peers), peers
+    index = Path(wait_for(lambda: status_of(job).get("logs_index"), 60, "logs collected after the failure"))
+    assert (
+        f"**rank-1 on {sim_cluster.nodes[1].host}**: exited 137" in index.read_text()
+    )  # collected by itself
+    assert all((index.parent / n.host / "logs").is_dir() for n in sim_cluster.nodes)
     out = cli("status", job)
-    assert "root cause: rank-1 on" in out.stdout
+    assert "root cause: rank-1 on" in out.stdout and "logs collected after the failure" in out.stdout
 
 
 @pytest.mark.mindspore

@@ -22,7 +22,7 @@ from orchestrator.transport import LocalTransport
 def local(tmp_path):
     text = default_inventory_text().replace("~/.orchestrate/local-node", str(tmp_path / "node"))
     inv = parse_inventory(text, str(tmp_path / "inv.yaml"))
-    return inv, make_plan(inv, "pretrain"), str(tmp_path / "node")
+    return inv, make_plan(inv, "pretrain", ["job.train_dataset="]), str(tmp_path / "node")
 
 
 def test_stage_ships_code_once_and_writes_the_spec(local):
