@@ -27,7 +27,7 @@ def test_nodes_have_own_hostname_address_work_folder_and_pids(sim_cluster):
     sim_cluster.exec(1, "echo one > /opt/orchestrate-node/only-on-node1")
     assert (n1.workdir / "only-on-node1").read_text() == "one\n"
     assert sim_cluster.exec(2, "test -e /opt/orchestrate-node/only-on-node1").returncode == 1
-    ps1 = sim_cluster.exec(1, "ps -e -o pid=,args=").stdout
+    ps1 = sim_cluster.exec(1, "ps -e -ww -o pid=,args=").stdout
     assert re.search(r"^\s*1 .*node_init", ps1, re.M) and n2.hostname not in ps1  # own PID namespace
     assert (
         sim_cluster.exec(1, "cat /etc/hccn.conf").stdout != sim_cluster.exec(2, "cat /etc/hccn.conf").stdout
