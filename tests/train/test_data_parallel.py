@@ -42,7 +42,7 @@ def test_two_ranks_train_on_their_shards_and_end_with_identical_weights(tmp_path
     }
     outputs = {name: p.communicate(timeout=600)[0] for name, p in procs.items()}
     failed = [name for name, p in procs.items() if p.returncode != 0]
-    assert not failed, "\n".join(f"--- {name}:\n{outputs[name][-2500:]}" for name in procs)
+    assert not failed, "\n".join(f"--- {name} (exit {procs[name].returncode}):\n{outputs[name][-2500:]}" for name in procs)
     results = {
         name: RunResult(tmp_path, subprocess.CompletedProcess([], 0, out, ""))
         for name, out in outputs.items()
