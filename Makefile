@@ -26,15 +26,14 @@ lint: setup
 	$(BIN)/ruff check orchestrator model tests bench
 	$(BIN)/ruff format --check orchestrator model tests bench
 
-# The main demo: a tiny iFlytekSpark pretrained by two data-parallel ranks on this machine (the embedded
-# local CPU inventory, dynamic cluster), followed live to the end, then its status. A few minutes on 2 cores.
-# The scheduler port is a free one of this machine unless given (MindSpore's 8118 may be taken).
+# The main job: a tiny iFlytekSpark pretrained by two data-parallel ranks on this machine (the embedded
+# local CPU inventory, dynamic cluster) from a corpus and tokenizer the demo makes, followed live to the
+# end, then its status. About a minute on 2 cores once installed.
 DEMO_DIR  ?= $(HOME)/.orchestrate/demo
-DEMO_PORT ?= $(shell $(BIN)/python -c "import socket; s = socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
+
 demo: setup
 	$(BIN)/orchestrate demo prepare --out $(DEMO_DIR)
-	$(BIN)/orchestrate plan --task pretrain --set job.train_dataset=$(DEMO_DIR)/data/pretrain.mindrecord \
-		--set job.sched_port=$(DEMO_PORT) --out $(DEMO_DIR)/plan
+	$(BIN)/orchestrate plan --task pretrain --set job.train_dataset=$(DEMO_DIR)/data/pretrain.mindrecord --out $(DEMO_DIR)/plan
 	$(BIN)/orchestrate launch pretrain --plan $(DEMO_DIR)/plan
 	$(BIN)/orchestrate status
 

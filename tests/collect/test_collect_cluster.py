@@ -65,7 +65,7 @@ def failed_job(sim_cluster, tmp_path_factory):
         done = launch(plan, inv)
         status = Monitor(done.job, poll_s=0.3).run()
         assert status is not None and status.state.value == "failed", status
-        yield done.job.job_id, plan, old
+        yield done.job.job_id, done.job.plan(), old  # the plan the nodes ran (bound to the job)
     finally:
         if old_home is None:
             os.environ.pop("ORCHESTRATE_HOME", None)

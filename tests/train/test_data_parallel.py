@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
 
 import numpy as np
 import pytest
@@ -18,6 +19,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def finish(proc: subprocess.Popen, deadline: float) -> str:
+    """The process's output; a process still running at ``deadline`` is killed (its output kept)."""
+    try:
+        return proc.communicate(timeout=max(1.0, deadline - time.monotonic()))[0]
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.communicate()[0] + "\n[killed: still running at the test's deadline]"
 
 
 def test_two_ranks_train_on_their_shards_and_end_with_identical_weights(tmp_path, pretrain_mindrecord):
@@ -40,9 +50,12 @@ def test_two_ranks_train_on_their_shards_and_end_with_identical_weights(tmp_path
         name: run_entry(tmp_path, cfg, "--use_parallel", "True", env={**common, **env}, wait=False)
         for name, env in roles.items()
     }
-    outputs = {name: p.communicate(timeout=600)[0] for name, p in procs.items()}
+    deadline = time.monotonic() + 300
+    outputs = {name: finish(p, deadline) for name, p in procs.items()}
     failed = [name for name, p in procs.items() if p.returncode != 0]
-    assert not failed, "\n".join(f"--- {name} (exit {procs[name].returncode}):\n{outputs[name][-2500:]}" for name in procs)
+    assert not failed, "\n".join(
+        f"--- {name} (exit {procs[name].returncode}):\n{outputs[name][-2500:]}" for name in procs
+    )
     results = {
         name: RunResult(tmp_path, subprocess.CompletedProcess([], 0, out, ""))
         for name, out in outputs.items()
