@@ -81,7 +81,8 @@ def test_killed_rank_restarts_from_the_last_common_checkpoint(
 
 
 def test_stopped_job_resumes_by_hand(orch_home, sim_cluster, sim_inventory, tiny_dataset):
-    job = _launch(sim_inventory, tiny_dataset)
+    # four epochs (~90 steps), so that the stop below lands mid-run even on an idle machine
+    job = _launch(sim_inventory, tiny_dataset, "--set", "runner_config.epochs=4")
     wait_for(lambda: _min_step(job) >= 5, 240, "five steps on every rank")
     assert cli("stop", job).returncode == 0
     res = cli("launch", "--resume", job)

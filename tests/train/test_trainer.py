@@ -55,6 +55,12 @@ def test_checkpoints_are_written_per_rank_with_the_yaml_prefix(pretrain_run):
     assert "adam_m.transformer.embedding.word_embeddings.embedding_table" in weights
 
 
+def test_resume_at_the_final_step_has_nothing_left_to_train(runs):
+    done = runs["resume_done"]  # exit 0 is checked by the fixture
+    assert "training is already complete, nothing left to train" in done.output
+    assert done.steps() == []
+
+
 def test_resume_continues_the_step_count_and_the_loss(pretrain_run, runs):
     resumed_run = runs["resume"]
     first = resumed_run.steps()

@@ -26,8 +26,16 @@ def run(config: Any, opts: Any) -> int:
         "auto_trans_ckpt": bool(config.get("auto_trans_ckpt")),
         "resume_training": bool(config.get("resume_training")),
     }
-    if config.run_mode == "finetune":
-        trainer.finetune(finetune_checkpoint=checkpoint, **options)
-    else:
-        trainer.train(train_checkpoint=checkpoint, **options)
+    try:
+        if config.run_mode == "finetune":
+            trainer.finetune(finetune_checkpoint=checkpoint, **options)
+        else:
+            trainer.train(train_checkpoint=checkpoint, **options)
+    except ValueError as exc:
+        # Resuming from the checkpoint of the last step: MindFormers asks Model.train for zero epochs
+        # and refuses. Nothing is left to train, which is success, not an error.
+        if not (options["resume_training"] and "initial_epoch" in str(exc)):
+            raise
+        print(f"resume: the checkpoint is at the final step of {config.runner_config.epochs} epoch(s); "
+              "training is already complete, nothing left to train", flush=True)  # fmt: skip
     return 0
