@@ -22,8 +22,6 @@ NODE_SIDE = [
 ]
 
 
-
-
 def find_python39() -> str | None:
     """A real Python 3.9 interpreter: on PATH (not a pyenv shim without one), or under pyenv."""
     root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
@@ -39,7 +37,9 @@ PY39 = find_python39()
 
 @pytest.mark.skipif(PY39 is None, reason="no Python 3.9 interpreter on this machine")
 def test_node_side_code_compiles_on_python39():
-    files = [str(f) for d in NODE_SIDE for f in (sorted(d.rglob("*.py")) if d.is_dir() else [d]) if f.exists()]
+    files = [
+        str(f) for d in NODE_SIDE for f in (sorted(d.rglob("*.py")) if d.is_dir() else [d]) if f.exists()
+    ]
     assert files, "no node-side files found"
     script = "import sys, ast\nfor f in sys.argv[1:]:\n    ast.parse(open(f).read(), f, feature_version=(3, 9))\n    compile(open(f).read(), f, 'exec')\n"
     proc = subprocess.run([PY39, "-c", script, *files], capture_output=True, text=True)
