@@ -1,7 +1,7 @@
-"""Transport and discovery on 2, 8 and 16 simulated nodes: parallel fan-out against a sequential loop.
+"""Transport and discovery on 2 to 64 simulated nodes: parallel fan-out against a sequential loop.
 
 Baseline: the same work done node after node over the same transports (``max_workers=1``). Measured,
-for each size, in one run on one 16-node cluster (subsets of its inventory):
+for each size, in one run on one cluster of the largest size (subsets of its inventory):
 
 - connect + ``true``: a fresh pool each time (SSH handshake, key auth, one command per node);
 - ``true`` round trip on open connections (the pool reused);
@@ -9,7 +9,7 @@ for each size, in one run on one 16-node cluster (subsets of its inventory):
 
 Median of ``--repeat`` runs. Needs root (network namespaces):
 
-    .venv/bin/python bench/bench_transport.py [--repeat 3] [--devices 2]
+    .venv/bin/python bench/bench_transport.py [--repeat 3] [--devices 2] [--nodes 2,8,16,32,64]
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from orchestrator.discover import discover
 from orchestrator.inventory import load_inventory
 from orchestrator.transport import TransportPool, fan_out
 
-SIZES = (2, 8, 16)
+SIZES = (2, 8, 16, 32, 64)
 
 
 def median_time(fn, repeat: int) -> float:
@@ -74,16 +74,18 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--devices", type=int, default=2, help="NPUs per simulated node")
+    parser.add_argument("--nodes", default=",".join(map(str, SIZES)), help="node counts, e.g. 2,8,16,32,64")
     args = parser.parse_args()
+    sizes = tuple(sorted(int(n) for n in args.nodes.split(",")))
     if os.geteuid() != 0:
         print("bench_transport needs root (simulated cluster); skipped", file=sys.stderr)
         return 0
     name = f"bt{os.getpid()}"
-    cluster = sim.up(name, nodes=max(SIZES), devices=args.devices)
+    cluster = sim.up(name, nodes=max(sizes), devices=args.devices)
     try:
         full = load_inventory(cluster.inventory)
         rows = []
-        for size in SIZES:
+        for size in sizes:
             inv = dataclasses.replace(full, nodes=full.nodes[:size])
             for what, (par, seq) in measure(inv, args.repeat).items():
                 rows.append((size, what, par, seq))
