@@ -2,8 +2,12 @@
 
 Per node: the model code (a deterministic tarball of the ``iflytekspark`` package, unpacked once into
 ``<workdir>/code/<sha256>/``: a node that already holds that hash gets nothing), the agent, the
-rendered YAML, the rank table (rank-table mode), the job's inputs (datasets, tokenizer, checkpoint:
-the plan's ``input`` transfers) and the agent's job spec.
+rendered YAML, the rank table (rank-table mode) and the agent's job spec.
+
+The job's inputs (datasets, tokenizer, checkpoint: the plan's ``input`` transfers) go to all nodes
+in one push (``orchestrator.transfer``) before: a node already holding an identical file (size,
+mtime, hash) gets nothing, half-sent files resume, nodes relay to each other, and a destination on
+verified shared storage is written once.
 """
 
 from __future__ import annotations
@@ -12,14 +16,18 @@ import hashlib
 import importlib.util
 import io
 import tarfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable
+from typing import Any, Optional, Sequence
 
+from orchestrator.errors import OrchestrateError, TransportError
 from orchestrator.launch import agent_rpc
+from orchestrator.launch.nodes import JobNodes
 from orchestrator.launch.spec import code_dir, node_spec, spec_path
 from orchestrator.plan.model import NodePlan, Plan
+from orchestrator.transfer import PushOptions, PushResult, Target, push
+from orchestrator.transfer.targets import targets_from_transfers
 from orchestrator.transport import GroupResult, Transport
 
 # Unpack <tar> into <dest> atomically (temp folder, then rename), run with the node's python.
@@ -61,12 +69,24 @@ class CodeBundle:
 
 
 @dataclass(frozen=True)
+class InputFigures:
+    """The job's inputs on one node after their push: files, bytes written there, bytes it already held."""
+
+    files: int = 0
+    sent: int = 0
+    skipped: int = 0
+
+
+@dataclass(frozen=True)
 class StageReport:
+    """What staging put on one node: ``files``/``bytes`` count everything written, inputs included."""
+
     host: str
     code_dir: str
     code_cached: bool
     files: int
     bytes: int
+    inputs: InputFigures = InputFigures()
 
 
 def _package_dir(name: str = "iflytekspark") -> Path:
@@ -105,22 +125,50 @@ def ship_code(t: Transport, python: str, workdir: str, bundle: CodeBundle) -> tu
     return dest, False
 
 
-def _inputs(plan: Plan, host: str) -> list[tuple[Path, str]]:
-    """(controller file, node path) of every input file the plan sends to ``host`` (folders walked)."""
-    out = []
-    for x in plan.transfers:
-        if x.host != host or x.kind != "input":
-            continue
-        src = Path(x.source)
-        if src.is_dir():
-            out += [
-                (f, f"{x.dest}/{f.relative_to(src).as_posix()}")
-                for f in sorted(src.rglob("*"))
-                if f.is_file()
-            ]
-        else:
-            out.append((src, x.dest))
-    return out
+def input_targets(plan: Plan, nodes: Sequence[Any]) -> list[Target]:
+    """Push targets of the plan's ``input`` transfers: one per node and destination folder (a
+    MindRecord file and its ``.db`` index, two transfers, land in one folder: one target)."""
+    merged: dict[tuple[str, str], Target] = {}
+    for t in targets_from_transfers(plan.transfers, nodes):
+        old = merged.get((t.host, t.dest))
+        if old is not None:
+            items = {i.entry.rel: i for i in (*old.items, *t.items)}
+            t = replace(old, items=tuple(items.values()))
+        merged[(t.host, t.dest)] = t
+    return list(merged.values())
+
+
+def figures(
+    targets: Sequence[Target], result: PushResult
+) -> tuple[dict[str, InputFigures], dict[str, Exception]]:
+    """Per host: the input figures of ``result``, and an error for each host that did not get every file."""
+    total = {(t.host, t.dest): sum(i.entry.size for i in t.items) for t in targets}
+    out: dict[str, InputFigures] = {}
+    errors: dict[str, Exception] = {}
+    for r in result.nodes:
+        size = total.get((r.host, r.dest), 0)
+        was = out.get(r.host, InputFigures())
+        out[r.host] = InputFigures(was.files + r.files, was.sent + r.bytes_written,
+                                   was.skipped + max(0, size - r.bytes_written))  # fmt: skip
+        if not r.ok:
+            errors.setdefault(r.host, TransportError(f"{r.host}: job inputs to {r.dest}: {r.error}"))
+    return out, errors
+
+
+def push_inputs(
+    nodes: JobNodes, plan: Plan, shared_paths: Sequence[str] = (), progress: bool = False
+) -> tuple[dict[str, InputFigures], dict[str, Exception]]:
+    """Push the plan's inputs to every node at once over ``nodes``' connections (see the module
+    docstring); the figures per host, and the hosts that did not get them with why."""
+    targets = input_targets(plan, nodes.nodes)
+    if not targets:
+        return {}, {}
+    opts = PushOptions(mode="auto", shared_paths=tuple(shared_paths), progress=progress)
+    try:
+        result = push(targets, opts, pool=nodes.pool)
+    except (OSError, OrchestrateError) as exc:
+        return {}, {t.host: exc for t in targets}
+    return figures(targets, result)
 
 
 def stage_node(
@@ -144,22 +192,34 @@ def stage_node(
             [node.python, "-c", _NEXT_ATTEMPT, f"{agent_rpc.agent_workdir(workdir)}/jobs/{job_id}"],
             timeout=30,
         )
-    sent = sum(len(f[0]) for f in files)
-    inputs = _inputs(plan, node.host)
-    for src, dest in inputs:
-        t.put(src, dest)
-        sent += src.stat().st_size
     spec = node_spec(plan, node, job_id, workdir, code).to_json()
     t.put_bytes(spec.encode(), spec_path(workdir, job_id), mode=0o600)
-    return StageReport(node.host, code, cached, len(files) + len(inputs) + 1, sent + len(spec))
+    return StageReport(node.host, code, cached, len(files) + 1, sum(len(f[0]) for f in files) + len(spec))
 
 
-def stage_all(fan: Callable[[Callable[[Transport], StageReport]], GroupResult], plan: Plan, job_id: str,
-              workdirs: dict[str, str], fresh: bool = True) -> GroupResult:  # fmt: skip
-    """Stage every node of ``plan`` through ``fan`` (``JobNodes.fan``: all nodes in parallel)."""
+def stage_all(nodes: JobNodes, plan: Plan, job_id: str, fresh: bool = True, shared_paths: Sequence[str] = (),
+              progress: bool = False) -> GroupResult[StageReport]:  # fmt: skip
+    """Push the inputs to every node of ``plan`` at once, then stage each node that got them
+    (``stage_node``, all in parallel); a node whose inputs failed is a failure of the result."""
     code_bundle()  # build once, before the threads
+    got, failed = push_inputs(nodes, plan, shared_paths, progress)
 
     def one(t: Transport) -> StageReport:
-        return stage_node(t, plan, plan.node(t.host), job_id, workdirs[t.host], fresh)
+        r = stage_node(t, plan, plan.node(t.host), job_id, nodes.node(t.host).workdir, fresh)
+        x = got.get(t.host, InputFigures())
+        return replace(r, files=r.files + x.files, bytes=r.bytes + x.sent, inputs=x)
 
-    return fan(one)
+    staged = nodes.fan(one, [h for h in nodes.hosts if h not in failed])
+    return GroupResult(nodes.hosts, staged.results, {**failed, **staged.failures})
+
+
+def input_summary(reports: Sequence[StageReport]) -> Optional[str]:
+    """``inputs: 12.0 MiB sent, 3.0 MiB already on the nodes`` (None without inputs)."""
+    if not any(r.inputs.files for r in reports):
+        return None
+    sent, skipped = sum(r.inputs.sent for r in reports), sum(r.inputs.skipped for r in reports)
+    return f"inputs: {_size(sent)} sent, {_size(skipped)} already on the nodes"
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MiB" if n >= 2**20 else f"{n / 2**10:.1f} KiB" if n >= 2**10 else f"{n} B"

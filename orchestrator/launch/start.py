@@ -7,10 +7,11 @@ node refuses to start, the nodes already started are stopped again and the job i
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 from orchestrator.agent.client import StartResult, parse_start
 from orchestrator.errors import InputError, OrchestrateError, Problem
@@ -24,7 +25,7 @@ from orchestrator.launch import agent_rpc
 from orchestrator.launch.binding import Binding, bind_plan, user_set_port
 from orchestrator.launch.nodes import JobNodes
 from orchestrator.launch.spec import agent_name, spec_path
-from orchestrator.launch.stage import stage_all
+from orchestrator.launch.stage import input_summary, stage_all
 from orchestrator.plan.model import Plan
 from orchestrator.transport import Transport
 
@@ -214,13 +215,14 @@ def _launch(plan: Plan, nodes: JobNodes, inventory: Inventory, force: bool, say:
                               max_attempts=1 + max_restarts))  # fmt: skip
     append_event(job.path, "created", task=plan.task, hosts=list(nodes.hosts), max_restarts=max_restarts,
                  output_dir=bound.job.output_dir, sched_port=bound.sched_port)  # fmt: skip
-    return run_attempt(job, bound, nodes, say, fresh=True, force=force)
+    return run_attempt(job, bound, nodes, say, fresh=True, force=force,
+                       shared_paths=inventory.cluster.shared_paths)  # fmt: skip
 
 
-def run_attempt(
-    job: JobDir, plan: Plan, nodes: JobNodes, say: Report, fresh: bool, force: bool = False
-) -> Launched:
-    """Stage and start the job's current attempt of the bound ``plan`` (``fresh``: its first one)."""
+def run_attempt(job: JobDir, plan: Plan, nodes: JobNodes, say: Report, fresh: bool, force: bool = False,
+                shared_paths: Sequence[str] = ()) -> Launched:  # fmt: skip
+    """Stage and start the job's current attempt of the bound ``plan`` (``fresh``: its first one);
+    ``shared_paths``: the inventory's, where inputs are written once when verified shared."""
     record = job.record()
     status = job.status()
     extra = {"attempt": status.attempt, "max_attempts": status.max_attempts, "resumed_from": status.resumed_from,
@@ -229,14 +231,17 @@ def run_attempt(
     job.save_status(JobStatus(job.job_id, plan.task, JobState.STAGING, time.time(), started=started, **extra))
     say(f"job {job.job_id}: staging")
     t0 = time.monotonic()
-    workdirs = {n.host: n.workdir for n in nodes.nodes}
-    staged = stage_all(nodes.fan, plan, job.job_id, workdirs, fresh=fresh)
+    staged = stage_all(nodes, plan, job.job_id, fresh, shared_paths, progress=sys.stderr.isatty())
     if not staged.ok:
         _failed(job, plan.task, started, staged.failures, "staging failed")
         staged.raise_on_failure()
     stage_s = time.monotonic() - t0
     append_event(job.path, "staged", seconds=round(stage_s, 3),
-                 code_cached={h: r.code_cached for h, r in staged.results.items()})  # fmt: skip
+                 code_cached={h: r.code_cached for h, r in staged.results.items()},
+                 inputs={h: vars(r.inputs) for h, r in staged.results.items()})  # fmt: skip
+    summary = input_summary(list(staged.results.values()))
+    if summary:
+        say(f"job {job.job_id}: {summary}")
     say(f"job {job.job_id}: starting {len(record.processes)} process(es)")
     job.save_status(
         JobStatus(job.job_id, plan.task, JobState.STARTING, time.time(), started=started, **extra)
