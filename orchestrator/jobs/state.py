@@ -69,6 +69,7 @@ class JobRecord:
     heartbeat_s: float
     failure_detect_s: float
     stop_grace_s: float
+    shared_paths: tuple[str, ...] = ()  # the inventory's shared storage (restarts stage inputs alike)
 
     def agent(self, host: str) -> tuple[str, str]:
         """(agent path, agent workdir) on ``host``."""
@@ -91,6 +92,7 @@ class JobRecord:
             agent_path=tuple(tuple(p) for p in d["agent_path"]),
             agent_workdir=tuple(tuple(p) for p in d["agent_workdir"]),
             processes=tuple(ProcessRef(**p) for p in d["processes"]),
+            shared_paths=tuple(d.get("shared_paths", ())),
         ))  # fmt: skip
 
 

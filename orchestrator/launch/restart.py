@@ -109,7 +109,7 @@ def relaunch(job: JobDir, how: str, say: Report = lambda _m: None) -> Launched:
             job.save_status(replace(prev, attempt=number, max_attempts=attempts.max_attempts, resumed_from=step,
                                     time=time.time(), message=f"attempt {number}: " + (f"resuming from step {step}"
                                     if point else "from scratch")))  # fmt: skip
-        return run_attempt(job, bound, nodes, say, fresh=False)
+        return run_attempt(job, bound, nodes, say, fresh=False, shared_paths=record.shared_paths)
 
 
 def reopen(job: JobDir, max_restarts: int) -> Attempts:

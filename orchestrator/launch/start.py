@@ -93,6 +93,7 @@ def make_record(job_id: str, plan: Plan, inventory: Inventory, now: float) -> Jo
         agent_path=tuple((n.host, agent_rpc.agent_path(n.workdir)) for n in nodes),
         agent_workdir=tuple((n.host, agent_rpc.agent_workdir(n.workdir)) for n in nodes),
         processes=procs, heartbeat_s=1.0, failure_detect_s=t.failure_detect_s, stop_grace_s=t.stop_grace_s,
+        shared_paths=tuple(inventory.cluster.shared_paths),
     )  # fmt: skip
 
 
