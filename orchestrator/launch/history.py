@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, Optional
 
 from rich.table import Table
@@ -38,23 +37,16 @@ def job_rows(limit: int = 20, root: Optional[Any] = None) -> list[dict[str, Any]
 
 def jobs_table(rows: list[dict[str, Any]]) -> Table:
     table = Table(box=None, header_style="bold", pad_edge=False)
-    for col in (
-        "job",
-        "task",
-        "state",
-        "attempt",
-        "nodes",
-        "ranks",
-        "started (UTC)",
-        "duration",
-        "root cause",
-    ):
-        table.add_column(col)
+    # the job id already says when and what (<date>-<time>-<task>-<suffix>), so no task/started columns;
+    # the identifying columns never wrap or shrink, the root cause takes the width that is left
+    for col in ("job", "state", "attempt", "ranks", "duration"):
+        table.add_column(col, no_wrap=True, min_width=len(col))
+    table.add_column("root cause", overflow="fold", ratio=1)
     for r in rows:
-        started = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(r["started"]))
         attempt = r["attempts"] + (
             f" (from step {r['resumed_from']})" if r["resumed_from"] is not None else ""
         )
-        table.add_row(r["job_id"], r["task"], f"[{STYLES.get(r['state'], '')}]{r['state']}[/]", attempt, str(r["nodes"]),
-                      str(r["ranks"]), started, fmt_duration(r["duration_s"]), (r["root_cause"] or "")[:70])  # fmt: skip
+        ranks = f"{r['ranks']} on {r['nodes']} node{'s' if r['nodes'] != 1 else ''}"
+        table.add_row(r["job_id"], f"[{STYLES.get(r['state'], '')}]{r['state']}[/]", attempt, ranks,
+                      fmt_duration(r["duration_s"]), (r["root_cause"] or "")[:120])  # fmt: skip
     return table
