@@ -9,7 +9,7 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 @click.option("--limit", type=int, default=20, show_default=True, help="How many jobs to show.")
 def command(as_json: bool, limit: int) -> None:
-    """List recent jobs: id, task, state, nodes, ranks, started, duration and root cause."""
+    """List recent jobs, newest first: id (date, time, task), state, attempts, ranks, duration, root cause."""
     import json
 
     from rich.console import Console
