@@ -16,7 +16,7 @@ from mindspore import Tensor, nn, ops
 from mindspore.ops import operations as P
 from mindspore.ops.operations.nn_ops import FlashAttentionScore
 
-from .layers import Linear, dp_mp
+from .layers import Linear, cast_to, dp_mp
 
 __all__ = [
     "rope_inv_freq",
@@ -47,10 +47,10 @@ def rope_tables(positions: Tensor, inv_freq: Tensor) -> Tuple[Tensor, Tensor]:
 def apply_rope(x: Tensor, cos: Tensor, sin: Tensor) -> Tensor:
     """x*cos + rotate_half(x)*sin in float32, rotate_half(x) = concat(-x[d/2:], x[:d/2]); x (B, nh, S, d)."""
     dtype = x.dtype
-    x = ops.cast(x, mstype.float32)
+    x = cast_to(x, mstype.float32)
     half = x.shape[-1] // 2
     rotated = ops.concat((-x[..., half:], x[..., :half]), -1)
-    return ops.cast(x * cos + rotated * sin, dtype)
+    return cast_to(x * cos + rotated * sin, dtype)
 
 
 def window_mask(q_positions: Tensor, k_positions: Tensor, window: int) -> Tensor:
@@ -64,8 +64,8 @@ def windowed_attention(
 ) -> Tensor:
     """softmax(q k^T * scale, masked) v. q (B, nh, Sq, d); k, v (B, nh, Sk, d); mask broadcasts to scores."""
     scores = ops.matmul(q * scale, ops.swapaxes(k, -1, -2))  # (B, nh, Sq, Sk)
-    scores = ops.where(mask, ops.cast(scores, softmax_dtype), _MASKED)
-    probs = ops.cast(ops.softmax(scores, -1), v.dtype)
+    scores = ops.where(mask, cast_to(scores, softmax_dtype), _MASKED)
+    probs = cast_to(ops.softmax(scores, -1), v.dtype)
     return ops.matmul(probs, v)  # (B, nh, Sq, d)
 
 
@@ -91,7 +91,7 @@ class FlashWindowAttention(nn.Cell):
 
     def construct(self, q, k, v):
         dtype = self.compute_dtype
-        q, k, v = ops.cast(q, dtype), ops.cast(k, dtype), ops.cast(v, dtype)
+        q, k, v = cast_to(q, dtype), cast_to(k, dtype), cast_to(v, dtype)
         _, _, _, out = self.flash(q, k, v, None, None, None, self.band_mask)
         return out  # (B, nh, S, d)
 

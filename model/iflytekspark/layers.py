@@ -9,11 +9,21 @@ from __future__ import annotations
 from typing import Any, Tuple
 
 import mindspore.common.dtype as mstype
-from mindspore import Parameter, nn
+from mindspore import Parameter, nn, ops
 from mindspore.common.initializer import XavierNormal, initializer
 from mindspore.ops import operations as P
 
-__all__ = ["Linear", "LayerNorm", "VocabEmbedding", "Embedding", "MLP", "dp_mp"]
+__all__ = ["Linear", "LayerNorm", "VocabEmbedding", "Embedding", "MLP", "dp_mp", "cast_to"]
+
+
+def cast_to(x, dtype):
+    """x in ``dtype``; x itself when it already has it (a same-dtype Cast still copies the tensor).
+
+    ``x.dtype`` is static, so graph mode resolves the branch at compile time and emits no Cast op.
+    """
+    if x.dtype == dtype:
+        return x
+    return ops.cast(x, dtype)
 
 
 def dp_mp(parallel_config: Any) -> Tuple[int, int]:
@@ -42,12 +52,15 @@ class Linear(nn.Dense):
         )
         self.compute_dtype = config.compute_type
         self.cast = P.Cast()
+        self.cast_params = config.param_init_type != config.compute_type  # fixed: no Cast op when equal
 
     def construct(self, x):
         shape = self.shape_op(x)
-        x = self.reshape(self.cast(x, self.compute_dtype), (-1, shape[-1]))
-        x = self.matmul(x, self.cast(self.weight, self.compute_dtype))
-        x = self.bias_add(x, self.cast(self.bias, self.compute_dtype))
+        x = self.reshape(cast_to(x, self.compute_dtype), (-1, shape[-1]))
+        weight, bias = self.weight, self.bias
+        if self.cast_params:
+            weight, bias = self.cast(weight, self.compute_dtype), self.cast(bias, self.compute_dtype)
+        x = self.bias_add(self.matmul(x, weight), bias)
         return self.reshape(x, shape[:-1] + (self.out_channels,))
 
     def shard(self, strategy_matmul: tuple, strategy_bias: tuple) -> None:
@@ -74,15 +87,14 @@ class LayerNorm(nn.Cell):
         self.compute_dtype = config.layernorm_compute_type
         self.norm = P.LayerNorm(begin_norm_axis=-1, begin_params_axis=-1, epsilon=config.layernorm_epsilon)
         self.cast = P.Cast()
+        self.cast_params = self.compute_dtype != mstype.float32  # gamma, beta are float32
 
     def construct(self, x):
-        dtype = x.dtype
-        y, _, _ = self.norm(
-            self.cast(x, self.compute_dtype),
-            self.cast(self.gamma, self.compute_dtype),
-            self.cast(self.beta, self.compute_dtype),
-        )
-        return self.cast(y, dtype)
+        gamma, beta = self.gamma, self.beta
+        if self.cast_params:
+            gamma, beta = self.cast(gamma, self.compute_dtype), self.cast(beta, self.compute_dtype)
+        y, _, _ = self.norm(cast_to(x, self.compute_dtype), gamma, beta)
+        return cast_to(y, x.dtype)
 
     def shard(self, parallel_config: Any) -> None:
         dp, _ = dp_mp(parallel_config)
@@ -99,9 +111,11 @@ class VocabEmbedding(nn.Cell):
         self.gather = P.Gather()
         self.cast = P.Cast()
         self.compute_dtype = config.compute_type
+        self.cast_out = config.embedding_init_type != config.compute_type  # fixed: no Cast op when equal
 
     def construct(self, tokens):
-        return self.cast(self.gather(self.embedding_table, tokens, 0), self.compute_dtype)  # (B, S, H)
+        x = self.gather(self.embedding_table, tokens, 0)  # (B, S, H)
+        return self.cast(x, self.compute_dtype) if self.cast_out else x
 
     def shard(self, parallel_config: Any) -> None:
         dp, mp = dp_mp(parallel_config)

@@ -18,7 +18,7 @@ from mindspore.ops import operations as P
 
 from .attention import Attention, rope_inv_freq, rope_tables, window_mask
 from .config import IFlytekSparkConfig
-from .layers import MLP, Embedding, LayerNorm, dp_mp
+from .layers import MLP, Embedding, LayerNorm, cast_to, dp_mp
 
 __all__ = ["DecoderLayer", "IFlytekSparkModel", "IFlytekSparkForCausalLM", "MaskedCrossEntropy"]
 
@@ -111,7 +111,7 @@ class MaskedCrossEntropy(nn.Cell):
         self.sum_label = P.ReduceSum(keep_dims=False)
 
     def construct(self, logits, labels, mask):
-        logits = ops.cast(logits, mstype.float32)
+        logits = cast_to(logits, mstype.float32)
         shifted = self.sub(logits, ops.stop_gradient(self.max(logits, -1)))
         log_norm = self.log(self.sum_exp(self.exp(shifted), -1))  # (N,)
         onehot = self.onehot(labels, logits.shape[-1], self.on_value, self.off_value)  # (N, V)
@@ -153,6 +153,7 @@ class IFlytekSparkForCausalLM(PreTrainedModel):
         self.pad_token_id = config.pad_token_id
         self.reference_alignment = config.loss_mask_alignment == "reference"
         self.compute_dtype = config.compute_type
+        self.cast_table = config.embedding_init_type != config.compute_type  # fixed: no Cast op when equal
         self.metric_outputs = False
         self.transformer = IFlytekSparkModel(config)
         self.head = P.MatMul(transpose_b=True)
@@ -184,8 +185,10 @@ class IFlytekSparkForCausalLM(PreTrainedModel):
     def _flat_logits(self, tokens):
         hidden = self.transformer(tokens)  # (B, S, H)
         hidden = ops.reshape(hidden, (-1, hidden.shape[-1]))
-        table = ops.cast(self.transformer.embedding.word_embeddings.embedding_table, self.compute_dtype)
-        return ops.cast(self.head(hidden, table), mstype.float32)  # (B*S, V)
+        table = self.transformer.embedding.word_embeddings.embedding_table
+        if self.cast_table:
+            table = ops.cast(table, self.compute_dtype)
+        return cast_to(self.head(hidden, table), mstype.float32)  # (B*S, V)
 
     def _pad_mask(self, ids):
         return ops.cast(ids != self.pad_token_id, mstype.float32)
