@@ -145,6 +145,11 @@ class JobStatus:
     def ranks(self) -> tuple[RankStatus, ...]:
         return tuple(r for n in self.nodes for r in n.ranks)
 
+    def attempt_fields(self) -> dict[str, Any]:
+        """The attempt bookkeeping that a new snapshot of the same attempt carries over."""
+        return {"attempt": self.attempt, "max_attempts": self.max_attempts,
+                "resumed_from": self.resumed_from, "logs_index": self.logs_index}  # fmt: skip
+
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["state"] = self.state.value

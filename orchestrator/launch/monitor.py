@@ -28,7 +28,6 @@ from orchestrator.launch.nodes import JobNodes
 from orchestrator.launch.spec import FAIL_FAST_GRACE_S
 
 LOG_LINES = 20
-FINISHED = ("succeeded", "failed", "stopped")
 
 
 def _progress(p: Optional[client.Progress]) -> Optional[Progress]:

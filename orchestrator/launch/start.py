@@ -164,8 +164,7 @@ def _failed(job: JobDir, task: str, started: float, failures: dict[str, BaseExce
     host, exc = next(iter(failures.items()))
     cause = RootCause(host, "node", None, None, f"{what}: {str(exc).splitlines()[0]}", time.time())
     prev = job.status()
-    keep = {"attempt": prev.attempt, "max_attempts": prev.max_attempts, "resumed_from": prev.resumed_from,
-            "logs_index": prev.logs_index} if prev else {}  # fmt: skip
+    keep = prev.attempt_fields() if prev else {}
     job.save_status(JobStatus(job.job_id, task, JobState.FAILED, time.time(), started=started, ended=time.time(),
                               root_cause=cause, message=what, **keep))  # fmt: skip
     append_event(job.path, what.replace(" ", "-"), failures={h: str(e) for h, e in failures.items()})
@@ -226,8 +225,7 @@ def run_attempt(job: JobDir, plan: Plan, nodes: JobNodes, say: Report, fresh: bo
     ``shared_paths``: the inventory's, where inputs are written once when verified shared."""
     record = job.record()
     status = job.status()
-    extra = {"attempt": status.attempt, "max_attempts": status.max_attempts, "resumed_from": status.resumed_from,
-             "logs_index": status.logs_index} if status else {}  # fmt: skip
+    extra = status.attempt_fields() if status else {}
     started = status.started if status and status.started else record.created
     job.save_status(JobStatus(job.job_id, plan.task, JobState.STAGING, time.time(), started=started, **extra))
     say(f"job {job.job_id}: staging")

@@ -80,6 +80,7 @@ def _final_status(
     """The snapshot after the stop: a finished job keeps its outcome, a running one becomes STOPPED."""
     before = job.status()
     monitor = Monitor(job, nodes, poll_s=0.0)
+    monitor.checked.update(h for h in confirmed if h not in errors)  # their agent version was just checked
     try:
         polled = monitor.refresh(timeout=15.0)
     finally:

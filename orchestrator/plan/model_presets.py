@@ -3,7 +3,7 @@
 A preset holds the architecture fields the planner reasons about (divisibility, memory) and that the
 templates write into ``model.model_config``. ``--set model.<field>=...`` replaces a field; keys that
 are not fields here go to ``extra`` and are passed to the YAML verbatim (the model's own config class
-checks them). Values of 13B: iflytekspark-model.md §1.
+checks them). The 13B values come from ``iflytekspark.presets`` (plain data, no MindSpore).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import yaml
+from iflytekspark.presets import SPARK_13B
 
 from orchestrator.errors import InputError, Problem
 
@@ -63,16 +64,7 @@ class ModelPreset:
 
 
 PRESETS: dict[str, ModelPreset] = {
-    "13b": ModelPreset(
-        name="13b",
-        vocab_size=60000,
-        hidden_size=5120,
-        ffn_hidden_size=28672,
-        num_layers=40,
-        num_heads=40,
-        seq_length=32768,
-        sparse_local_size=8192,
-    ),
+    "13b": ModelPreset(name="13b", **SPARK_13B),
     "tiny": ModelPreset(
         name="tiny",
         vocab_size=1024,

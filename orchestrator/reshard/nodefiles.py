@@ -83,15 +83,11 @@ def hash_files(
     return [RemoteFile(f.host, f.output_dir, f.rel, f.size, f.mtime, sums[f.path]) for f in files]
 
 
-def sha256_of(path: Path) -> str:
-    return sha256_file(str(path))
-
-
 def _same(local: Path, f: RemoteFile) -> bool:
     if not local.is_file() or local.stat().st_size != f.size:
         return False
     if f.sha256 is not None:
-        return sha256_of(local) == f.sha256
+        return sha256_file(str(local)) == f.sha256
     return abs(local.stat().st_mtime - f.mtime) < 1e-3
 
 
@@ -103,7 +99,7 @@ def fetch(transport: Any, f: RemoteFile, local: Path) -> bool:
     local.parent.mkdir(parents=True, exist_ok=True)
     transport.get(f.path, local)
     os.utime(local, (f.mtime, f.mtime))
-    if f.sha256 is not None and sha256_of(local) != f.sha256:
+    if f.sha256 is not None and sha256_file(str(local)) != f.sha256:
         local.unlink()
         raise TransportError(f"{f.host}: {f.path} arrived corrupted (sha256 differs); pull again")
     return True

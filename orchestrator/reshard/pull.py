@@ -20,6 +20,7 @@ from orchestrator.reshard.nodefiles import RemoteFile
 from orchestrator.reshard.steps import Selection, select_step
 from orchestrator.reshard.strategy_files import CHECKPOINT_DIR, STRATEGY_DIR, node_output_dir, rank_of
 from orchestrator.transport import TransportPool, fan_out
+from orchestrator.transport.files import write_atomic
 
 
 @dataclass(frozen=True)
@@ -136,5 +137,6 @@ def write_manifest(p: Pulled) -> Path:
         "files": [{"rel": f.rel, "host": f.host, "size": f.size, "sha256": f.sha256} for f in p.files],
     }
     path = p.out / "pull.json"
-    path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    text = json.dumps(data, indent=1, sort_keys=True) + "\n"
+    write_atomic(path, lambda fh: fh.write(text.encode("utf-8")))
     return path

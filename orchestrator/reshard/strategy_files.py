@@ -8,7 +8,6 @@ rank's file describes the whole model; with several, each stage's files are merg
 
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 from typing import Any, Optional
@@ -51,11 +50,6 @@ def check_strategy_files(files: dict[int, Path], world: int, where: str) -> None
                                 "save the strategy again"))  # fmt: skip
     if problems:
         raise InputError(problems)
-
-
-def distinct_stages(files: dict[int, Path]) -> int:
-    """How many different strategy files there are (1 without pipeline parallelism)."""
-    return len({hashlib.sha256(p.read_bytes()).hexdigest() for p in files.values()})
 
 
 def node_output_dir(node: Any) -> str:

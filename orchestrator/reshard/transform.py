@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from orchestrator.errors import InputError, OrchestrateError, Problem
-from orchestrator.reshard.nodefiles import sha256_of
 from orchestrator.reshard.steps import Selection, select_step
 from orchestrator.reshard.strategy_files import (
     CHECKPOINT_DIR,
@@ -27,6 +26,7 @@ from orchestrator.reshard.strategy_files import (
     check_strategy_files,
     find_strategy_files,
 )
+from orchestrator.transfer.node_receiver import sha256_file
 
 _RANK = re.compile(r"rank_(\d+)\Z")
 
@@ -115,7 +115,7 @@ class Merged:
 
 def _replicated(src: Source, sel: Selection, out: Path, weights_only: bool) -> None:
     files = [src.root / f"rank_{r}" / name for r, name in sel.files]
-    if len({sha256_of(f) for f in files}) > 1:
+    if len({sha256_file(str(f)) for f in files}) > 1:
         answer = run_offline(["compare", *map(str, files), "--weights-only"])
         if not answer["equal"]:
             raise ReshardError("the ranks' checkpoints differ and no strategy files say how they are sharded: "

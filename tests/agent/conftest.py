@@ -4,10 +4,8 @@ scope afterwards, even when the test failed."""
 
 from __future__ import annotations
 
-import glob
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -23,17 +21,6 @@ from orchestrator.agent import node_agent
 
 AGENT = Path(node_agent.__file__)
 DUMMY = Path(__file__).with_name("dummy_rank.py")
-
-
-def find_python39() -> Optional[str]:
-    """A working python3.9 (pyenv shims may exist without the version being active)."""
-    cands = [shutil.which("python3.9")] + sorted(
-        glob.glob(os.path.expanduser("~/.pyenv/versions/3.9*/bin/python3.9"))
-    )
-    for c in filter(None, cands):
-        if subprocess.run([c, "-c", "import sys"], capture_output=True).returncode == 0:
-            return c
-    return None
 
 
 def scope_pids(scope: str) -> List[int]:
@@ -150,11 +137,3 @@ def agent(tmp_path: Path):
         yield harness
     finally:
         harness.kill_all()
-
-
-@pytest.fixture(scope="session")
-def python39() -> str:
-    exe = find_python39()
-    if exe is None:
-        pytest.skip("python3.9 not installed")
-    return exe

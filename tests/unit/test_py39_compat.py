@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures.python39 import PY39  # also imported by tests/collect, tests/transfer
 
 REPO = Path(__file__).resolve().parents[2]
 # Everything a node executes: the model package, the node agent and the scripts shipped to nodes.
@@ -20,19 +19,6 @@ NODE_SIDE = [
     REPO / "orchestrator" / "sim" / "fake_tools",
     REPO / "orchestrator" / "sim" / "node_init.py",
 ]
-
-
-def find_python39() -> str | None:
-    """A real Python 3.9 interpreter: on PATH (not a pyenv shim without one), or under pyenv."""
-    root = os.environ.get("PYENV_ROOT", os.path.expanduser("~/.pyenv"))
-    candidates = sorted(glob.glob(f"{root}/versions/3.9*/bin/python3.9")) + [shutil.which("python3.9")]
-    for exe in candidates:
-        if exe and subprocess.run([exe, "-c", "pass"], capture_output=True).returncode == 0:
-            return exe
-    return None
-
-
-PY39 = find_python39()
 
 
 @pytest.mark.skipif(PY39 is None, reason="no Python 3.9 interpreter on this machine")
