@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from iflytekspark.data.encoding import Encoder, encode_chunk, sample_lists
@@ -68,6 +70,30 @@ def test_sft_sample_is_prompt_with_mask_0_then_response_with_mask_1(tiny_tokeniz
     assert ids[cut - 1] != 5 and ids[-1] == tok.eos_id
     [(pre, _)] = sample_lists(encode_chunk(tok, "pretrain", [Record("Say hi", "", "Hi")]))
     assert pre[-1] == tok.eos_id and tok.decode(pre).strip() == "Hi<end>"
+
+
+@pytest.mark.parametrize(
+    "instruction, text, prompt",
+    [
+        ("Translate to French: ", "good morning", "<User> Translate to French: good morning<end><Bot> "),
+        ("Summarize:\n", "the river is long", "<User> Summarize:<ret>the river is long<end><Bot> "),
+        ("  Say\t", "hi \n", "<User> Say    hi<end><Bot> "),  # the ends of the joined text are stripped
+    ],
+)
+def test_sft_prompt_strips_the_joined_instruction_and_input_once(
+    tmp_path, tiny_tokenizer, instruction, text, prompt
+):
+    raw = tmp_path / "raw.json"
+    raw.write_text(json.dumps([{"instruction": instruction, "input": text, "output": " Bonjour\n"}]))
+    tok = Tokenizer(tiny_tokenizer)
+    records = load_records(raw, ("instruction", "output"))
+    [(ids, mask)] = sample_lists(encode_chunk(tok, "sft", records))
+    cut = mask.index(1)
+    assert tok.decode(ids[:cut], keep_ret=True) == prompt
+    assert ids[:cut] == tok.encode(prompt)
+    assert tok.decode(ids[cut:], keep_ret=True) == "Bonjour<end>"  # the output is stripped on its own
+    with Encoder(tiny_tokenizer, "sft", workers=2) as enc:  # the workers' path gives the same ids
+        assert [i.tolist() for i, _ in enc.encode(records)] == [ids]
 
 
 def test_parallel_encoding_equals_serial_and_keeps_order(tiny_tokenizer, tiny_corpus, monkeypatch):

@@ -59,12 +59,14 @@ def test_sft_rows_hold_every_sample_in_order_with_its_mask(sft_mindrecord, tiny_
 
 def test_summary_reports_counts_and_rates(tmp_path, tiny_tokenizer, tiny_corpus):
     out = tmp_path / "sft.mindrecord"
+    lengths = sorted(len(ids) for ids, _ in expected_samples(tiny_tokenizer, tiny_corpus, "sft"))
+    seq_length = lengths[len(lengths) // 2] - 1  # rows of the median length: about half are too long
     proc = run_preprocess(
-        "sft", tiny_tokenizer, tiny_corpus, out, "--seq_length", "16", "--overlong", "reject"
+        "sft", tiny_tokenizer, tiny_corpus, out, "--seq_length", str(seq_length), "--overlong", "reject"
     )
     assert proc.returncode == 0, proc.stderr
     assert "samples 96  rows" in proc.stdout
     rejected = int(proc.stdout.split("rejected ")[1].split()[0])
-    assert rejected > 0
+    assert 0 < rejected == sum(n > seq_length + 1 for n in lengths) < 96
     assert "rows/s" in proc.stdout and "tokens/s" in proc.stdout
     assert len(read_back(out, ["input_ids"])) == int(proc.stdout.split("rows ")[1].split()[0])

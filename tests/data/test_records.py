@@ -23,14 +23,15 @@ def test_clean_strips_and_turns_every_newline_form_into_ret():
     assert clean("x\\r\ny") == "x<ret>y"
 
 
-def test_load_records_cleans_fields_and_defaults_input(tmp_path):
+def test_load_records_keeps_fields_as_read_and_defaults_input(tmp_path):
+    # cleaning is the encoder's: it strips the joined instruction + input once (see test_packing)
     path = write(
         tmp_path,
-        [{"instruction": " Q ", "output": "A\\nB"}, {"instruction": "q", "input": "i", "output": "o"}],
+        [{"instruction": " Q ", "output": "A\\nB"}, {"instruction": "q\n", "input": " i", "output": "o"}],
     )
     assert load_records(path, ("instruction", "output")) == [
-        Record("Q", "", "A<ret>B"),
-        Record("q", "i", "o"),
+        Record(" Q ", "", "A\\nB"),
+        Record("q\n", " i", "o"),
     ]
 
 

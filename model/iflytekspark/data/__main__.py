@@ -1,13 +1,16 @@
 """``python -m iflytekspark.data pretrain|sft --tokenizer DIR --raw_data_path F.json ...``
 
-Bad input prints one clear message (file, record number, what to fix) and exits with code 2.
+Bad input prints one clear message (file, record number, what to fix) and exits with code 2. The output
+is written only when complete: a failed or interrupted run (Ctrl-C, SIGTERM) leaves the previous file.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from typing import List, Optional
 
 from .pipeline import PreprocessOptions, preprocess
@@ -37,13 +40,33 @@ def parse_args(argv: Optional[List[str]] = None) -> PreprocessOptions:
     )
 
 
+def _exit_on_sigterm(owner: int):
+    """SIGTERM raises SystemExit in this process (so the temporary output is removed); forked workers
+    exit at once, as by default."""
+
+    def handler(signum, frame):
+        if os.getpid() != owner:
+            os._exit(128 + signum)
+        raise SystemExit(128 + signum)
+
+    return handler
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     opts = parse_args(argv)
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm(os.getpid())) if main_thread else None
     try:
         summary = preprocess(opts)
     except DataError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"error: interrupted; {opts.output_filename} was not changed", file=sys.stderr)
+        return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     print("\n".join(summary.lines()))
     return 0
 

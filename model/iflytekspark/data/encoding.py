@@ -1,10 +1,12 @@
 """Turning records into token ids, in parallel worker processes (sentencepiece only, no mindspore).
 
-Pretrain samples are ``output + "<end>"``. SFT samples are the prompt ``"<User> " + instruction + input +
-"<end><Bot> "`` (loss mask 0) followed by the response ``output + "<end>"`` (loss mask 1), each part
-encoded on its own as the reference does. A sample is ``(ids, prompt_len)``: ids an int32 array, the
-first prompt_len of them masked out (0 for pretrain). Workers send each chunk back as three flat arrays,
-which pickle far faster than lists of Python ints.
+Pretrain samples are ``output + "<end>"``. SFT samples are the prompt ``"<User> " + (instruction + input)
++ "<end><Bot> "`` (loss mask 0) followed by the response ``output + "<end>"`` (loss mask 1), each part
+encoded on its own as the reference does. Text is cleaned here (:func:`.records.clean`): the joined
+``instruction + input`` once, so a space or newline where the two meet survives, and the output.
+A sample is ``(ids, prompt_len)``: ids an int32 array, the first prompt_len of them masked out (0 for
+pretrain). Workers send each chunk back as three flat arrays, which pickle far faster than lists of
+Python ints.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..tokenizer import Tokenizer
-from .records import Record
+from .records import Record, clean
 
 CHUNK = 512  # records per task sent to a worker
 
@@ -27,11 +29,11 @@ _worker_tokenizer: Optional[Tokenizer] = None
 
 
 def prompt_text(rec: Record) -> str:
-    return f"<User> {rec.instruction}{rec.input}<end><Bot> "
+    return f"<User> {clean(rec.instruction + rec.input)}<end><Bot> "
 
 
 def response_text(rec: Record) -> str:
-    return f"{rec.output}<end>"
+    return f"{clean(rec.output)}<end>"
 
 
 def encode_chunk(tok: Tokenizer, kind: str, records: Sequence[Record]) -> Encoded:

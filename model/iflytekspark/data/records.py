@@ -1,7 +1,7 @@
 """Reading and checking the raw input: an alpaca-style JSON array of {instruction, input, output}.
 
 Every problem names the file and the record number (1-based, as a person counts); all problems of a file
-are reported at once (up to a limit).
+are reported at once (up to a limit). Records keep their text as read; :mod:`.encoding` cleans it.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ class DataError(IFlytekSparkError, ValueError):
 
 @dataclass(frozen=True)
 class Record:
-    """One training example after clean-up."""
+    """One training example as read (a missing field is ""). The prompt is ``clean(instruction + input)``,
+    the joined text stripped once as the reference does, the response ``clean(output)``."""
 
     instruction: str
     input: str
@@ -83,8 +84,7 @@ def load_records(path, required: Sequence[str] = ("output",)) -> List[Record]:
         found = _check(item, required, optional)
         problems += [(number, p) for p in found]
         if not found:
-            fields = [clean(item.get(k) or "") for k in ("instruction", "input", "output")]
-            records.append(Record(*fields))
+            records.append(Record(*(item.get(k) or "" for k in ("instruction", "input", "output"))))
     if problems:
         lines = [f"{path}: record {n}: {p}" for n, p in problems[:MAX_PROBLEMS]]
         if len(problems) > MAX_PROBLEMS:

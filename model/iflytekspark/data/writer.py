@@ -14,9 +14,9 @@ BATCH = 1024  # rows per write_raw_data call
 
 
 def write_mindrecord(path: Path, rows: Iterable[Row], columns: Sequence[str]) -> None:
-    """Write ``rows`` to ``path`` with int64 columns ``columns`` (input_ids, and loss_mask for SFT)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    writer = FileWriter(file_name=str(path), shard_num=1, overwrite=True)
+    """Write ``rows`` to ``path`` (and its ``.db``) with int64 columns ``columns`` (input_ids, and loss_mask
+    for SFT). ``path`` must not exist: the pipeline writes into a fresh folder (see :mod:`.output`)."""
+    writer = FileWriter(file_name=str(path), shard_num=1, overwrite=False)
     writer.add_schema({c: {"type": "int64", "shape": [-1]} for c in columns}, "iflytekspark")
     batch = []
     for ids, mask in rows:
