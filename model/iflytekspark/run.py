@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--optimizer_parallel", type=str2bool)
     p.add_argument("--device_id", type=int)
     p.add_argument("--prompt")
-    p.add_argument("--tokenizer_file", help="tokenizer directory (*.model, *.vocab)")
+    p.add_argument("--tokenizer_file", help="tokenizer directory (*.model, *.vocab) or its *.model file")
     p.add_argument("--mindir_save_dir")
     p.add_argument("--streamer", type=str2bool)
     return p

@@ -1,14 +1,15 @@
 """The iFlytekSpark tokenizer: SentencePiece plus the model's newline and tab conventions.
 
-A tokenizer directory holds one ``*.model`` and one ``*.vocab`` (line index = id, piece before the tab).
-Encoding writes "\\n" as the piece ``<ret>`` and "\\t" as four spaces and adds no BOS/EOS; decoding maps
+A tokenizer is a directory holding one ``*.model`` and one ``*.vocab`` (line index = id, piece before the
+tab), or a ``*.model`` file itself (its ``<stem>.vocab`` beside it is checked when present). Encoding
+writes "\\n" as the piece ``<ret>`` and "\\t" as four spaces and adds no BOS/EOS; decoding maps
 ``<ret>`` back to "\\n" unless asked to keep it. Imports only sentencepiece (cheap in worker processes).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterable, List, Union
+from typing import Iterable, List, Optional, Tuple, Union
 
 import sentencepiece as spm
 
@@ -22,19 +23,26 @@ class TokenizerError(IFlytekSparkError, ValueError):
     """The tokenizer files are missing, ambiguous or inconsistent."""
 
 
-def find_tokenizer_files(folder: Union[str, Path]) -> tuple[Path, Path]:
-    """Return the (model, vocab) files of a tokenizer directory; exactly one of each."""
-    folder = Path(folder)
-    if not folder.is_dir():
+def find_tokenizer_files(path: Union[str, Path]) -> Tuple[Path, Optional[Path]]:
+    """The (model, vocab) files of a tokenizer: a directory with exactly one ``*.model`` and one
+    ``*.vocab``, or a ``*.model`` file (vocab: ``<stem>.vocab`` beside it, None when there is none)."""
+    path = Path(path)
+    if path.is_file():
+        if path.suffix != ".model":
+            raise TokenizerError(f"tokenizer {path}: not a SentencePiece .model file (nor a directory)")
+        vocab = path.with_suffix(".vocab")
+        return path, vocab if vocab.is_file() else None
+    if not path.is_dir():
         raise TokenizerError(
-            f"tokenizer {folder}: not a directory (expected one holding *.model and *.vocab)"
+            f"tokenizer {path}: not a directory or a .model file (expected a folder holding *.model and "
+            "*.vocab, or the *.model file itself)"
         )
     found = []
     for ext in ("model", "vocab"):
-        files = sorted(folder.glob(f"*.{ext}"))
+        files = sorted(path.glob(f"*.{ext}"))
         if len(files) != 1:
             what = "no" if not files else f"{len(files)} ({', '.join(f.name for f in files)})"
-            raise TokenizerError(f"tokenizer {folder}: {what} *.{ext} file(s); expected exactly one")
+            raise TokenizerError(f"tokenizer {path}: {what} *.{ext} file(s); expected exactly one")
         found.append(files[0])
     return found[0], found[1]
 
@@ -49,13 +57,14 @@ class Tokenizer:
             self.sp.Load(str(self.model_file))
         except (OSError, RuntimeError) as exc:
             raise TokenizerError(f"tokenizer {self.model_file}: not a SentencePiece model ({exc})") from None
-        with open(self.vocab_file, encoding="utf-8") as f:
-            vocab = [line.split("\t", 1)[0] for line in f if line.strip("\n")]
-        if len(vocab) != self.sp.get_piece_size():
-            raise TokenizerError(
-                f"tokenizer {self.vocab_file}: {len(vocab)} pieces, but {self.model_file.name} has "
-                f"{self.sp.get_piece_size()}; the two files do not belong together"
-            )
+        if self.vocab_file is not None:
+            with open(self.vocab_file, encoding="utf-8") as f:
+                vocab = [line.split("\t", 1)[0] for line in f if line.strip("\n")]
+            if len(vocab) != self.sp.get_piece_size():
+                raise TokenizerError(
+                    f"tokenizer {self.vocab_file}: {len(vocab)} pieces, but {self.model_file.name} has "
+                    f"{self.sp.get_piece_size()}; the two files do not belong together"
+                )
         missing = [p for p in SPECIAL_PIECES if self.sp.piece_to_id(p) == self.sp.unk_id() and p != UNK]
         if missing:
             raise TokenizerError(

@@ -140,6 +140,16 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class EvalResult:
+    """The result line of the model package's run_mode eval in a rank's log."""
+
+    loss: float
+    perplexity: float
+    rows: int
+    tokens: int
+
+
+@dataclass(frozen=True)
 class ProcessStatus:
     """One process of the job on one node, as the agent recorded and observed it."""
 
@@ -162,6 +172,7 @@ class ProcessStatus:
     rss_bytes: Optional[int] = None
     log_tail: Tuple[str, ...] = ()
     progress: Optional[Progress] = None
+    result: Optional[EvalResult] = None
 
 
 @dataclass(frozen=True)
@@ -287,7 +298,12 @@ def parse_start(result: RunResult) -> StartResult:
 def parse_status(result: RunResult) -> JobStatus:
     data = answer(result)
     procs = tuple(
-        _build(ProcessStatus, p, progress=_build(Progress, p["progress"]) if p.get("progress") else None)
+        _build(
+            ProcessStatus,
+            p,
+            progress=_build(Progress, p["progress"]) if p.get("progress") else None,
+            result=_build(EvalResult, p["result"]) if p.get("result") else None,
+        )
         for p in data["processes"]
     )
     cause = _build(RootCause, data["root_cause"]) if data.get("root_cause") else None

@@ -263,6 +263,22 @@ def parse_progress(text: str, seq_length: Optional[int] = None) -> Optional[Json
     return out
 
 
+# The model package's run_mode eval (iflytekspark.tasks.evaluate): its one result line.
+_EVAL_RE = re.compile(r"^eval: loss ([-+\w.]+), perplexity ([-+\w.]+), rows (\d+), tokens (\d+)\s*$", re.M)
+
+
+def parse_eval(text: str) -> Optional[Json]:
+    """The last ``eval: loss L, perplexity P, rows R, tokens T`` line in ``text`` (None if none)."""
+    found = list(_EVAL_RE.finditer(text))
+    if not found:
+        return None
+    m = found[-1]
+    loss, ppl = _number(m.group(1)), _number(m.group(2))
+    if loss is None or ppl is None:
+        return None
+    return {"loss": loss, "perplexity": ppl, "rows": int(m.group(3)), "tokens": int(m.group(4))}
+
+
 # ---------------------------------------------------------------- the supervisor (detached daemon)
 class Supervisor:
     """Spawns the job's processes, reaps them, stops all on the first failure, keeps ``state.json``."""
@@ -496,7 +512,7 @@ def cmd_status(args: argparse.Namespace) -> Json:
         state = ("exiting" if sup_alive else "lost") if state == "not-started" and r["pid"] else state
         procs.append(dict({k: v for k, v in r.items() if k != "start_ticks"}, state=state,
                           log_tail=text.splitlines()[-args.lines :] if args.lines > 0 else [],
-                          progress=parse_progress(text, spec.get("seq_length")),
+                          progress=parse_progress(text, spec.get("seq_length")), result=parse_eval(text),
                           **use.get(r["pid"], {"cpu_percent": None, "rss_bytes": None})))  # fmt: skip
     keys = "job_id node started ended root_cause stopping end_order leftovers supervisor_pid".split()
     return dict({k: st.get(k) for k in keys}, state=job_state(st), supervisor_alive=sup_alive,

@@ -1,6 +1,6 @@
 """Hardware profiles: what a node of each supported kind offers and which rules its devices follow.
 
-Facts from ../shared/spec/ascend-cluster.md §1 and iflytekspark-model.md §9. A profile is pure data;
+Facts from docs/ascend-cluster.md §1, §9 and docs/model.md §9. A profile is pure data;
 validation and planning read it, nothing here touches a node.
 """
 
@@ -30,7 +30,7 @@ class HardwareProfile:
     ``nic_groups`` lists the sets of device ids that share one NIC subnet (Atlas 800: 0/4, 1/5, 2/6,
     3/7; Atlas 800T A2: all eight). ``device_groups`` lists the device sets a job may use on one node
     (Atlas 800: [0,4), [4,8) or all 8), empty meaning any subset. ``layouts`` are the reference
-    layouts per task (spec §9); ``min_nodes`` is the node count a task needs with that layout.
+    layouts per task (docs/model.md §9); ``min_nodes`` is the node count a task needs with that layout.
     """
 
     name: str
@@ -60,6 +60,7 @@ _A2_LAYOUTS = {
     "predict": Layout(1, 1),
     "predict_lora": Layout(1, 1),
     "export": Layout(1, 1),
+    "eval": Layout(1, 1),
 }
 _A800_LAYOUTS = {
     "pretrain": Layout(2, 8),
@@ -68,6 +69,7 @@ _A800_LAYOUTS = {
     "predict": Layout(1, 2),
     "predict_lora": Layout(1, 2),
     "export": Layout(1, 2),
+    "eval": Layout(1, 2),
 }
 
 PROFILES: dict[str, HardwareProfile] = {
@@ -83,6 +85,7 @@ PROFILES: dict[str, HardwareProfile] = {
             "predict": 59.0,
             "predict_lora": 59.0,
             "export": 59.0,
+            "eval": 59.0,
         },
         train_dtype="bfloat16",
         infer_dtype="float16",
@@ -129,7 +132,7 @@ PROFILES: dict[str, HardwareProfile] = {
     ),
 }
 
-TASKS = ("pretrain", "finetune", "lora", "predict", "predict_lora", "export")
+TASKS = ("pretrain", "finetune", "lora", "predict", "predict_lora", "export", "eval")
 
 
 def get_profile(name: str) -> HardwareProfile:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any, Optional, Sequence
 
 
 class JobState(str, enum.Enum):
@@ -70,6 +70,21 @@ class Progress:
 
 
 @dataclass(frozen=True)
+class EvalResult:
+    """What an eval job measured (the model package's ``eval:`` line): token-weighted mean loss over
+    the eval dataset, its perplexity, and how many rows and loss tokens it scored."""
+
+    loss: float
+    perplexity: float
+    rows: int
+    tokens: int
+
+    def __str__(self) -> str:
+        return (f"eval: loss {self.loss:.4f}, perplexity {self.perplexity:.4f} "
+                f"({self.rows} rows, {self.tokens} tokens)")  # fmt: skip
+
+
+@dataclass(frozen=True)
 class RankStatus:
     """One process of a job on a node: a rank or the dynamic-cluster scheduler (``rank`` None)."""
 
@@ -88,6 +103,7 @@ class RankStatus:
     log: str = ""
     log_tail: tuple[str, ...] = ()
     progress: Optional[Progress] = None
+    result: Optional[EvalResult] = None  # an eval rank's result line
 
     @property
     def failed(self) -> bool:
@@ -140,6 +156,7 @@ class JobStatus:
     max_attempts: int = 1  # 1 + --max-restarts (a resume by hand adds its own)
     resumed_from: Optional[int] = None  # global step this attempt resumed from; None: from scratch
     logs_index: Optional[str] = None  # INDEX.md of the logs collected after the last failure
+    result: Optional[EvalResult] = None  # an eval job's result: the lowest rank's (all ranks score all rows)
 
     @property
     def ranks(self) -> tuple[RankStatus, ...]:
@@ -158,16 +175,18 @@ class JobStatus:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobStatus:
         def rank(r: dict[str, Any]) -> RankStatus:
-            prog = r.get("progress")
+            prog, res = r.get("progress"), r.get("result")
             return RankStatus(**dict(r, log_tail=tuple(r.get("log_tail") or ()),
-                                     progress=Progress(**prog) if prog else None))  # fmt: skip
+                                     progress=Progress(**prog) if prog else None,
+                                     result=EvalResult(**res) if res else None))  # fmt: skip
 
         nodes = tuple(
             NodeStatus(**dict(n, ranks=tuple(rank(r) for r in n.get("ranks", ())))) for n in data["nodes"]
         )
-        cause = data.get("root_cause")
+        cause, result = data.get("root_cause"), data.get("result")
         return cls(**dict(data, state=JobState(data["state"]), nodes=nodes,
-                          root_cause=RootCause(**dict(cause, log_tail=tuple(cause["log_tail"]))) if cause else None))  # fmt: skip
+                          root_cause=RootCause(**dict(cause, log_tail=tuple(cause["log_tail"]))) if cause else None,
+                          result=EvalResult(**result) if result else None))  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -191,6 +210,12 @@ def eta_seconds(step: int, total: int, per_step_ms: Optional[float]) -> Optional
     if per_step_ms is None or total <= 0:
         return None
     return max(0, total - step) * per_step_ms / 1000.0
+
+
+def job_result(nodes: Sequence[NodeStatus]) -> Optional[EvalResult]:
+    """The result of the lowest worker rank that printed one (None when no rank has)."""
+    found = sorted((r.rank, r.result) for n in nodes for r in n.ranks if r.rank is not None and r.result)
+    return found[0][1] if found else None
 
 
 def overall(status: JobStatus) -> Overall:

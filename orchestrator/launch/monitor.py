@@ -20,7 +20,16 @@ from typing import Any, Callable, Optional
 from orchestrator.agent import client
 from orchestrator.jobs.attempts import load_attempts
 from orchestrator.jobs.events import append_event
-from orchestrator.jobs.model import JobState, JobStatus, NodeStatus, Progress, RankStatus, RootCause
+from orchestrator.jobs.model import (
+    EvalResult,
+    JobState,
+    JobStatus,
+    NodeStatus,
+    Progress,
+    RankStatus,
+    RootCause,
+    job_result,
+)
 from orchestrator.jobs.rootcause import pick_root_cause
 from orchestrator.jobs.state import JobDir
 from orchestrator.launch import agent_rpc
@@ -37,6 +46,10 @@ def _progress(p: Optional[client.Progress]) -> Optional[Progress]:
                     tokens_per_s=p.tokens_per_s, eta_s=p.eta_s)  # fmt: skip
 
 
+def _result(r: Optional[client.EvalResult]) -> Optional[EvalResult]:
+    return EvalResult(r.loss, r.perplexity, r.rows, r.tokens) if r is not None else None
+
+
 def node_status(host: str, answer: client.JobStatus, now: float) -> NodeStatus:
     """A NodeStatus from the agent's ``status`` answer."""
     ranks = tuple(
@@ -44,7 +57,7 @@ def node_status(host: str, answer: client.JobStatus, now: float) -> NodeStatus:
             host=host, name=p.name, rank=p.rank, state=p.state, pid=p.pid, exit_code=p.exit_code,
             signal=p.signal, killed_by_agent=p.killed_by_agent, started=p.started, ended=p.ended,
             cpu_percent=p.cpu_percent, rss_bytes=p.rss_bytes, log=p.log, log_tail=p.log_tail,
-            progress=_progress(p.progress),
+            progress=_progress(p.progress), result=_result(p.result),
         )
         for p in answer.processes
     )  # fmt: skip
@@ -134,10 +147,15 @@ class Monitor:
 
     # -- acting -----------------------------------------------------------------------------------
     def snapshot(self, state: JobState, cause: Optional[RootCause] = None, message: str = "") -> JobStatus:
+        """The job now; an eval's result (its lowest rank's) is in ``result`` and, once it succeeded, in
+        the message the status view prints."""
         nodes = tuple(self.latest[h] for h in self.nodes.hosts)
         ended = time.time() if state.is_terminal() else None
+        result = job_result(nodes)
+        if result is not None and state == JobState.SUCCEEDED:
+            message = f"{message}; {result}" if message else str(result)
         return JobStatus(self.job.job_id, self.record.task, state, time.time(), self.started, ended, nodes,
-                         cause, message, **self.attempt_info)  # fmt: skip
+                         cause, message, **self.attempt_info, result=result)  # fmt: skip
 
     def fail_fast(self, verdict: Assessment) -> JobStatus:
         """Stop every rank on every answering node, then record the failure and its root cause."""
@@ -186,7 +204,8 @@ class Monitor:
         status = self.snapshot(verdict.state, message=verdict.reason)
         self.job.save_status(status)
         if status.state.is_terminal():
-            append_event(self.job.path, status.state.value, attempt=self.attempt_info["attempt"])
+            extra = {"result": vars(status.result)} if status.result else {}
+            append_event(self.job.path, status.state.value, attempt=self.attempt_info["attempt"], **extra)
         return status
 
     def run(self, on_status: Optional[Callable[[JobStatus], None]] = None) -> Optional[JobStatus]:

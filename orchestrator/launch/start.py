@@ -79,6 +79,10 @@ def check_inputs(plan: Plan) -> None:
     if plan.strategy.training and not plan.job.train_dataset:
         problems.append(Problem(plan.inventory_source, "job.train_dataset", f"{plan.task} needs a training dataset",
                                 "set job.train_dataset in the inventory or --set job.train_dataset=PATH"))  # fmt: skip
+    for key, what in (("eval_dataset", "a dataset to score"), ("load_checkpoint", "a checkpoint to score")):
+        if plan.task == "eval" and not getattr(plan.job, key):
+            problems.append(Problem(plan.inventory_source, f"job.{key}", f"eval needs {what}",
+                                    f"set job.{key} in the inventory or --set job.{key}=PATH"))  # fmt: skip
     unique = {(p.file, p.field): p for p in problems}
     if unique:
         raise InputError(list(unique.values()))

@@ -1,4 +1,4 @@
-"""Environment and argv of every process of a job (spec ascend-cluster.md §2).
+"""Environment and argv of every process of a job (docs/ascend-cluster.md §2).
 
 Rank-table mode: RANK_TABLE_FILE, RANK_SIZE, RANK_ID, DEVICE_ID per NPU process. Dynamic cluster:
 one scheduler (MS_ROLE=MS_SCHED) on the node holding rank 0, one worker per rank slot
@@ -24,6 +24,7 @@ RUN_MODES = {
     "predict": "predict",
     "predict_lora": "predict",
     "export": "export",
+    "eval": "eval",
 }
 
 

@@ -8,7 +8,7 @@ V vocab, L layers, t = mp, e bytes per element of the compute dtype, w the KV wi
   and fc0/fc1 biases are split over mp; out_proj/fc2 biases and LayerNorms are replicated; the
   embedding table is split over mp unless vocab_emb_dp. Matrices are stored in the compute dtype
   (the reference keeps no fp32 master copy), LayerNorms in fp32, the embedding in fp32 when
-  computing in bfloat16 (spec §1).
+  computing in bfloat16 (docs/model.md §1).
 - Gradients: the trainable parameters again, in their own dtype (LoRA: only the adapters,
   r (in + out) per targeted linear).
 - Optimizer state: AdamW m and v in float32 (iflytekspark's SparkAdamW), 8 bytes per trainable
@@ -25,7 +25,8 @@ V vocab, L layers, t = mp, e bytes per element of the compute dtype, w the KV wi
 - Logits on the last stage: s b V / t elements, in the compute dtype plus an fp32 copy and its fp32
   gradient (e + 8 bytes).
 - Inference: weights, the KV cache 2 L b min(s, w) h / t * e, one layer's working set and the
-  last-token logits.
+  last-token logits. Eval (perplexity): weights, one layer's working set and the logits of whole
+  rows with their fp32 softmax (s b V / t elements, e + 4 bytes), no cache.
 - Overhead: 1 GB of runtime workspace and communication buffers per device.
 """
 
@@ -116,6 +117,10 @@ def estimate_memory(m: ModelPreset, st: Strategy, flash_attention: bool = True) 
         acts = rc if st.recompute else no_rc
         logits = s * b * m.vocab_size / st.mp * (e + 8)
         kv = 0.0
+    elif st.task == "eval":  # one forward pass over whole rows for the loss: full logits, no cache
+        grads = optim = kv = 0.0
+        no_rc = rc = acts = layer
+        logits = s * b * m.vocab_size / st.mp * (e + 4)
     else:
         grads = optim = 0.0
         no_rc = rc = acts = layer

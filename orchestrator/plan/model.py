@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from orchestrator.plan.job import JobOptions
+from orchestrator.plan.loading import CheckpointLoad
 from orchestrator.plan.memory import MemoryEstimate
 from orchestrator.plan.model_presets import ModelPreset
 from orchestrator.plan.strategy import Strategy
@@ -91,6 +92,8 @@ class Plan:
     nodes: tuple[NodePlan, ...]  # in rank order (string order of server_id)
     transfers: tuple[Transfer, ...]
     warnings: tuple[str, ...] = ()
+    checkpoint: Optional[CheckpointLoad] = None  # how the ranks load job.load_checkpoint, and why
+    notes: tuple[str, ...] = ()  # decisions a reviewer should read (not problems): the checkpoint's case
 
     def node(self, host: str) -> NodePlan:
         for n in self.nodes:

@@ -1,8 +1,10 @@
 """``make_plan``: inventory + task + overrides in, a complete Plan out. Pure and deterministic.
 
-No clock, no network, no environment reads: everything comes from the arguments (a model_config
-YAML named by ``job.model`` is the one file read). Ranks come from the merged rank table (string
-order of server_id), never from the order nodes are listed in.
+No clock, no network, no environment reads: everything comes from the arguments and the job's own
+input files on this machine (a model_config YAML named by ``job.model``; the tokenizer, checked against
+the model's vocabulary; the checkpoint's layout, which decides how the ranks load it; the eval
+dataset's columns). Ranks come from the merged rank table (string order of server_id), never from the
+order nodes are listed in.
 """
 
 from __future__ import annotations
@@ -14,7 +16,9 @@ from typing import Any, Optional, Sequence
 from orchestrator.errors import InputError, PlanError, Problem
 from orchestrator.inventory.profiles import TASKS
 from orchestrator.plan import launch_env, transfers
+from orchestrator.plan.inputs import TokenizerFiles, check_tokenizer, is_shared, mindrecord_columns
 from orchestrator.plan.job import JobOptions, job_options, lr_schedule
+from orchestrator.plan.loading import AUTO_TRANS_MAX_DEVICES, CheckpointLoad, checkpoint_load
 from orchestrator.plan.memory import check_fits
 from orchestrator.plan.model import SCHEMA, NodePlan, Plan, Transfer
 from orchestrator.plan.model_presets import ModelPreset, resolve_model, with_overrides
@@ -78,15 +82,27 @@ def _check_table(table: RankTable, inventory: Any) -> None:
         raise InputError(problems)
 
 
-def _yaml_context(inventory: Any, task: str, st: Strategy, model: ModelPreset, opts: JobOptions,
-                  host: str, job_dir: str, devices: Sequence[int], inputs: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+def _job_dir(inventory: Any, spec: Any, task: str) -> str:
+    return f"{spec.workdir.rstrip('/')}/jobs/{inventory.cluster.name}-{task}"
+
+
+def _out_dir(opts: JobOptions, job_dir: str) -> str:
+    return opts.output_dir if posixpath.isabs(opts.output_dir) else f"{job_dir}/{opts.output_dir}"
+
+
+def _columns(task: str, eval_columns: Optional[tuple[str, ...]]) -> list[str]:
+    """Pretrain rows hold input_ids; SFT rows add loss_mask; eval reads what its dataset holds."""
+    if task == "pretrain" or (task == "eval" and "loss_mask" not in (eval_columns or ())):
+        return ["input_ids"]
+    return ["input_ids", "loss_mask"]
+
+
+def _yaml_context(job: _Job, host: str, job_dir: str, devices: Sequence[int], inputs: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+    inventory, task, st, model, opts = job.inventory, job.task, job.strategy, job.model, job.opts
     profile = inventory.profile
     accel = profile.accelerator
-    out_dir = opts.output_dir if posixpath.isabs(opts.output_dir) else f"{job_dir}/{opts.output_dir}"
     yaml_run_mode = "predict" if task == "export" else launch_env.RUN_MODES[task]  # MindFormers has no export
-    auto_trans = opts.auto_trans_ckpt
-    if auto_trans is None:
-        auto_trans = st.training and bool(opts.load_checkpoint)
+    auto_trans = job.checkpoint.auto_trans_ckpt if job.checkpoint else bool(opts.auto_trans_ckpt)
     return {
         "task": task,
         "profile": profile.name,
@@ -103,15 +119,16 @@ def _yaml_context(inventory: Any, task: str, st: Strategy, model: ModelPreset, o
         "gradients_mean": not accel,
         "strategy": st,
         "lr": lr_schedule(task, opts),
-        "columns": ["input_ids"] if task == "pretrain" else ["input_ids", "loss_mask"],
+        "columns": _columns(task, job.eval_columns),
         "model": {"name": model.name, "fields": list(model.model_config_fields().items())},
         "embedding_dtype": "float16" if st.compute_dtype == "float16" else "float32",
         "use_past": task in INFER,
         "is_dynamic": profile.is_dynamic_export and st.mp == 1,
         "job": {
             "seed": opts.seed,
-            "output_dir": out_dir,
+            "output_dir": _out_dir(opts, job_dir),
             "load_checkpoint": inputs.get("load_checkpoint", ""),
+            "src_strategy": inputs.get("src_strategy"),
             "only_save_strategy": opts.only_save_strategy,
             "resume": opts.resume,
             "epochs": opts.epochs,
@@ -124,24 +141,28 @@ def _yaml_context(inventory: Any, task: str, st: Strategy, model: ModelPreset, o
     }
 
 
-def _warnings(task: str, st: Strategy, opts: JobOptions, shared: Sequence[str]) -> tuple[str, ...]:
+def _warnings(task: str, st: Strategy, opts: JobOptions, ckpt: Optional[CheckpointLoad]) -> list[str]:
     out = []
     if st.training and not opts.train_dataset:
         out.append("no train_dataset: set job.train_dataset (inventory job: or --set job.train_dataset=...)")
+    if task == "eval" and not opts.eval_dataset:
+        out.append("no eval_dataset: set job.eval_dataset (inventory job: or --set job.eval_dataset=...)")
+    if task == "eval" and not opts.load_checkpoint:
+        out.append("eval needs the checkpoint to score: set job.load_checkpoint")
     if (task in INFER or task == "lora") and not opts.load_checkpoint:
         out.append(f"{task} without load_checkpoint runs on random weights")
-    if (
-        st.training
-        and opts.load_checkpoint
-        and opts.auto_trans_ckpt is not False
-        and st.world > 8
-        and not shared
-    ):
+    if ckpt is not None and ckpt.layout == "unknown":
         out.append(
-            "auto_trans_ckpt on more than 8 devices needs output_dir on shared storage (spec §4): "
-            "add shared_paths or transform the checkpoint offline"
+            f"load_checkpoint {ckpt.source} is not on this machine: its layout is not checked "
+            f"(loaded {'with auto_trans_ckpt' if ckpt.auto_trans_ckpt else 'as given'})"
         )
-    return tuple(out)
+    return out
+
+
+def _outputs_shared(inventory: Any, task: str, opts: JobOptions) -> bool:
+    """Every node's MindFormers output_dir lies on a cluster shared path."""
+    shared = inventory.cluster.shared_paths
+    return all(is_shared(_out_dir(opts, _job_dir(inventory, n, task)), shared) for n in inventory.nodes)
 
 
 @dataclass(frozen=True)
@@ -157,18 +178,19 @@ class _Job:
     launch: launch_env.JobContext
     table: RankTable
     hostnames: dict[str, str]
+    checkpoint: Optional[CheckpointLoad] = None
+    tokenizer: Optional[TokenizerFiles] = None
+    eval_columns: Optional[tuple[str, ...]] = None
 
 
 def _node_plan(job: _Job, server: Any) -> tuple[NodePlan, list[Transfer]]:
     """One node's YAML, launches and transfers; ranks and devices come from the merged table."""
     task, opts, spec = job.task, job.opts, job.inventory.node(server.server_id)
-    job_dir = f"{spec.workdir.rstrip('/')}/jobs/{job.inventory.cluster.name}-{task}"
+    job_dir = _job_dir(job.inventory, spec, task)
     devices = tuple(int(d.device_id) for d in server.devices)
     ranks = tuple(int(d.rank_id) for d in server.devices)
-    inputs = transfers.node_inputs(task, opts, job_dir, job.launch.shared_paths)
-    ctx = _yaml_context(
-        job.inventory, task, job.strategy, job.model, opts, spec.host, job_dir, devices, inputs
-    )
+    inputs = transfers.node_inputs(task, opts, job_dir, job.launch.shared_paths, job.checkpoint)
+    ctx = _yaml_context(job, spec.host, job_dir, devices, inputs)
     yaml_text = render_yaml(f"{task}.yaml.j2", ctx, job.tree_overrides)
     node = launch_env.NodeContext(
         spec.host, spec.python, job_dir, f"{job_dir}/config/{task}.yaml", spec.env, len(devices)
@@ -195,7 +217,8 @@ def _node_plan(job: _Job, server: Any) -> tuple[NodePlan, list[Transfer]]:
     )
     dynamic = job.launch.launch_mode == "dynamic_cluster"
     moves = transfers.generated_transfers(spec.host, job_dir, task, [x.name for x in launches], dynamic)
-    return plan, moves + transfers.input_transfers(spec.host, task, opts, inputs)
+    companions = {"tokenizer": job.tokenizer.companion} if job.tokenizer and job.tokenizer.companion else {}
+    return plan, moves + transfers.input_transfers(spec.host, task, opts, inputs, job.checkpoint, companions)
 
 
 def make_plan(
@@ -234,7 +257,20 @@ def make_plan(
         task, mode, world, profile.accelerator, timeouts, sched_host, opts.sched_port, shared
     )
     hostnames = {n.host: n.hostname for n in discovered.nodes} if discovered is not None else {}
-    job = _Job(inventory, task, opts, model, st, tuple(model_tree + parsed), launch, table, hostnames)
+    problems: list[Problem] = []
+    warnings: list[str] = []
+    tokenizer = check_tokenizer(opts.tokenizer, model, shared, problems, warnings)
+    offline = world > AUTO_TRANS_MAX_DEVICES and not _outputs_shared(inventory, task, opts)
+    try:
+        ckpt = checkpoint_load(task, st, profile.accelerator, opts, offline)
+    except InputError as exc:
+        problems += exc.problems
+        ckpt = None
+    if problems:
+        raise InputError(problems)
+    columns = mindrecord_columns(opts.eval_dataset) if task == "eval" else None
+    job = _Job(inventory, task, opts, model, st, tuple(model_tree + parsed), launch, table, hostnames,
+               ckpt, tokenizer, columns)  # fmt: skip
     built = [_node_plan(job, server) for server in table.servers]
     return Plan(
         schema=SCHEMA,
@@ -256,5 +292,7 @@ def make_plan(
         sched_port=opts.sched_port if dynamic else None,
         nodes=tuple(node for node, _ in built),
         transfers=tuple(t for _, moves in built for t in moves),
-        warnings=_warnings(task, st, opts, shared),
+        warnings=tuple(_warnings(task, st, opts, ckpt) + warnings),
+        checkpoint=ckpt,
+        notes=(ckpt.note,) if ckpt else (),
     )

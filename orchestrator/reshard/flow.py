@@ -1,4 +1,4 @@
-"""The offline resharding flow for jobs MindFormers will not reshard itself (spec §4).
+"""The offline resharding flow for jobs MindFormers will not reshard itself (docs/ascend-cluster.md §4).
 
 With more than 8 devices, ``auto_trans_ckpt`` needs ``output_dir`` on shared storage. Without it:
 
@@ -69,8 +69,11 @@ def _under(path: str, roots: Sequence[str]) -> bool:
 def needs_offline(plan: Plan, shared_paths: Sequence[str]) -> bool:
     """True when ``plan`` loads a checkpoint MindFormers would reshard, on more than 8 devices, with
     output_dir not on shared storage: the case MindFormers refuses."""
-    auto = plan.job.auto_trans_ckpt
-    auto = plan.strategy.training and bool(plan.job.load_checkpoint) if auto is None else auto
+    if plan.checkpoint is not None:  # the planner's decision (plan.loading)
+        auto = plan.checkpoint.auto_trans_ckpt
+    else:
+        auto = plan.job.auto_trans_ckpt
+        auto = plan.strategy.training and bool(plan.job.load_checkpoint) if auto is None else auto
     if not (auto and plan.job.load_checkpoint and plan.world_size > AUTO_TRANS_MAX_DEVICES):
         return False
     return not all(_under(node_output_dir(n), shared_paths) for n in plan.nodes)

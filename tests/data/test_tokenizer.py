@@ -74,3 +74,17 @@ def test_test_tokenizer_is_deterministic(tmp_path, tiny_tokenizer):
     assert [again.id_to_piece(i) for i in range(len(again))] == [
         first.id_to_piece(i) for i in range(len(first))
     ]
+
+
+def test_a_model_file_is_a_tokenizer_with_or_without_its_vocab(tmp_path, tiny_tokenizer):
+    whole = Tokenizer(tiny_tokenizer)
+    given = Tokenizer(tiny_tokenizer / "tokenizer.model")  # the .vocab beside it is found and checked
+    assert given.vocab_file == tiny_tokenizer / "tokenizer.vocab" and len(given) == len(whole)
+    shutil.copy(tiny_tokenizer / "tokenizer.model", tmp_path / "spark.model")
+    alone = Tokenizer(tmp_path / "spark.model")
+    assert alone.vocab_file is None and alone.encode("a\nb") == whole.encode("a\nb")
+    (tmp_path / "spark.vocab").write_text("<pad>\t0\n", encoding="utf-8")
+    with pytest.raises(TokenizerError, match="do not belong together"):
+        Tokenizer(tmp_path / "spark.model")
+    with pytest.raises(TokenizerError, match="not a SentencePiece .model file"):
+        Tokenizer(tmp_path / "spark.vocab")

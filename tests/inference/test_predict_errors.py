@@ -96,3 +96,13 @@ def test_checkpoint_of_another_config(yaml, tmp_path, graph_module):
     with pytest.raises(CheckpointError, match="shape mismatch: transformer.embedding") as err:
         build_model(config)
     assert isinstance(err.value, IFlytekSparkError)
+
+
+def test_tokenizer_larger_than_the_model_vocabulary(tmp_path, tiny_tokenizer, capsys, monkeypatch):
+    from iflytekspark.testing import write_run_config
+
+    monkeypatch.setattr(logging, "raiseExceptions", False)
+    small = write_run_config(tmp_path / "run.yaml", run_config(vocab_size=100, run_mode="predict", **SIZES))
+    code = _main(small, tiny_tokenizer / "tokenizer.model", "--predict_data", "[hi]")
+    err = capsys.readouterr().err
+    assert code == 2 and "more than the model's vocab_size 100" in err and "Traceback" not in err

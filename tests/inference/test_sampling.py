@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from iflytekspark.errors import ConfigError
 from iflytekspark.generation_config import GenerationConfig
-from iflytekspark.inference.sampling import RepetitionPenalty, Sampler, best_ids
+from iflytekspark.inference.sampling import RepetitionPenalty, Sampler, best_ids, mask_beyond
 
 LOGITS = np.array([[0.0, 3.0, 1.0, 2.9, -1.0], [5.0, 0.0, 0.0, 4.0, 4.5]], np.float32)
 
@@ -77,3 +77,19 @@ def test_best_ids_orders_by_logit_then_id():
     logits = np.array([[1.0, 3.0, 3.0, 0.5, 2.0, 3.0]])
     for k in (1, 2, 3, 4, 6):
         assert best_ids(logits, k)[0].tolist() == [1, 2, 5, 4, 0, 3][:k]
+
+
+@pytest.mark.parametrize(
+    "config",
+    [GenerationConfig(), GenerationConfig(do_sample=True, top_k=0, temperature=5.0)],
+    ids=["greedy", "sampled"],
+)
+def test_ids_beyond_the_tokenizer_are_never_chosen(config):
+    wide = np.tile(np.linspace(0.0, 9.0, 12, dtype=np.float32), (2, 1))  # the best ids are the last
+    masked = mask_beyond(wide, 7)  # a tokenizer of 7 pieces under a model of 12
+    assert np.isneginf(masked[:, 7:]).all() and (masked[:, :7] == wide[:, :7]).all()
+    picks = np.stack([Sampler(config, seed)(masked) for seed in range(50)])
+    assert picks.max() < 7
+    assert mask_beyond(wide, None) is wide and mask_beyond(wide, 12) is wide
+    with pytest.raises(ConfigError, match="limit 0"):
+        mask_beyond(wide, 0)

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import IFlytekSparkError
 from ..generation_config import GenerationConfig
 from .kv_cache import KVCache
-from .sampling import RepetitionPenalty, Sampler
+from .sampling import RepetitionPenalty, Sampler, mask_beyond
 from .steps import Steps
 
 __all__ = ["GenerationError", "Generated", "generate"]
@@ -63,9 +63,11 @@ def generate(
     seed: int = 0,
     on_step: Optional[StepCallback] = None,
     keep_logits: bool = False,
+    vocab_limit: Optional[int] = None,
 ) -> Generated:
     """Answer every prompt (lists of ids). config: default greedy; max_length: prompt + answer per row
-    (default seq_length)."""
+    (default seq_length); vocab_limit: ids at or beyond it are never chosen (the tokenizer's piece count
+    when it is smaller than the model's vocabulary)."""
     config = config or GenerationConfig()
     max_length = int(max_length or steps.model.config.seq_length)
     check_prompts(prompts, max_length)
@@ -81,7 +83,7 @@ def generate(
     for step in range(int(budget.max())):
         if keep_logits:
             out.logits.append(logits)
-        tokens = sample(penalty.apply(logits))
+        tokens = sample(penalty.apply(mask_beyond(logits, vocab_limit)))
         penalty.update(tokens, active)
         if on_step is not None:
             on_step(tokens, active.copy())

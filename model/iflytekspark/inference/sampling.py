@@ -1,4 +1,4 @@
-"""Choosing the next token on the host, in numpy (spec §5): penalty, temperature, top-k, top-p, draw.
+"""Choosing the next token on the host, in numpy (docs/model.md §5): penalty, temperature, top-k, top-p, draw.
 
 Greedy is the same path with top_k = 1 (do_sample False forces it). Draws come from a seeded
 ``numpy.random.Generator``, one uniform number per row and step, so runs are reproducible.
@@ -7,13 +7,14 @@ Greedy is the same path with top_k = 1 (do_sample False forces it). Draws come f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 import numpy as np
 
 from ..errors import ConfigError
 from ..generation_config import GenerationConfig
 
-__all__ = ["RepetitionPenalty", "Sampler", "best_ids", "check_generation_config"]
+__all__ = ["RepetitionPenalty", "Sampler", "best_ids", "check_generation_config", "mask_beyond"]
 
 
 def check_generation_config(cfg: GenerationConfig) -> None:
@@ -29,6 +30,18 @@ def check_generation_config(cfg: GenerationConfig) -> None:
         problems.append(f"max_new_tokens {cfg.max_new_tokens} must be >= 1")
     if problems:
         raise ConfigError("generation config: " + "; ".join(problems))
+
+
+def mask_beyond(logits: np.ndarray, limit: Optional[int]) -> np.ndarray:
+    """``logits`` (B, V) with every id >= ``limit`` set to -inf, so no draw can choose it (a tokenizer
+    with fewer pieces than the model's vocabulary cannot decode them). ``limit`` None or >= V: as is."""
+    if limit is None or limit >= logits.shape[-1]:
+        return logits
+    if limit < 1:
+        raise ConfigError(f"vocabulary limit {limit} must be >= 1")
+    out = logits.astype(np.result_type(logits.dtype, np.float32), copy=True)
+    out[..., limit:] = -np.inf
+    return out
 
 
 class RepetitionPenalty:

@@ -3,8 +3,9 @@
 Flags (or the YAML's keys of the same name): --predict_data, --prompt (template, default
 ``<User> {}<end><Bot> ``; ``--prompt ""`` sends the raw question), --predict_length (prompt + answer,
 default model seq_length), --predict_batch (default 1; the last batch may be smaller), --streamer,
---tokenizer_file (directory with *.model and *.vocab). Sampling settings: ``generation_config`` or the
-model_config keys of spec §1; the draw is seeded with the YAML's ``seed``.
+--tokenizer_file (directory with *.model and *.vocab, or the *.model file; at most vocab_size pieces).
+Sampling settings: ``generation_config`` or the model_config keys of docs/model.md §1; the draw is seeded with the
+YAML's ``seed``; ids the tokenizer cannot decode (at or beyond its piece count) are never drawn.
 
 Writes ``log/infer_result_num{N}_rank{R}.json`` (N = number of questions, R = rank; the reference's
 name): one JSON line ``{"predict": answer, "prompt": prompt}`` per question, in order; and a readable
@@ -34,7 +35,7 @@ def _option(opts: Any, config: Any, name: str, default: Any = None) -> Any:
 
 
 def generation_settings(config: Any) -> GenerationConfig:
-    """``generation_config`` section, else sampling keys on model_config (spec §1 defaults)."""
+    """``generation_config`` section, else sampling keys on model_config (docs/model.md §1 defaults)."""
     section = config.get("generation_config") or config.model.model_config
     return GenerationConfig.from_mapping(dict(section))
 
@@ -43,8 +44,16 @@ def prepare(config: Any, opts: Any) -> Tuple[Tokenizer, List[str], List[List[int
     """Tokenizer, prompts, their ids and the length limit; every input error before MindSpore starts."""
     folder = _option(opts, config, "tokenizer_file")
     if not folder:
-        raise RunConfigError("run_mode predict needs a tokenizer: set --tokenizer_file <directory>")
+        raise RunConfigError(
+            "run_mode predict needs a tokenizer: set --tokenizer_file <directory or .model file>"
+        )
     tokenizer = Tokenizer(folder)
+    vocab = int(config.model.model_config.get("vocab_size") or tokenizer.vocab_size)
+    if tokenizer.vocab_size > vocab:
+        raise RunConfigError(
+            f"tokenizer {tokenizer.model_file}: {tokenizer.vocab_size} pieces, more than the model's "
+            f"vocab_size {vocab}: its ids would index past the embedding; use the model's tokenizer"
+        )
     data = _option(opts, config, "predict_data")
     if data is None:
         raise RunConfigError("run_mode predict needs --predict_data '[q1##q2]' or a .json/.jsonl file")
@@ -95,6 +104,7 @@ def run(config: Any, opts: Any) -> int:
             pad_id=tokenizer.pad_id,
             seed=int(config.get("seed") or 0) + first,
             on_step=streamer and streamer.put,
+            vocab_limit=tokenizer.vocab_size,  # a smaller tokenizer cannot decode the ids above its own
         )
         if streamer is not None:
             streamer.end()
