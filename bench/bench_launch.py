@@ -2,14 +2,16 @@
 
 One simulated cluster of 16 nodes (real sshd); each size uses its first N nodes, one rank per node,
 plus the dynamic-cluster scheduler, all running a stand-in rank program (tests/launch/fake_rank.py).
-- ours: ``launch()`` from the call to every rank running (preflight, staging incl. the agent and
+- orchestrate: ``launch()`` from the call to every rank running (preflight, staging incl. the agent and
   the model code, start through the agents), and its start phase alone; code is already cached on
   the nodes for every size (a first warm-up launch ships it), as for any launch after the first;
-- baselines: the same processes started detached with the same environment, one ``ssh`` per node
-  in a loop, and with ``pdsh -R ssh`` (fan-out 32);
+- baseline, ``ssh loop``: the same processes started detached with the same environment, one ``ssh``
+  per node in a loop: the plain way to start a job on N nodes, so the ratio is what launch's fan-out
+  buys (or what its checks cost); ``pdsh -R ssh`` (fan-out 32) is a second reference;
 - status: one round trip of the monitor (agent ``status`` on every node at once over kept-open
-  connections) against a sequential ``ssh`` loop running the same agent ``status``.
-Needs root. Run: ``.venv/bin/python bench/bench_launch.py``.
+  connections) against the ``ssh loop`` running the same agent ``status`` node after node.
+Each repeat runs orchestrate, the ssh loop and pdsh once per size (order rotating); medians reported.
+Needs root. Run: ``.venv/bin/python bench/bench_launch.py [--repeats 3] [--nodes 2,4,8,16] [--json]``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from harness import Measured, Report, Seconds, arguments, interleave, log  # noqa: E402
+
 from orchestrator import sim  # noqa: E402
 from orchestrator.inventory import load_inventory  # noqa: E402
 from orchestrator.jobs.state import JobDir  # noqa: E402
@@ -37,6 +41,7 @@ from orchestrator.plan.planner import make_plan  # noqa: E402
 from tests.launch.conftest import FAKE_RANK, one_rank_per_node  # noqa: E402
 
 SIZES = (2, 4, 8, 16)
+BASELINE, OURS = "ssh loop", "orchestrate"
 
 
 def fake(plan):
@@ -119,56 +124,75 @@ def kill_baselines(cluster, pids: dict[str, list[str]]) -> None:
             cluster.exec(node.hostname, ["kill", "-9", *pids[node.host]])
 
 
-def main() -> None:
+def cases(cluster, inv, plan, n: int) -> list:
+    """The three ways to start the job on ``n`` nodes, each ending with nothing left running."""
+    launch_group, status_group = f"{n} nodes: launch", f"{n} nodes: status round trip"
+
+    def ours() -> Measured:
+        t0 = time.perf_counter()
+        done = launch(plan, inv)
+        took = time.perf_counter() - t0
+        mon = Monitor(done.job)
+        mon.refresh(timeout=30)  # connect once
+        t1 = time.perf_counter()
+        mon.refresh(timeout=30)
+        status_ours = time.perf_counter() - t1
+        mon.pool.shutdown()
+        status_seq = status_loop(cluster, inv, done.job.job_id)
+        mon.nodes.close()
+        stop_job(JobDir(done.job.job_id), grace=1)
+        return Measured({(launch_group, OURS): took, (launch_group, f"{OURS} (start phase only)"): done.start_s,
+                         (status_group, OURS): status_ours, (status_group, BASELINE): status_seq})  # fmt: skip
+
+    def baseline(start) -> Seconds:
+        took, pids = start(cluster, plan)
+        kill_baselines(cluster, pids)
+        return Seconds(took)
+
+    return [((launch_group, OURS), ours), ((launch_group, BASELINE), lambda: baseline(ssh_loop)),
+            ((launch_group, "pdsh"), lambda: baseline(pdsh))]  # fmt: skip
+
+
+def main(argv=None) -> None:
+    parser = arguments(__doc__, repeats=3)
+    parser.add_argument("--nodes", default=",".join(map(str, SIZES)), help="node counts, e.g. 2,4,8,16")
+    args = parser.parse_args(argv)
+    sizes = sorted(int(n) for n in args.nodes.split(","))
+    report = Report("bench_launch", f"{BASELINE} (one ssh per node, in turn)", args.repeats, "speedup",
+                    dict(ranks_per_node=1, scheduler=True, pdsh_fanout=32))  # fmt: skip
+    if os.geteuid() != 0:
+        report.skip("the simulated cluster needs root")
+        report.emit(args.json)
+        return
     name = f"bl{os.getpid() % 10000}"
     home = tempfile.mkdtemp(prefix="bench-launch-")
     os.environ["ORCHESTRATE_HOME"] = home
-    print(f"building a {max(SIZES)}-node simulated cluster {name} ...", flush=True)
-    cluster = sim.up(name, nodes=max(SIZES))
-    rows = []
+    log(f"building a {max(sizes)}-node simulated cluster {name} ...")
+    cluster = sim.up(name, nodes=max(sizes))
     try:
         folder = Path(home)
         data = folder / "stand-in.mindrecord"  # the stand-in ranks read nothing; the plan must name a dataset
         data.write_bytes(b"\0" * 1024)
         Path(f"{data}.db").write_bytes(b"\0" * 1024)
         sets = [f"job.train_dataset={data}"]
-        warm = fake(make_plan(inventory_of(cluster, max(SIZES), folder), "pretrain", sets))
-        done = launch(warm, inventory_of(cluster, max(SIZES), folder))  # ships agent + code once
+        warm = fake(make_plan(inventory_of(cluster, max(sizes), folder), "pretrain", sets))
+        done = launch(warm, inventory_of(cluster, max(sizes), folder))  # ships agent + code once
         stop_job(done.job, grace=1)
-        for n in SIZES:
+        for n in sizes:
             inv = inventory_of(cluster, n, folder)
             plan = fake(make_plan(inv, "pretrain", sets))
-            t0 = time.perf_counter()
-            done = launch(plan, inv)
-            ours = time.perf_counter() - t0
-            mon = Monitor(done.job)
-            mon.refresh(timeout=30)  # connect once
-            t1 = time.perf_counter()
-            mon.refresh(timeout=30)
-            status_ours = time.perf_counter() - t1
-            mon.pool.shutdown()
-            status_seq = status_loop(cluster, inv, done.job.job_id)
-            mon.nodes.close()
-            stop_job(JobDir(done.job.job_id), grace=1)
-            seq, pids = ssh_loop(cluster, plan)
-            kill_baselines(cluster, pids)
-            par, pids = pdsh(cluster, plan)
-            kill_baselines(cluster, pids)
-            rows.append((n, ours, done.start_s, seq, par, status_ours, status_seq))
-            print(f"  {n:2d} nodes done", flush=True)
+            report.add(interleave(cases(cluster, inv, plan, n), args.repeats), BASELINE)
+            log(f"  {n:2d} nodes done")
     finally:
         sim.down(name)
-    print("\nlaunch -> all ranks started (s), one rank per node + scheduler; status round trip (s)")
-    print(f"{'nodes':>5} {'ours':>7} {'(start)':>8} {'ssh loop':>9} {'pdsh':>7} {'ssh/ours':>9} {'status':>7} "
-          f"{'ssh loop':>9} {'ratio':>6}")  # fmt: skip
-    for n, ours, start, seq, par, st, st_seq in rows:
-        print(f"{n:5d} {ours:7.2f} {start:8.2f} {seq:9.2f} {par:7.2f} {seq / ours:9.2f} {st:7.3f} {st_seq:9.3f} "
-              f"{st_seq / st:6.1f}")  # fmt: skip
-    base = rows[0]
-    print(
-        f"growth 2 -> 16 nodes: ours x{rows[-1][1] / base[1]:.2f}, ssh loop x{rows[-1][3] / base[3]:.2f}, "
-        f"pdsh x{rows[-1][4] / base[4]:.2f}"
-    )
+    first, last = f"{sizes[0]} nodes: launch", f"{sizes[-1]} nodes: launch"
+    rows = {(r["group"], r["case"]): r["median_s"] for r in report.rows()}
+    if len(sizes) > 1:
+        growth = ", ".join(
+            f"{case} x{rows[(last, case)] / rows[(first, case)]:.2f}" for case in (OURS, BASELINE, "pdsh")
+        )
+        report.notes.append(f"growth {sizes[0]} -> {sizes[-1]} nodes: {growth}")
+    report.emit(args.json)
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
 """`orchestrate plan` speed for 2 to 64 Atlas 800T A2 nodes (8 NPUs each), pretrain of 13B.
 
 Per size: make_plan (strategy, memory, rank table, one rendered YAML and 8 launches per node) and
-write_plan (the whole folder), best of 3. Ratios are against the named baseline, the 2-node plan of
-the same run, so the per-node cost shows: linear growth means ratio ~ nodes / 2.
+write_plan (the whole folder), timed in one call, every size once per repeat (order rotating). Baseline:
+the 2-node plan of the same run (no other tool makes these plans; the question is how the cost grows),
+ratio = time / baseline time: linear growth means ratio ~ nodes / 2.
 
-Run: ``.venv/bin/python bench/bench_plan.py``.
+Run: ``.venv/bin/python bench/bench_plan.py [--repeats 5] [--nodes 2,8,16,32,64] [--json]``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import tempfile
 import time
 from pathlib import Path
+
+from harness import Measured, Report, arguments, interleave, log
 
 from orchestrator.inventory.model import ClusterSettings, Inventory, JobDefaults, NodeSpec, SshSettings
 from orchestrator.plan.plan_io import write_plan
@@ -47,34 +50,37 @@ def inventory(count: int) -> Inventory:
     return Inventory(source="<bench>", cluster=cluster, nodes=nodes, job=job)
 
 
-def best(fn, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
+def case(n: int, folder: Path):
+    inv = inventory(n)
 
-
-def main() -> None:
-    make_plan(inventory(2), "pretrain")  # warm the template cache
-    rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for n in SIZES:
-            inv = inventory(n)
-            plan_s = best(lambda inv=inv: make_plan(inv, "pretrain"))
-            plan = make_plan(inv, "pretrain")
-            write_s = best(lambda plan=plan, n=n: write_plan(plan, Path(tmp) / f"p{n}"))
-            rows.append((n, plan_s, write_s))
-    base = rows[0][1] + rows[0][2]
-    print(
-        f"{'nodes':>5} {'ranks':>5} {'make_plan ms':>13} {'write_plan ms':>14} {'total ms':>9} "
-        f"{'vs 2-node plan':>15}"
-    )
-    for n, p, w in rows:
-        print(
-            f"{n:>5} {n * 8:>5} {p * 1e3:>13.1f} {w * 1e3:>14.1f} {(p + w) * 1e3:>9.1f} {(p + w) / base:>14.1f}x"
+    def one() -> Measured:
+        t0 = time.perf_counter()
+        plan = make_plan(inv, "pretrain")
+        t1 = time.perf_counter()
+        write_plan(plan, folder / f"p{n}")
+        t2 = time.perf_counter()
+        size = f"{n} nodes"
+        return Measured(
+            {("make_plan", size): t1 - t0, ("write_plan", size): t2 - t1, ("plan + write", size): t2 - t0}
         )
+
+    return ("plan + write", f"{n} nodes"), one
+
+
+def main(argv=None) -> None:
+    parser = arguments(__doc__, repeats=5)
+    parser.add_argument("--nodes", default=",".join(map(str, SIZES)), help="node counts, e.g. 2,8,64")
+    args = parser.parse_args(argv)
+    sizes = sorted(int(n) for n in args.nodes.split(","))
+    report = Report("bench_plan", f"{sizes[0]} nodes", args.repeats, "time", dict(profile="atlas-800t-a2-64g",
+                    npus_per_node=8, task="pretrain", model="13b"))  # fmt: skip
+    make_plan(inventory(2), "pretrain")  # warm the template cache
+    log(f"planning {', '.join(map(str, sizes))} nodes, {args.repeats} repeat(s) ...")
+    with tempfile.TemporaryDirectory() as tmp:
+        samples = interleave([case(n, Path(tmp)) for n in sizes], args.repeats)
+    groups = ("make_plan", "write_plan", "plan + write")
+    report.add({(g, f"{n} nodes"): samples[(g, f"{n} nodes")] for g in groups for n in sizes})
+    report.emit(args.json)
 
 
 if __name__ == "__main__":

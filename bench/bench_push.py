@@ -1,26 +1,27 @@
 """`orchestrate push` of one checkpoint to 1, 2, 4 and 8 simulated nodes, against plain OpenSSH copies.
 
-In one run on one 8-node simulated cluster (real sshd, host keys checked by every tool): for each node
-count, the baselines are `scp` and `ssh host 'cat > file' < file` (with OpenSSH's default cipher, and
-with the AES-GCM-first preference push uses) of the same file to each node one after another (the
-sim's key and known_hosts); then `push` (relay chain where nodes reach each
-other), then the re-push of the unchanged file. ``--repeat N`` interleaves N rounds and keeps each
-tool's best time (the machine is shared). The controller's first hashing of the file is timed on its
-own (later pushes hit the hash cache). Node folders are emptied between runs.
+In one run on one 8-node simulated cluster (real sshd, host keys checked by every tool), for each node
+count: the baseline is `scp` of the same file to each node one after another (the sim's key and
+known_hosts): the tool people use to copy a checkpoint, so the ratio is what push gains or costs. Also
+measured: `ssh host 'cat > file' < file` (OpenSSH's default cipher, and the AES-GCM-first preference
+push uses: the bare cost of moving the bytes), `push` (relay chain where nodes reach each other), the
+re-push of the unchanged file, and with ``--direct`` a direct (non-relay) push. Each repeat runs every
+tool once (order rotating; the node folders emptied before each); medians reported. The controller's
+first hashing of the file is timed on its own (later pushes hit the hash cache).
 
-Run: ``.venv/bin/python bench/bench_push.py [--size-mb 1024] [--nodes 1,2,4,8] [--repeat 1] [--direct]``
-(root).
+Run: ``.venv/bin/python bench/bench_push.py [--size-mb 1024] [--nodes 1,2,4,8] [--repeats 3] [--direct]
+[--json]`` (root).
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import subprocess
 import tempfile
 import time
 from pathlib import Path
+
+from harness import Measured, Report, Seconds, arguments, interleave, log, stdout_to_stderr
 
 from orchestrator import sim
 from orchestrator.inventory import load_inventory
@@ -31,6 +32,7 @@ DEST = "/opt/orchestrate-node/bench-push"
 # The cipher preference push's bulk streams use on CPUs with AES instructions (transport/openssh.py),
 # for a baseline that differs from push only in what push adds.
 PUSH_CIPHERS = ["-o", "Ciphers=aes128-gcm@openssh.com,chacha20-poly1305@openssh.com"]
+BASELINE = "scp"
 
 
 def make_checkpoint(folder: Path, size_mb: int) -> Path:
@@ -75,79 +77,72 @@ def timed_push(targets: list[Target], mode: str) -> tuple[float, int]:
     return time.perf_counter() - start, result.controller_bytes
 
 
-def one_round(cluster: sim.Cluster, targets: list[Target], ckpt: Path, direct: bool) -> dict:
-    count = len(targets)
-    hosts = [t.host for t in targets]
-    clean(cluster, count)
-    row = {"nodes": count, "scp_s": scp_sequential(cluster, hosts, ckpt)}
-    clean(cluster, count)
-    row["cat_s"] = cat_sequential(cluster, hosts, ckpt, [])
-    clean(cluster, count)
-    row["cat_push_cipher_s"] = cat_sequential(cluster, hosts, ckpt, PUSH_CIPHERS)
-    clean(cluster, count)
-    row["push_s"], row["controller_bytes"] = timed_push(targets, "auto")
-    row["repush_s"], _ = timed_push(targets, "auto")
+def cases(cluster: sim.Cluster, targets: list[Target], ckpt: Path, direct: bool, sent: dict) -> list:
+    """Every tool's case for ``len(targets)`` nodes; each starts from empty node folders."""
+    count, hosts = len(targets), [t.host for t in targets]
+    group = f"{count} node{'s' if count > 1 else ''}"
+
+    def fresh(fn):
+        def case():
+            clean(cluster, count)
+            return fn()
+
+        return case
+
+    def pushed() -> Measured:
+        took, sent[count] = timed_push(targets, "auto")
+        again, _ = timed_push(targets, "auto")
+        return Measured({(group, "push"): took, (group, "re-push (unchanged)"): again})
+
+    out = [((group, BASELINE), fresh(lambda: Seconds(scp_sequential(cluster, hosts, ckpt)))),
+           ((group, "ssh cat"), fresh(lambda: Seconds(cat_sequential(cluster, hosts, ckpt, [])))),
+           ((group, "ssh cat (push's cipher)"), fresh(lambda: Seconds(cat_sequential(cluster, hosts, ckpt, PUSH_CIPHERS)))),
+           ((group, "push"), fresh(pushed))]  # fmt: skip
     if direct:
-        clean(cluster, count)
-        row["direct_s"], _ = timed_push(targets, "direct")
-    clean(cluster, count)
-    return row
+        out.append(((group, "push --mode direct"), fresh(lambda: Seconds(timed_push(targets, "direct")[0]))))
+    return out
 
 
-def best(rows: list[dict]) -> dict:
-    """Each timing's minimum over the rounds (other fields from the first round)."""
-    return {k: min(r[k] for r in rows) if k.endswith("_s") else v for k, v in rows[0].items()}
-
-
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv=None) -> None:
+    ap = arguments(__doc__, repeats=3, alias="--repeat")
     ap.add_argument("--size-mb", type=int, default=1024)
     ap.add_argument("--nodes", default="1,2,4,8")
-    ap.add_argument("--repeat", type=int, default=1, help="rounds per node count (best time kept)")
     ap.add_argument("--direct", action="store_true", help="also time direct (non-relay) pushes")
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     counts = [int(c) for c in args.nodes.split(",")]
+    report = Report("bench_push", f"{BASELINE} (one node after another)", args.repeats, "speedup",
+                    dict(size_mb=args.size_mb, files=1))  # fmt: skip
+    if os.geteuid() != 0:
+        report.skip("the simulated cluster needs root")
+        report.emit(args.json)
+        return
     name = f"bpush{os.getpid() % 10000}"
+    log(f"building a {max(counts)}-node simulated cluster {name} ...")
     cluster = sim.up(name, nodes=max(counts), devices=1)
-    rows = []
+    sent: dict[int, int] = {}
     try:
         inv = load_inventory(cluster.inventory)
-        with tempfile.TemporaryDirectory(prefix="bench-push-") as tmp:
+        with stdout_to_stderr(args.json), tempfile.TemporaryDirectory(prefix="bench-push-") as tmp:
             ckpt = make_checkpoint(Path(tmp), args.size_mb)
             cache = HashCache(str(Path(tmp) / "hashes.json"))
             start = time.perf_counter()
             items = tuple(build_items(source_files(ckpt), cache))
-            hash_s = time.perf_counter() - start
+            report.extra["controller_first_hash_s"] = round(time.perf_counter() - start, 3)
             for count in counts:
                 targets = [Target(n, DEST, items) for n in inv.nodes[:count]]
-                rounds = [one_round(cluster, targets, ckpt, args.direct) for _ in range(args.repeat)]
-                rows.append(best(rounds))
-                print(_line(rows[-1], args.size_mb), flush=True)
+                samples = interleave(cases(cluster, targets, ckpt, args.direct, sent), args.repeats)
+                clean(cluster, count)
+                report.add(samples, BASELINE)
+                for key in samples:
+                    if "re-push" not in key[1]:
+                        report.rate(key, args.size_mb * count, "MB")
+                log(f"  {count} node(s) done")
     finally:
         sim.down(name)
-    load = os.getloadavg()[1]  # the nodes share this machine's CPUs and disk: say how busy it was
-    summary = {
-        "size_mb": args.size_mb,
-        "controller_first_hash_s": round(hash_s, 2),
-        "load_5min": load,
-        "runs": rows,
-    }
-    text = f"controller first hash: {hash_s:.2f}s (cached after); machine load (5 min) {load:.1f}"
-    print(json.dumps(summary, indent=1) if args.json else text)
-
-
-def _line(row: dict, size_mb: int) -> str:
-    total = size_mb * row["nodes"]
-    text = (f"{row['nodes']} node(s): scp {row['scp_s']:.2f}s  ssh cat {row['cat_s']:.2f}s  "
-            f"ssh cat (push's cipher) {row['cat_push_cipher_s']:.2f}s  "
-            f"push {row['push_s']:.2f}s ({total / row['push_s']:.0f} MB/s, controller sent "
-            f"{row['controller_bytes'] / (1 << 20):.0f} MiB)  push/cat {row['push_s'] / row['cat_s']:.2f}  "
-            f"push/cat(same cipher) {row['push_s'] / row['cat_push_cipher_s']:.2f}  "
-            f"scp/push {row['scp_s'] / row['push_s']:.2f}x  re-push {row['repush_s']:.2f}s")  # fmt: skip
-    if "direct_s" in row:
-        text += f"  direct {row['direct_s']:.1f}s"
-    return text
+    report.extra["controller_bytes"] = {str(c): b for c, b in sent.items()}  # relay: the bytes once
+    report.notes.append(f"controller sent (MiB): {', '.join(f'{c} nodes {b / (1 << 20):.0f}' for c, b in sent.items())}; "
+                        f"first hash {report.extra['controller_first_hash_s']:.2f}s (cached after)")  # fmt: skip
+    report.emit(args.json)
 
 
 if __name__ == "__main__":

@@ -1,34 +1,31 @@
-"""Rank table and npu-smi parser speed, as ratios against a named baseline in one run.
+"""Rank table and npu-smi parser speed, as ratios against named baselines in one run.
 
 - rank table: build + check + JSON for N nodes of 8 NPUs, against the stock approach (per-node dicts
-  concatenated in argument order and dumped, no ordering and no checks: `merge_hccl.py`'s algorithm).
-- npu-smi: parse_npu_smi_info on the 8-NPU capture, against only splitting the text into cells.
+  concatenated in argument order and dumped, no ordering and no checks: `merge_hccl.py`'s algorithm),
+  the least work that still yields a rank table: the ratio is the price of ordering and checking.
+- npu-smi: parse_npu_smi_info on the 8-NPU capture (tests/fixtures/ascend_captures/), against only
+  splitting the text into cells: the least work that reads the table.
+Every sample is seconds per call (calls repeated to last about 50 ms); each repeat runs every case once,
+order rotating; ratio = time / baseline time.
 
-Run: ``.venv/bin/python bench/bench_ranktable.py``. Best of 5 runs each.
+Run: ``.venv/bin/python bench/bench_ranktable.py [--repeats 7] [--nodes 2,8,64,512] [--json]``.
 """
 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
+
+from harness import Report, arguments, interleave, log, per_call
 
 from orchestrator.ascend import parse_npu_smi_info
 from orchestrator.inventory.profiles import get_profile
 from orchestrator.ranktable import NodeDevices, build_rank_table, check_rank_table, rank_table_json
 
 REPO = Path(__file__).resolve().parents[1]
-CAPTURE = REPO.parent / "shared" / "fixtures" / "ascend" / "npu-smi_info_910B2_25.2.0_8npu_procs.txt"
+CAPTURE = REPO / "tests" / "fixtures" / "ascend_captures" / "npu-smi_info_910B2_25.2.0_8npu_procs.txt"
 PROFILE = get_profile("atlas-800t-a2-64g")
-
-
-def best(fn, *args, repeat: int = 5) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn(*args)
-        times.append(time.perf_counter() - start)
-    return min(times)
+STOCK, SPLIT = "stock merge", "split only"
 
 
 def nodes(count: int) -> list[NodeDevices]:
@@ -65,19 +62,27 @@ def split_only(text: str) -> int:
     return sum(len(line.split("|")) for line in text.splitlines())
 
 
-def main() -> None:
-    print(f"{'case':<34}{'ours ms':>10}{'baseline ms':>13}{'ratio':>8}")
-    for count in (2, 8, 64, 512):
+def main(argv=None) -> None:
+    parser = arguments(__doc__, repeats=7)
+    parser.add_argument("--nodes", default="2,8,64,512", help="node counts of the rank tables")
+    args = parser.parse_args(argv)
+    report = Report("bench_ranktable", f"{STOCK} (rank tables), {SPLIT} (npu-smi)", args.repeats, "time",
+                    dict(npus_per_node=8, profile=PROFILE.name, capture=CAPTURE.name))  # fmt: skip
+    log("calibrating ...")
+    for count in (int(c) for c in args.nodes.split(",")):
         ns = nodes(count)
-        a, b = best(ours, ns), best(stock_like, ns)
-        print(
-            f"{f'rank table, {count} nodes (stock merge)':<34}{a * 1e3:>10.2f}{b * 1e3:>13.2f}{a / b:>8.1f}"
-        )
+        group = f"rank table, {count} nodes"
+        cases = [((group, STOCK), per_call(lambda ns=ns: stock_like(ns))),
+                 ((group, "build + check + JSON"), per_call(lambda ns=ns: ours(ns)))]  # fmt: skip
+        report.add(interleave(cases, args.repeats), baseline=STOCK)
     if CAPTURE.is_file():
         text = CAPTURE.read_text()
-        a = best(lambda: [parse_npu_smi_info(text) for _ in range(100)])
-        b = best(lambda: [split_only(text) for _ in range(100)])
-        print(f"{'npu-smi info x100 (split only)':<34}{a * 1e3:>10.2f}{b * 1e3:>13.2f}{a / b:>8.1f}")
+        cases = [(("npu-smi info", SPLIT), per_call(lambda: split_only(text))),
+                 (("npu-smi info", "parse_npu_smi_info"), per_call(lambda: parse_npu_smi_info(text)))]  # fmt: skip
+        report.add(interleave(cases, args.repeats), baseline=SPLIT)
+    else:
+        report.notes.append(f"npu-smi: no capture at {CAPTURE}, not measured")
+    report.emit(args.json)
 
 
 if __name__ == "__main__":

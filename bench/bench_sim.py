@@ -1,56 +1,63 @@
 """Bring-up and tear-down times of simulated clusters of 2, 8 and 16 nodes (run by hand, as root).
 
-Baseline: the 2-node cluster; the table gives each size's time, its time per node, and its ratio to
-the baseline. Up is measured until every node's sshd accepts connections; down until nothing is left.
+Baseline: the 2-node cluster of the same run (no other tool builds these clusters; the question is how
+the cost grows with the nodes), ratio = time / baseline time. Each repeat brings up and tears down every
+size once (order rotating). Up is measured until every node's sshd accepts connections; down until
+nothing is left (a leftover resource stops the run: the next cluster would not be clean).
 
-    sudo .venv/bin/python bench/bench_sim.py [--repeat 3]
+    sudo .venv/bin/python bench/bench_sim.py [--repeats 3] [--nodes 2,8,16] [--json]
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import statistics
 import time
+
+from harness import Measured, Report, arguments, interleave, log
 
 from orchestrator import sim
 
 SIZES = (2, 8, 16)
 
 
-def measure(nodes: int, repeat: int) -> tuple[float, float]:
-    """Median seconds of (up, down) for a cluster of ``nodes`` nodes."""
+def case(nodes: int):
     name = f"bench{os.getpid()}"
-    ups, downs = [], []
-    for _ in range(repeat):
+    size = f"{nodes} nodes"
+
+    def one() -> Measured:
         t0 = time.perf_counter()
-        sim.up(name, nodes=nodes)
+        try:
+            sim.up(name, nodes=nodes)
+        except BaseException:
+            sim.down(name)
+            raise
         t1 = time.perf_counter()
         sim.down(name)
         t2 = time.perf_counter()
-        assert sim.leftovers(name) == []
-        ups.append(t1 - t0)
-        downs.append(t2 - t1)
-    return statistics.median(ups), statistics.median(downs)
+        left = sim.leftovers(name)
+        if left:
+            raise RuntimeError(f"sim down left {left}")
+        return Measured({("up", size): t1 - t0, ("down", size): t2 - t1})
+
+    return ("up", size), one
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=3)
-    args = parser.parse_args()
+def main(argv=None) -> None:
+    parser = arguments(__doc__, repeats=3, alias="--repeat")
+    parser.add_argument("--nodes", default=",".join(map(str, SIZES)), help="cluster sizes, e.g. 2,8,16")
+    args = parser.parse_args(argv)
+    sizes = sorted(int(n) for n in args.nodes.split(","))
+    report = Report("bench_sim", f"{sizes[0]} nodes", args.repeats, "time")
     if os.geteuid() != 0:
-        print("bench_sim: skipped, the simulated cluster needs root")
-        return
-    results = {n: measure(n, args.repeat) for n in SIZES}
-    base_up, base_down = results[SIZES[0]]
-    print(f"simulated cluster, median of {args.repeat}; baseline = {SIZES[0]} nodes")
-    print(
-        f"{'nodes':>5}  {'up s':>6}  {'up/node':>7}  {'x base':>6}  {'down s':>6}  {'down/node':>9}  {'x base':>6}"
-    )
-    for n, (up, down) in results.items():
-        print(
-            f"{n:>5}  {up:6.2f}  {up / n:7.3f}  {up / base_up:6.2f}  {down:6.2f}  {down / n:9.3f}  {down / base_down:6.2f}"
-        )
+        report.skip("the simulated cluster needs root")
+    else:
+        log(f"simulated clusters of {', '.join(map(str, sizes))} nodes, {args.repeats} repeat(s) ...")
+        samples = interleave([case(n) for n in sizes], args.repeats)
+        report.add({(g, f"{n} nodes"): samples[(g, f"{n} nodes")] for g in ("up", "down") for n in sizes})
+        for g in ("up", "down"):
+            for n in sizes:
+                report.rate((g, f"{n} nodes"), n, "nodes")
+    report.emit(args.json)
 
 
 if __name__ == "__main__":

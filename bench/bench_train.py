@@ -4,22 +4,23 @@ Both models: 4 layers, hidden 256, 4 heads, MLP inner width 704, vocabulary 8192
 float32, graph mode, trained by the same cell (SparkTrainOneStepCell: clip 1.0) and optimizer (SparkAdamW)
 on the same random token batches. iFlytekSpark's window is 256 (the whole sequence), so both attend
 causally over the same keys; it differs from LLaMA in LayerNorm + biases + GeGLU + tied head.
-Reported: median tokens/s over timed steps after compile and warm-up (the two models' steps
-interleaved), and the ratio to LLaMA.
-Run: ``.venv/bin/python bench/bench_train.py [--steps 20]``.
+Baseline: MindFormers' LLaMA, the stock decoder the same framework trains, at the same sizes: the ratio
+says what iFlytekSpark's architecture costs or saves. Reported: median tokens/s over timed steps after
+compile and 3 warm-up steps, each repeat one step of each model (order alternating), and the ratio.
+Run: ``.venv/bin/python bench/bench_train.py [--repeats 20] [--json]`` (``--steps`` = ``--repeats``).
 """
 
 from __future__ import annotations
 
-import argparse
+import itertools
 import os
-import statistics
 import tempfile
-import time
 
 import numpy as np
+from harness import Report, arguments, interleave, log, stdout_to_stderr
 
 LAYERS, HIDDEN, HEADS, INNER, VOCAB, SEQ, BATCH = 4, 256, 4, 704, 8192, 256, 4
+BASELINE = "mindformers LLaMA"
 
 
 def spark():
@@ -73,42 +74,35 @@ def train_step(network):
     return SparkTrainOneStepCell(network, SparkAdamW(network.trainable_params(), learning_rate=1e-4))
 
 
-def measure(steps: dict, rounds: int, warmup: int = 3) -> dict:
-    """Median seconds per step of each model, the models' steps interleaved so that load changes on a
-    shared machine hit both alike."""
-    import mindspore as ms
-
-    rng = np.random.default_rng(0)
-    batches = [ms.Tensor(rng.integers(1, VOCAB, (BATCH, SEQ + 1)).astype(np.int32)) for _ in range(4)]
-    times = {name: [] for name in steps}
-    for i in range(warmup + rounds):
-        for name, step in steps.items():
-            start = time.perf_counter()
-            step(batches[i % len(batches)])[0].asnumpy()  # waits for the step to finish
-            if i >= warmup:
-                times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(t) for name, t in times.items()}
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=20)
-    args = parser.parse_args()
-    os.chdir(tempfile.mkdtemp(prefix="bench_train_"))  # MindFormers writes ./output/log: not into the repo
-    import mindspore as ms
-
-    ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
-    ms.set_seed(0)
-    networks = {"mindformers LLaMA": llama(), "iFlytekSpark": spark()}
-    seconds = measure({name: train_step(net) for name, net in networks.items()}, args.steps)
-    base = BATCH * SEQ / seconds["mindformers LLaMA"]
-    print(
-        f"training throughput, CPU, {LAYERS} layers, hidden {HIDDEN}, seq {SEQ}, batch {BATCH}, vocab {VOCAB}"
+def main(argv=None) -> None:
+    args = arguments(__doc__, repeats=20, alias="--steps").parse_args(argv)
+    params = dict(
+        layers=LAYERS, hidden=HIDDEN, heads=HEADS, mlp_inner=INNER, vocab=VOCAB, seq=SEQ, batch=BATCH
     )
+    report = Report("bench_train", BASELINE, args.repeats, "speedup", params)
+    with stdout_to_stderr(args.json):
+        os.chdir(
+            tempfile.mkdtemp(prefix="bench_train_")
+        )  # MindFormers writes ./output/log: not into the repo
+        import mindspore as ms
+
+        ms.set_context(mode=ms.GRAPH_MODE, device_target="CPU")
+        ms.set_seed(0)
+        networks = {BASELINE: llama(), "iFlytekSpark": spark()}
+        rng = np.random.default_rng(0)
+        batches = [ms.Tensor(rng.integers(1, VOCAB, (BATCH, SEQ + 1)).astype(np.int32)) for _ in range(4)]
+
+        def case(name):
+            step, feed = train_step(networks[name]), itertools.cycle(batches)
+            return ("train step", name), lambda: step(next(feed))[0].asnumpy()  # waits for the step
+
+        log("compiling both training steps ...")
+        samples = interleave([case(name) for name in networks], args.repeats, warmup=3)
+    report.add(samples)
     for name, net in networks.items():
-        tps = BATCH * SEQ / seconds[name]
-        params = sum(int(np.prod(p.shape)) for p in net.trainable_params())
-        print(f"  {name:18s} {tps:9.0f} tokens/s  ({params / 1e6:.2f} M params)  x{tps / base:.2f} of LLaMA")
+        report.rate(("train step", name), BATCH * SEQ, "tokens")
+        report.extra[f"{name} params"] = sum(int(np.prod(p.shape)) for p in net.trainable_params())
+    report.emit(args.json)
 
 
 if __name__ == "__main__":

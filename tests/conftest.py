@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
 
 # MindFormers writes its logs under $LOCAL_DEFAULT_PATH (default ./output): keep them out of the repo.
 os.environ.setdefault("LOCAL_DEFAULT_PATH", f"/tmp/orchestrate-tests-{os.getuid()}/mindformers")
@@ -25,9 +24,24 @@ pytest_plugins = [
 ]
 
 
-def pytest_collection_modifyitems(config, items):
+def _cluster_missing() -> str:
+    """Why the simulated-cluster tests cannot run here ("" when they can)."""
     if os.geteuid() != 0:
-        skip = pytest.mark.skip(reason="needs root for network namespaces")
+        return "needs root for network namespaces: run `make test` as root"
+    missing = [
+        p
+        for p, x in (("openssh-server", "/usr/sbin/sshd"), ("iproute2", "/usr/sbin/ip"))
+        if not os.path.exists(x)
+    ]
+    if missing:
+        return f"{', '.join(missing)} not installed: run `make setup` as root (scripts/system-packages.txt)"
+    return ""
+
+
+def pytest_collection_modifyitems(config, items):
+    why = _cluster_missing()
+    if why:
+        skip = pytest.mark.skip(reason=why)
         for item in items:
             if "cluster" in item.keywords:
                 item.add_marker(skip)
@@ -36,11 +50,6 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO
-
-
-@pytest.fixture(scope="session")
-def shared_dir() -> Path:
-    return SHARED
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""Causal sliding-window self-attention with rotary positions (spec §2).
+"""Causal sliding-window self-attention with rotary positions (docs/model.md §2).
 
 Query i sees keys j with i - W + 1 <= j <= i (W = sparse_local_size), in every layer. Two paths:
 the dense path below (mask built per forward from positions, never a Parameter; CPU and tests) and,

@@ -1,4 +1,4 @@
-"""Checkpoint names, shapes and strict loading (spec §3).
+"""Checkpoint names, shapes and strict loading (docs/model.md §3).
 
 ``expected_parameters`` is pure Python (no MindSpore), so the 13B table can be checked anywhere.
 ``load_weights`` drops and reports keys we never load (attention masks, KV caches, optimizer state),
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 Shape = Tuple[int, ...]
 
-# Keys found in released or training checkpoints that are not weights of the model (spec §3).
+# Keys found in released or training checkpoints that are not weights of the model (docs/model.md §3).
 IGNORED_KEY_PATTERNS = (
     r".*\.slice_sparse_mask$",  # attention masks stored as parameters by the reference
     r".*\.(key|value)_past$",  # KV caches

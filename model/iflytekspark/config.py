@@ -1,4 +1,4 @@
-"""IFlytekSparkConfig: the architecture and numerics of the model, as a MindFormers config (spec §1).
+"""IFlytekSparkConfig: the architecture and numerics of the model, as a MindFormers config (docs/model.md §1).
 
 Generation settings live in :class:`GenerationConfig`; parallel settings in ``parallel_config``
 (a MindFormers ``TransformerOpParallelConfig``). Fields the reference YAMLs carry but nothing reads
@@ -23,7 +23,7 @@ from .presets import PRESETS
 
 __all__ = ["IFlytekSparkConfig", "GenerationConfig", "REFERENCE_ONLY_FIELDS", "LOSS_MASK_ALIGNMENTS"]
 
-# Stored by the reference, read by nothing (spec §1). Accepted and kept as plain attributes.
+# Stored by the reference, read by nothing (docs/model.md §1). Accepted and kept as plain attributes.
 REFERENCE_ONLY_FIELDS = frozenset(
     {
         "hidden_act",

@@ -1,4 +1,4 @@
-"""``python -m iflytekspark.convert``: cast a checkpoint's weights to a training/inference dtype (spec §8).
+"""``python -m iflytekspark.convert``: cast a checkpoint's weights to a training/inference dtype (docs/model.md §8).
 
 Flags as the reference's weight_convert.py: --src_ckpt, --dst_ckpt (a file, or a folder that receives
 checkpoint.ckpt), --dtype float16|float32|bfloat16 (default bfloat16), --embed_bf16 (embedding keys take

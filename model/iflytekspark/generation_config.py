@@ -1,4 +1,4 @@
-"""Sampling settings, kept apart from the architecture (spec §1 defaults, §5 semantics)."""
+"""Sampling settings, kept apart from the architecture (docs/model.md §1 defaults, §5 semantics)."""
 
 from __future__ import annotations
 

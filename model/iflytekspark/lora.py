@@ -1,5 +1,5 @@
 """LoRA with mindpet's LoRADense, so parameter names are ``<linear>.mindpet_delta_lora_a`` [r, in] and
-``<linear>.mindpet_delta_lora_b`` [out, r] (spec §3): rank 3, alpha 128, dropout 0, A HeUniform, B zeros.
+``<linear>.mindpet_delta_lora_b`` [out, r] (docs/model.md §3): rank 3, alpha 128, dropout 0, A HeUniform, B zeros.
 
 The YAML route (``model.model_config.pet_config: {pet_type: lora, lora_rank: 3, lora_alpha: 128,
 lora_dropout: 0.0, target_modules: "q_proj|v_proj|k_proj|out_proj|fc0|fc1|fc2"}``) goes through

@@ -1,6 +1,6 @@
-"""IFlytekSparkForCausalLM: pre-LN decoder stack, tied head, masked cross-entropy (spec §2, §4).
+"""IFlytekSparkForCausalLM: pre-LN decoder stack, tied head, masked cross-entropy (docs/model.md §2, §4).
 
-Parameter names follow the released checkpoints (spec §3):
+Parameter names follow the released checkpoints (docs/model.md §3):
 ``transformer.embedding.word_embeddings.embedding_table``, ``transformer.transformer.layers.{i}.*``,
 ``transformer.transformer.layernorm.*``. The head has no weight of its own (logits = h @ E^T).
 """

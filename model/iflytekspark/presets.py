@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-# spec §1: iFlytekSpark-13B. The MLP's inner width is ffn_hidden_size / 2 (gated).
+# docs/model.md §1: iFlytekSpark-13B. The MLP's inner width is ffn_hidden_size / 2 (gated).
 SPARK_13B = {
     "vocab_size": 60000,
     "hidden_size": 5120,

@@ -1,6 +1,6 @@
 """Parse `npu-smi info`: the NPU table (every known layout) and the process table.
 
-Layouts (see ../shared/spec/ascend-tool-outputs.md): 86 columns (20.x, no hugepages), 93 columns
+Layouts (see docs/ascend-tool-outputs.md): 86 columns (20.x, no hugepages), 93 columns
 (21.0.4 to 23.0.rc1), 98 columns (23.0.rc2 to 25.x), 116 columns (26.0.x, an extra "Process id in
 container" cell) and Atlas A3 (two chips per NPU, each with its own first row; the second chip's
 power is "-"). Rows are split on ``|`` and recognised by their shape, never by header text (headers

@@ -1,4 +1,4 @@
-"""`orchestrate demo prepare [--out DIR]`: the demo's tiny tokenizer, corpus and pretraining MindRecord."""
+"""`orchestrate demo prepare|summary`: the demo's tokenizer, corpus and dataset; what the demo's job did."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def command() -> None:
     "--out", default=DEFAULT_OUT, show_default=True, help="Folder for tokenizer/, corpus.json, data/."
 )
 @click.option(
-    "--records", default=160, show_default=True, help="Corpus records (rows of the dataset grow with it)."
+    "--records", default=1280, show_default=True, help="Corpus records (rows of the dataset grow with it)."
 )
 @click.option("--seq-length", default=64, show_default=True, help="Model seq_length (the tiny preset's).")
 def prepare(out: str, records: int, seq_length: int) -> None:
@@ -49,3 +49,28 @@ def prepare(out: str, records: int, seq_length: int) -> None:
         raise click.ClickException(f"preprocessing failed ({' '.join(cmd)}):\n{proc.stderr.strip()}")
     click.echo(proc.stdout.strip(), err=True)
     click.echo(str(data))
+
+
+NEXT_STEPS = (
+    "orchestrate logs --rank 0            # the rank's MindFormers log",
+    "orchestrate collect-logs             # every log, INDEX.md and loss.png in one folder",
+    "orchestrate plan --task pretrain     # the plan: rank table, per-node YAML, env, memory estimate",
+    "make demo-cluster                    # the same job on a simulated 2-node cluster, a rank killed",
+)
+
+
+@command.command("summary")
+@click.argument("job", required=False)
+@click.option("--json", "as_json", is_flag=True, help="One JSON document instead of text.")
+def summary(job: str | None, as_json: bool) -> None:
+    """What JOB (default: the latest) did: loss first → last, tokens/s, its checkpoints, what to try next."""
+    import json
+
+    from orchestrator.jobs.state import resolve_job
+    from orchestrator.launch.report import job_report, render_report
+
+    report = job_report(resolve_job(job))
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=1, sort_keys=True))
+    else:
+        click.echo(render_report(report, NEXT_STEPS))

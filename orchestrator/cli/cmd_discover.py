@@ -13,8 +13,6 @@ def command(inventory: str, as_json: bool) -> None:
 
     Exits 0 when every node answered and nothing differs in a way that breaks a job, 1 otherwise.
     """
-    from rich.console import Console
-
     from orchestrator.discover import discover
     from orchestrator.discover.model import DiscoveryFailed
     from orchestrator.discover.render import discovery_json, render_discovery
@@ -24,7 +22,7 @@ def command(inventory: str, as_json: bool) -> None:
     if as_json:
         click.echo(discovery_json(found))
     else:
-        render_discovery(found, Console())
+        render_discovery(found)
     if not found.ok:
         raise DiscoveryFailed(
             f"discovery: {len(found.failures)} unreachable node(s), {len(found.errors)} error(s)"

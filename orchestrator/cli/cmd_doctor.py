@@ -27,8 +27,6 @@ def command(
     Prints one table (node x check: ok / warn / FAIL / skip). Exit code: 0 when no check failed
     (warnings allowed), 1 when any check failed (or warned, with --strict).
     """
-    from rich.console import Console
-
     from orchestrator.doctor.checks import Limits
     from orchestrator.doctor.render import render_report, report_json
     from orchestrator.doctor.run import PreflightFailed, run_doctor
@@ -39,6 +37,6 @@ def command(
     if as_json:
         click.echo(report_json(report))
     else:
-        render_report(report, Console())
+        render_report(report)
     if report.failed:
         raise PreflightFailed("doctor: preflight failed (see the table above)")

@@ -12,8 +12,7 @@ def command(as_json: bool, limit: int) -> None:
     """List recent jobs, newest first: id (date, time, task), state, attempts, ranks, duration, root cause."""
     import json
 
-    from rich.console import Console
-
+    from orchestrator.cli.console import make_console, prints_whole
     from orchestrator.launch.history import job_rows, jobs_table
 
     rows = job_rows(limit)
@@ -22,4 +21,5 @@ def command(as_json: bool, limit: int) -> None:
     elif not rows:
         click.echo("no jobs yet (orchestrate launch TASK)")
     else:
-        Console().print(jobs_table(rows))
+        console = make_console()
+        console.print(jobs_table(rows, whole=prints_whole(console)))

@@ -7,7 +7,7 @@ from typing import Optional
 
 import click
 
-TASKS = ("pretrain", "finetune", "lora", "predict", "predict_lora", "export")
+TASKS = ("pretrain", "finetune", "lora", "predict", "predict_lora", "export", "eval")
 
 
 @click.command("launch")
@@ -37,13 +37,12 @@ def command(task: Optional[str], inventory: Optional[str], plan_dir: Optional[st
     without shared storage goes through the offline resharding flow first (strategy run, gather,
     transform, push).
     """
-    from rich.console import Console
-
+    from orchestrator.cli.console import make_console
     from orchestrator.errors import InputError, Problem
     from orchestrator.launch import attach, start
     from orchestrator.launch.supervisor import spawn_monitor
 
-    console = Console()
+    console = make_console()
 
     def say(msg: str) -> None:
         console.print(f"[dim]{msg}[/]")
@@ -61,6 +60,8 @@ def command(task: Optional[str], inventory: Optional[str], plan_dir: Optional[st
         plan, inv = start.resolve_plan(task, inventory, plan_dir, sets)
         for warning in plan.warnings:
             console.print(f"[yellow]warning:[/] {warning}")
+        for note in plan.notes:
+            say(f"note: {note}")
         plan = _offline_if_needed(plan, inv, task, sets, plan_dir, say, console)
         done = start.launch(plan, inv, force=force, report=say, max_restarts=max_restarts)
     spawn_monitor(done.job)
@@ -113,7 +114,8 @@ def _offline_if_needed(plan, inv, task, sets, plan_dir, say, console):
         raise InputError([Problem(plan_dir, "--plan", "this job needs the offline resharding flow, which plans "
                                   "two jobs", "launch from the inventory (--inventory, --set) instead")])  # fmt: skip
     work = home() / "offline" / f"{plan.cluster}-{task}"
-    flow = plan_flow(inv, task, sets, work)
+    strategy = plan.checkpoint.strategy if plan.checkpoint else None  # a sharded source's strategy files
+    flow = plan_flow(inv, task, sets, work, source_strategy=strategy)
     console.print(render(flow), end="")
 
     def run_job(p):

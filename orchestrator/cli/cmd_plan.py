@@ -6,19 +6,18 @@ from typing import Optional
 
 import click
 
-TASK_CHOICES = ("pretrain", "finetune", "lora", "predict", "predict_lora", "export")
+TASK_CHOICES = ("pretrain", "finetune", "lora", "predict", "predict_lora", "export", "eval")
 
 
 def _discover(inventory):
     """Discover the nodes; unreachable nodes and blocking differences stop the plan."""
-    from rich.console import Console
-
+    from orchestrator.cli.console import make_console
     from orchestrator.discover import discover
     from orchestrator.discover.render import render_discovery
     from orchestrator.errors import InputError, Problem, TransportError
 
     found = discover(inventory)
-    render_discovery(found, Console(stderr=True))
+    render_discovery(found, make_console(stderr=True))
     if found.failures:
         raise TransportError("discovery: unreachable: " + "; ".join(f"{h}: {e}" for h, e in found.failures))
     if found.errors:

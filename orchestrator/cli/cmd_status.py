@@ -19,15 +19,14 @@ def command(job: Optional[str], as_json: bool, watch: bool) -> None:
     """
     import json
 
-    from rich.console import Console
-
+    from orchestrator.cli.console import make_console
     from orchestrator.jobs.state import resolve_job
     from orchestrator.launch import attach
     from orchestrator.launch.live import render
 
     jd = resolve_job(job)
     if watch:
-        attach.outcome(attach.watch(jd, Console()))
+        attach.outcome(attach.watch(jd, make_console()))
         return
     status = attach.reattach(jd)
     if status is None:
@@ -35,4 +34,4 @@ def command(job: Optional[str], as_json: bool, watch: bool) -> None:
     if as_json:
         click.echo(json.dumps(status.to_dict(), indent=1, sort_keys=True, default=str))
     else:
-        Console().print(render(status))
+        make_console().print(render(status))

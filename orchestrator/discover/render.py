@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from typing import Optional
 
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator.cli.console import make_console
 from orchestrator.discover.model import Discovery
 
 
-def render_discovery(discovery: Discovery, console: Console) -> None:
+def render_discovery(discovery: Discovery, console: Optional[Console] = None) -> None:
+    """The table on ``console`` (default: stdout; a pipe or file gets every value whole)."""
+    console = make_console() if console is None else console
     table = Table(title="discovered nodes", header_style="bold")
     for col in ("host", "hostname", "NPU", "name", "health", "device IP", "link", "net health", "processes"):
         table.add_column(col, no_wrap=col in ("host", "device IP"))

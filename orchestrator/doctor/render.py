@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from typing import Optional
 
 from rich.console import Console
 from rich.table import Table
 
+from orchestrator.cli.console import make_console
 from orchestrator.doctor.checks import CHECKS, Status
 from orchestrator.doctor.run import DoctorReport
 
@@ -19,7 +21,9 @@ def _cell(status: Status, value: str) -> str:
     return f"[{STYLE[status]}]{status.value}[/]" + (f" {value}" if value else "")
 
 
-def render_report(report: DoctorReport, console: Console) -> None:
+def render_report(report: DoctorReport, console: Optional[Console] = None) -> None:
+    """The table on ``console`` (default: stdout; a pipe or file gets every value whole)."""
+    console = make_console() if console is None else console
     wide = console.width >= WIDE  # room for a value next to each status
     table = Table(title="orchestrate doctor", header_style="bold")
     table.add_column("node", no_wrap=True)

@@ -1,4 +1,4 @@
-"""Naming the root cause of a failed job (spec ascend-cluster.md §3).
+"""Naming the root cause of a failed job (docs/ascend-cluster.md §3).
 
 When a rank dies its peers block in a collective and later kill themselves with SIGTERM (exit 143),
 and every rank we stop ends with 143 or -15 too. So the cause is the earliest failure that is not

@@ -35,7 +35,8 @@ def job_rows(limit: int = 20, root: Optional[Any] = None) -> list[dict[str, Any]
     return [job_row(JobDir(j, root)) for j in reversed(list_jobs(root)[-limit:])]
 
 
-def jobs_table(rows: list[dict[str, Any]]) -> Table:
+def jobs_table(rows: list[dict[str, Any]], whole: bool = False) -> Table:
+    """The table of ``rows``; a terminal's (``whole`` False) cuts a root cause at 120 characters."""
     table = Table(box=None, header_style="bold", pad_edge=False)
     # the job id already says when and what (<date>-<time>-<task>-<suffix>), so no task/started columns;
     # the identifying columns never wrap or shrink, the root cause takes the width that is left
@@ -47,6 +48,7 @@ def jobs_table(rows: list[dict[str, Any]]) -> Table:
             f" (from step {r['resumed_from']})" if r["resumed_from"] is not None else ""
         )
         ranks = f"{r['ranks']} on {r['nodes']} node{'s' if r['nodes'] != 1 else ''}"
+        cause = r["root_cause"] or ""
         table.add_row(r["job_id"], f"[{STYLES.get(r['state'], '')}]{r['state']}[/]", attempt, ranks,
-                      fmt_duration(r["duration_s"]), (r["root_cause"] or "")[:120])  # fmt: skip
+                      fmt_duration(r["duration_s"]), cause if whole else cause[:120])  # fmt: skip
     return table

@@ -1,7 +1,8 @@
 """The live view of a job: a table per node and rank (state, step, loss, tokens/s, ETA) and overall progress.
 
 ``render`` builds rich renderables from a ``JobStatus``; ``render_text`` gives the same as plain text
-(tests, logs); ``follow`` redraws it from the state folder until the job ends.
+(tests, logs; values whole unless a width is given); ``follow`` redraws it from the state folder until
+the job ends (on a console from ``orchestrator.cli.console``: values whole when it is not a terminal).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from orchestrator.cli.console import make_console
 from orchestrator.jobs.model import JobState, JobStatus, RankStatus, overall
 
 STYLES = {"running": "green", "exited": "", "lost": "red", "unknown": "red", "not-started": "yellow",
@@ -103,9 +105,11 @@ def render(status: JobStatus) -> RenderableType:
     return Group(*parts)
 
 
-def render_text(status: JobStatus, width: int = 120) -> str:
+def render_text(status: JobStatus, width: Optional[int] = None) -> str:
+    """The view as plain text: every value whole, or fitted to ``width`` columns as on a terminal."""
     buf = io.StringIO()
-    Console(file=buf, width=width, color_system=None, force_terminal=False).print(render(status))
+    options = {"width": width} if width else {}
+    make_console(file=buf, color_system=None, force_terminal=False, **options).print(render(status))
     return buf.getvalue()
 
 

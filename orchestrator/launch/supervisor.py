@@ -20,6 +20,8 @@ import time
 from pathlib import Path
 from typing import Optional
 
+import psutil
+
 from orchestrator.jobs.events import append_event
 from orchestrator.jobs.model import JobStatus
 from orchestrator.jobs.state import JobDir
@@ -72,9 +74,11 @@ def stop_monitor(job: JobDir, timeout: float = 10.0) -> None:
         time.sleep(0.05)
     pid = job.monitor_pid()
     if pid and monitor_alive(job):
-        try:
-            os.kill(pid, 9)
-        except ProcessLookupError:
+        try:  # only the job's own monitor, never a process that reused its pid
+            proc = psutil.Process(pid)
+            if job.job_id in proc.cmdline():
+                proc.kill()
+        except psutil.Error:
             pass
 
 

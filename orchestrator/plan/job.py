@@ -12,7 +12,7 @@ from orchestrator.errors import InputError, Problem
 class JobOptions:
     """What a job reads and how long it runs. Paths are controller paths (pushed to the nodes) unless
     they lie under a cluster shared path. ``None`` learning-rate fields take the task's reference
-    values (spec §4); ``auto_trans_ckpt`` None means: on for training when a checkpoint is loaded."""
+    values (docs/model.md §4); ``auto_trans_ckpt`` None means: on for training when a checkpoint is loaded."""
 
     model: str = "13b"
     tokenizer: Optional[str] = None

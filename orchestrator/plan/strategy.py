@@ -1,6 +1,6 @@
 """The parallel strategy of a job: layout (dp x mp x pp) plus the settings that go with it.
 
-Defaults are the reference layouts of spec §9 (``HardwareProfile.layouts``); ``--set parallel.*``
+Defaults are the reference layouts of docs/model.md §9 (``HardwareProfile.layouts``); ``--set parallel.*``
 overrides them. When the default layout does not use every device of the inventory, the model and
 pipeline degrees are kept and data parallelism absorbs the rest (dp = world / (mp * pp)).
 """

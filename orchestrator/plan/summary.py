@@ -1,5 +1,6 @@
 """The reviewable summary of a plan, rendered with rich: nodes, device-to-rank map, strategy,
-memory, timeouts, transfers. ``summary_text`` is the same, plain and fixed-width, for summary.txt."""
+memory, timeouts, transfers. ``summary_text`` is the same as plain text for summary.txt: every value
+whole (tables as wide as their longest row), so it depends on the plan alone."""
 
 from __future__ import annotations
 
@@ -10,9 +11,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from orchestrator.cli.console import make_console
 from orchestrator.plan.model import Plan
-
-WIDTH = 110
 
 
 def _nodes(plan: Plan) -> Table:
@@ -141,17 +141,19 @@ def summary_renderable(plan: Plan) -> Group:
     parts = [head, _nodes(plan), _strategy(plan), _memory(plan), _timeouts(plan), _transfers(plan)]
     if plan.overrides:
         parts.append(Text("Overrides: " + " ".join(plan.overrides)))
+    parts += [Text(f"note: {n}") for n in plan.notes]
     parts += [Text(f"warning: {w}", style="yellow") for w in plan.warnings]
     return Group(*parts)
 
 
 def summary_text(plan: Plan) -> str:
-    """The summary as plain text of fixed width (deterministic; written to summary.txt)."""
+    """The summary as plain text, values whole (deterministic; written to summary.txt)."""
     buf = io.StringIO()
-    console = Console(file=buf, width=WIDTH, color_system=None, force_terminal=False, legacy_windows=False)
+    console = make_console(file=buf, color_system=None, force_terminal=False, legacy_windows=False)
     console.print(summary_renderable(plan))
     return "\n".join(line.rstrip() for line in buf.getvalue().splitlines()) + "\n"
 
 
 def print_summary(plan: Plan, console: Optional[Console] = None) -> None:
-    (console or Console()).print(summary_renderable(plan))
+    """Print the summary (default: stdout, fitted to a terminal, values whole anywhere else)."""
+    (make_console() if console is None else console).print(summary_renderable(plan))

@@ -1,6 +1,6 @@
 """One policy for every timeout of a job: HCCL, MindSpore's cluster forming, the agent's heartbeat.
 
-Why these values (spec ascend-cluster.md §2-3):
+Why these values (docs/ascend-cluster.md §2-3):
 - MS_TOPO_TIMEOUT bounds how long workers wait for the dynamic cluster to form. Processes start over
   SSH one node after another and import MindSpore (~3-15 s each), so it grows with the node count:
   300 s + 5 s per node.

@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+import psutil
+
 from orchestrator.errors import NotRoot, SimError
 
 NSENTER_ALL = ("-m", "-u", "-n", "-p", "-w")  # mount, UTS, net, PID namespaces; the target's cwd
@@ -93,27 +95,38 @@ def ns_pid_to_host(init_pid: int, ns_pid: int) -> int | None:
     return None
 
 
-def children(pid: int) -> list[int]:
+def _process(pid: int | None) -> psutil.Process | None:
     try:
-        return [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
+        return psutil.Process(pid) if pid else None
+    except psutil.Error:
+        return None
+
+
+def children(pid: int) -> list[int]:
+    """Direct children of ``pid`` (empty once it is gone)."""
+    proc = _process(pid)
+    try:
+        return [c.pid for c in proc.children()] if proc else []
+    except psutil.Error:
         return []
 
 
-def _state(pid: int) -> str:
+def _status(pid: int | None) -> str:
+    proc = _process(pid)
     try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
+        return proc.status() if proc else ""
+    except psutil.Error:
         return ""
 
 
 def stopped(pid: int) -> bool:
-    return _state(pid) in ("T", "t")
+    """True if ``pid`` is stopped by a signal (a frozen node)."""
+    return _status(pid) in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
 
 
 def alive(pid: int | None) -> bool:
     """True if ``pid`` runs and is not a zombie."""
-    return bool(pid) and _state(pid) not in ("", "Z", "X")
+    return _status(pid) not in ("", psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD)
 
 
 def in_netns(pid: int | None, netns: str) -> bool:
@@ -125,9 +138,10 @@ def in_netns(pid: int | None, netns: str) -> bool:
 
 
 def comm(pid: int) -> str:
+    proc = _process(pid)
     try:
-        return Path(f"/proc/{pid}/comm").read_text().strip()
-    except OSError:
+        return proc.name() if proc else ""
+    except psutil.Error:
         return ""
 
 

@@ -12,6 +12,8 @@ import shutil
 import signal
 from pathlib import Path
 
+import psutil
+
 from orchestrator.errors import SimError
 from orchestrator.sim import netns, state
 from orchestrator.sim.state import ClusterState
@@ -40,15 +42,17 @@ def _own_processes(name: str) -> list[int]:
     marker = str(state.cluster_dir(name)) + "/"
     own_pidns = os.readlink("/proc/self/ns/pid")
     found = set()
-    for p in filter(str.isdigit, os.listdir("/proc")):
+    for proc in psutil.process_iter(["cmdline", "name"]):
+        cmdline = " ".join(proc.info["cmdline"] or ())
+        if marker not in cmdline:
+            continue
         try:
-            cmdline = Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            pidns = os.readlink(f"/proc/{p}/ns/pid")
+            pidns = os.readlink(f"/proc/{proc.pid}/ns/pid")  # psutil has no namespace ids
         except OSError:
             continue
-        ours = pidns != own_pidns or netns.comm(int(p)) == "unshare"
-        if marker in cmdline and ours and netns.alive(int(p)):
-            found.add(int(p))
+        ours = pidns != own_pidns or proc.info["name"] == "unshare"
+        if ours and netns.alive(proc.pid):
+            found.add(proc.pid)
     for ns in filter(state.netns_re(name).match, netns.netns_list()):
         found.update(netns.netns_pids(ns))
     return sorted(found)

@@ -17,6 +17,7 @@ import pytest
 
 from orchestrator.agent import node_agent
 from tests.agent.conftest import AGENT, DUMMY, AgentHarness, job_pids
+from tests.fixtures.captures import CAPTURES
 
 SLEEP = ("--sleep", "60")
 
@@ -118,10 +119,7 @@ def test_refuses_busy_node_then_force_stops_earlier_job(agent: AgentHarness):
 
 
 def test_npu_holder_blocks_start_and_check_devices(agent: AgentHarness, tmp_path: Path):
-    fixture = (
-        Path(__file__).resolve().parents[3]
-        / "shared/fixtures/ascend/npu-smi_info_910B3_25.2.0_8npu_idle_plus_one_unnamed.txt"
-    )
+    fixture = CAPTURES / "npu-smi_info_910B3_25.2.0_8npu_idle_plus_one_unnamed.txt"
     holder = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True, env=agent.env()
     )

@@ -9,12 +9,13 @@ import pytest
 
 from orchestrator.agent.node_agent import parse_npu_smi, parse_progress
 from tests.agent.dummy_rank import mf_loss_lines
+from tests.fixtures.captures import CAPTURES
 
 CALLBACK = (
     Path(__file__).resolve().parents[2]
     / ".venv/lib/python3.11/site-packages/mindformers/core/callback/callback.py"
 )
-ASCEND = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "ascend"
+ASCEND = CAPTURES
 
 
 @pytest.mark.skipif(not CALLBACK.exists(), reason="mindformers not installed in .venv")

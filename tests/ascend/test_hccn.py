@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from orchestrator.ascend import (
@@ -19,9 +17,9 @@ from orchestrator.ascend import (
     parse_hccn_netdetect,
     parse_hccn_ping,
 )
+from tests.fixtures.captures import CAPTURES
 
-FIXTURES = Path(__file__).parents[2].parent / "shared" / "fixtures" / "ascend"
-needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared Ascend fixtures absent")
+FIXTURES = CAPTURES
 
 
 def sections(text: str) -> dict[str, str]:
@@ -42,7 +40,6 @@ def deepseek() -> dict[str, str]:
     return sections((FIXTURES / "hccn_tool_8x_910B3_deepseek_doc.txt").read_text())
 
 
-@needs_fixtures
 def test_ip_of_each_device_from_the_a2_capture(deepseek):
     lines = deepseek["# for i in {0..7};do hccn_tool -i $i -ip -g; done"].splitlines()
     pairs = [parse_hccn_ip("\n".join(lines[i : i + 2])) for i in range(0, 16, 2)]
@@ -50,7 +47,6 @@ def test_ip_of_each_device_from_the_a2_capture(deepseek):
     assert [p[0] for p in pairs] == [f"11.12.165.{80 + i}" for i in range(8)]
 
 
-@needs_fixtures
 def test_ping_link_health_netdetect_gateway_from_the_a2_capture(deepseek):
     ping = deepseek["# for i in {0..7}; do hccn_tool -i $i -ping -g address 11.12.165.80; done"]
     first = "\n".join(ping.splitlines()[:5])
@@ -70,7 +66,6 @@ def test_ping_link_health_netdetect_gateway_from_the_a2_capture(deepseek):
     assert parse_hccn_gateway(gateway[3]) == ("11.12.165.1", "eth3")
 
 
-@needs_fixtures
 def test_mindcluster_capture_health_ip_and_empty_answer():
     parts = sections((FIXTURES / "mindcluster_npu_info_before_910A.txt").read_text())
     assert (
@@ -85,7 +80,6 @@ def test_mindcluster_capture_health_ip_and_empty_answer():
         parse_hccn_ip(parts["/usr/local/Ascend/driver/tools/hccn_tool -i 2 -ip -g"])
 
 
-@needs_fixtures
 def test_hccn_conf_from_the_a2_capture_skips_the_ellipsis():
     conf = parse_hccn_conf((FIXTURES / "hccn.conf_8npu_A2_example.txt").read_text())
     assert sorted(conf) == [0, 7]

@@ -1,15 +1,13 @@
-"""`npu-smi info` parser against the real public captures in ../shared/fixtures/ascend."""
+"""`npu-smi info` parser against the real public captures in tests/fixtures/ascend_captures."""
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import pytest
 
 from orchestrator.ascend import parse_npu_smi_info
+from tests.fixtures.captures import CAPTURES
 
-FIXTURES = Path(__file__).parents[2].parent / "shared" / "fixtures" / "ascend"
-pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared Ascend fixtures absent")
+FIXTURES = CAPTURES
 
 
 def _info(name: str):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from orchestrator.ascend import (
@@ -19,23 +17,20 @@ from orchestrator.ascend import (
     parse_npu_smi_version,
 )
 from tests.ascend.test_hccn import sections
+from tests.fixtures.captures import CAPTURES
 
-FIXTURES = Path(__file__).parents[2].parent / "shared" / "fixtures" / "ascend"
-needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason="shared Ascend fixtures absent")
+FIXTURES = CAPTURES
 
 
-@needs_fixtures
 def test_list_of_eight():
     assert parse_npu_smi_list((FIXTURES / "npu-smi_info_-l_8npu_tabs.txt").read_text()) == tuple(range(8))
 
 
-@needs_fixtures
 def test_mapping_910b3_skips_mcu_rows():
     rows = parse_npu_smi_mapping((FIXTURES / "npu-smi_info_-m_910B3_first2npu_verbatim_tabs.txt").read_text())
     assert rows == (ChipMapping(0, 0, 0, "Ascend 910B3"), ChipMapping(1, 0, 1, "Ascend 910B3"))
 
 
-@needs_fixtures
 def test_mindcluster_capture_mapping_board_and_lspci():
     parts = sections((FIXTURES / "mindcluster_npu_info_before_910A.txt").read_text())
     rows = parse_npu_smi_mapping(parts["/usr/local/bin/npu-smi info -m"])

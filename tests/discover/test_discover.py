@@ -8,7 +8,8 @@ import dataclasses
 from orchestrator.discover import DiffKind, apply_discovery, discover
 from orchestrator.discover.model import Discovery
 from tests.discover.conftest import inventory
-from tests.transport.fake import FakeNode, capture
+from tests.fixtures.captures import capture
+from tests.transport.fake import FakeNode
 
 B2_PROCS = "npu-smi_info_910B2_25.2.0_8npu_procs.txt"
 B3_IDLE = "npu-smi_info_910B3_25.2.0_8npu_idle_plus_one_unnamed.txt"

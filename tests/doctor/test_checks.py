@@ -20,7 +20,8 @@ from orchestrator.doctor.facts import NodeFacts
 from orchestrator.errors import TransportError
 from orchestrator.transport import TransportPool
 from tests.discover.conftest import inventory
-from tests.transport.fake import FakeNode, capture
+from tests.fixtures.captures import capture
+from tests.transport.fake import FakeNode
 
 FACTS = NodeFacts(
     "h",

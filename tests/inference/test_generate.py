@@ -45,7 +45,7 @@ def test_repetition_penalty_counts_generated_tokens_only(steps):
     mild = GenerationConfig(repetition_penalty=1.5, repetition_penalty_increase=0.5)
     out = generate(steps, PROMPTS, mild, max_length=12, eos_id=-1, keep_logits=True)
     cache = np.zeros_like(out.logits[0])
-    for step, logits in enumerate(out.logits):  # replay the rule of spec §5
+    for step, logits in enumerate(out.logits):  # replay the rule of docs/model.md §5
         for r in range(3):
             if step < len(out.tokens[r]):
                 token = out.tokens[r][step]

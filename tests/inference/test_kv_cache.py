@@ -1,4 +1,4 @@
-"""Incremental decoding with the KV cache equals full recomputation at every step (spec §5)."""
+"""Incremental decoding with the KV cache equals full recomputation at every step (docs/model.md §5)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """An independent NumPy (float64) implementation of the iFlytekSpark math, written from the spec
-(../shared/spec/iflytekspark-model.md §2, §4), not from the MindSpore code. Weights are a dict keyed by
-the checkpoint names of spec §3; linear weights are [out, in].
+(docs/model.md §2, §4), not from the MindSpore code. Weights are a dict keyed by
+the checkpoint names of docs/model.md §3; linear weights are [out, in].
 """
 
 from __future__ import annotations

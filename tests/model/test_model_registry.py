@@ -10,7 +10,7 @@ from tests.fixtures.model import TINY
 
 pytestmark = pytest.mark.mindspore
 
-# Fields of the reference YAMLs that nothing reads (spec §1), plus sampling settings.
+# Fields of the reference YAMLs that nothing reads (docs/model.md §1), plus sampling settings.
 REFERENCE_EXTRAS = {
     "hidden_act": "fast_gelu",
     "eod_reset": False,

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from orchestrator.sim import hardware as hw
 from orchestrator.sim.fake_tools import printers
+from tests.fixtures.captures import CAPTURES
 
 ROW1 = re.compile(r"^\| (\d+)\s+(\S+)\s+\| (\S+)\s+\| ([\d.]+)\s+(\d+)\s+(\d+)\s*/ (\d+)\s+\|$")
 ROW2 = re.compile(r"^\| 0\s+\| (\S+)\s+\| (\d+)\s+(\d+)\s*/ (\d+)\s+(\d+)\s*/ (\d+)\s+\|$")
@@ -50,8 +50,8 @@ def _hardware_of_capture(text: str) -> dict:
 
 
 @pytest.mark.parametrize("capture", CAPTURES_98)
-def test_npu_smi_info_reproduces_real_capture(shared_dir: Path, capture: str):
-    text = (shared_dir / "fixtures" / "ascend" / capture).read_text()
+def test_npu_smi_info_reproduces_real_capture(capture: str):
+    text = (CAPTURES / capture).read_text()
     version = text.splitlines()[1].split()[2]
     node = hw.parse(_hardware_of_capture(text)).to_dict()["nodes"][0]
     assert len(node["npus"]) == 8
@@ -71,8 +71,8 @@ def test_npu_smi_info_default_node_is_98_columns_with_live_process():
     assert out.count("No running processes found in NPU") == 3
 
 
-def test_list_and_map_match_captures(shared_dir: Path):
-    base = shared_dir / "fixtures" / "ascend"
+def test_list_and_map_match_captures():
+    base = CAPTURES
     node8 = hw.default_hardware(["a"], devices=8).to_dict()["nodes"][0]
     assert printers.npu_smi_list(node8) == (base / "npu-smi_info_-l_8npu_tabs.txt").read_text()
     node2 = hw.default_hardware(["a"], devices=2).to_dict()["nodes"][0]
@@ -84,10 +84,8 @@ def test_list_and_map_match_captures(shared_dir: Path):
     assert "Mcu" not in printers.npu_smi_map(node2).splitlines()[1]
 
 
-def test_hccn_answers_have_the_documented_shapes(shared_dir: Path):
-    doc = (
-        (shared_dir / "fixtures" / "ascend" / "hccn_tool_8x_910B3_deepseek_doc.txt").read_text().splitlines()
-    )
+def test_hccn_answers_have_the_documented_shapes():
+    doc = (CAPTURES / "hccn_tool_8x_910B3_deepseek_doc.txt").read_text().splitlines()
     npu = {"id": 0, "ip": "11.12.165.80", "netmask": "255.255.255.0", "gateway": "11.12.165.1"}
     npu.update(netdetect="11.12.165.1", link="UP", net_health="Success")
     assert printers.hccn_ip(npu).splitlines() == doc[1:3]
@@ -103,8 +101,8 @@ def test_hccn_answers_have_the_documented_shapes(shared_dir: Path):
     )
 
 
-def test_hccn_conf_has_five_keys_per_device(shared_dir: Path):
-    example = (shared_dir / "fixtures" / "ascend" / "hccn.conf_8npu_A2_example.txt").read_text().splitlines()
+def test_hccn_conf_has_five_keys_per_device():
+    example = (CAPTURES / "hccn.conf_8npu_A2_example.txt").read_text().splitlines()
     node = hw.default_hardware(["a"], devices=8).to_dict()["nodes"][0]
     conf = printers.hccn_conf(node).splitlines()
     assert len(conf) == 40

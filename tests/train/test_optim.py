@@ -12,7 +12,7 @@ pytestmark = pytest.mark.mindspore
 
 
 def numpy_adamw(p, g, m, v, t, lr, wd, b1=0.9, b2=0.95, eps=1e-8):
-    """The reference update (spec §4) in float32; returns new (p, m, v) with p in its own dtype."""
+    """The reference update (docs/model.md §4) in float32; returns new (p, m, v) with p in its own dtype."""
     g = g.astype(np.float32)
     m = b1 * m + (1 - b1) * g
     v = b2 * v + (1 - b2) * g * g

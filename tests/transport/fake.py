@@ -1,5 +1,5 @@
 """A fake node for fast tests: answers discovery's framed step scripts and doctor's python probe from
-recorded outputs (the real captures in ../shared/fixtures/ascend/ make good answers).
+recorded outputs (the real captures in tests/fixtures/ascend_captures/ make good answers).
 
 The fake parses the script ``orchestrator.discover.probe.batch_script`` builds (its step names and
 bodies) and answers each step by name, so discovery's parsing, fallbacks and differences run for real;
@@ -11,17 +11,11 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Optional, Sequence
 
 from orchestrator.transport.base import RunResult, checked, display_command
 
-SHARED_ASCEND = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "ascend"
 _BEGIN = re.compile(r"^echo '?@@(?P<nonce>[0-9a-f]+)@@ begin (?P<name>\S+?)'?$")
-
-
-def capture(name: str) -> str:
-    return (SHARED_ASCEND / name).read_text()
 
 
 @dataclass

@@ -1,4 +1,4 @@
-"""Inference for iFlytekSpark (spec §5): KV-cache generation, sampling, streaming, prompts, export.
+"""Inference for iFlytekSpark (docs/model.md §5): KV-cache generation, sampling, streaming, prompts, export.
 
 - :mod:`.steps`: the prefill and decode graphs (``Steps(model)``, made once per model)
 - :mod:`.kv_cache`: ``KVCache``, the true sliding window of keys and values

@@ -1,4 +1,4 @@
-"""MindIR export of the two inference graphs (spec §5), one pair per batch size and length.
+"""MindIR export of the two inference graphs (docs/model.md §5), one pair per batch size and length.
 
 ``prefill_b{B}_s{S}.mindir``: (tokens (B, S) int32, positions (B, S) int32, key_valid (B, S) bool)
 -> (logits (B, V), keys, values (L, B, nh, S, d)).

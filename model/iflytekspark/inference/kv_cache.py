@@ -1,4 +1,4 @@
-"""KVCache: the true sliding window of keys and values for incremental decoding (spec §5).
+"""KVCache: the true sliding window of keys and values for incremental decoding (docs/model.md §5).
 
 The cache holds the last C = min(W, longest row) slots of every layer, W = sparse_local_size, so a step
 attends to exactly the keys full recomputation would (the reference's ring of W slots was wrong past

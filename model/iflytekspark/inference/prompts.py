@@ -1,4 +1,4 @@
-"""Questions in, prompts out: ``predict_data`` parsing and the chat template (spec §5). Pure Python.
+"""Questions in, prompts out: ``predict_data`` parsing and the chat template (docs/model.md §5). Pure Python.
 
 ``predict_data`` is ``[q1##q2##...]`` (a bare string is one question) or a .json/.jsonl file with one
 ``{"input": ...}`` object per line (a .json file may also hold one JSON array of such objects).

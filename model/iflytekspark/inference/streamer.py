@@ -1,4 +1,4 @@
-"""TextStreamer: the new text of every row as tokens arrive (spec §5).
+"""TextStreamer: the new text of every row as tokens arrive (docs/model.md §5).
 
 Each row's answer is decoded whole and the part not yet released is handed out, except trailing
 U+FFFD: byte-fallback pieces that do not form a character yet are held until they do. Nothing is

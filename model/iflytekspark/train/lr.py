@@ -1,4 +1,4 @@
-"""Linear warm-up, then cosine decay to ``lr_end`` (spec §4), as a MindSpore LearningRateSchedule.
+"""Linear warm-up, then cosine decay to ``lr_end`` (docs/model.md §4), as a MindSpore LearningRateSchedule.
 
 ``global_step`` is the optimizer's step counter before the update (0 for the first step):
   step < warmup_steps:  warmup_lr_init + (learning_rate - warmup_lr_init) * step / warmup_steps

@@ -1,4 +1,4 @@
-"""The reference AdamW of iFlytekSpark (spec §4) as a MindSpore optimizer, registered for the YAML.
+"""The reference AdamW of iFlytekSpark (docs/model.md §4) as a MindSpore optimizer, registered for the YAML.
 
 For each parameter p with gradient g, at step t = 1, 2, ... (all in float32, then cast back to p's dtype;
 there is no float32 master copy):

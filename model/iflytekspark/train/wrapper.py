@@ -1,4 +1,4 @@
-"""The train-one-step cell: loss scaling, gradient clipping, overflow skip; safe on CPU (spec §10).
+"""The train-one-step cell: loss scaling, gradient clipping, overflow skip; safe on CPU (docs/model.md §10).
 
 MindFormers' MFTrainOneStepCell checks overflow with NPU-only operators, and MindSpore's TrainOneStepCell
 rejects the keyword arguments the 1.7.0 Trainer passes. This cell accepts those keywords, runs the

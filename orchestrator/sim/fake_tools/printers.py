@@ -4,7 +4,7 @@ Stdlib only (they run on simulated nodes under any Python 3.9+). Input is the JS
 :class:`orchestrator.sim.hardware.NodeHardware` (``{"name": ..., "npus": [{...}, ...]}``); the output
 reproduces the real tools' bytes: the 98-column ``npu-smi info`` layout of driver 23.0.rc2..25.x, the
 tab-indented ``-l``/``-m`` listings and the one-line ``hccn_tool`` answers
-(see ``shared/spec/ascend-tool-outputs.md`` and the captures in ``shared/fixtures/ascend/``).
+(see ``docs/ascend-tool-outputs.md`` and the captures in ``tests/fixtures/ascend_captures/``).
 """
 
 # ruff: noqa: UP031 (printf formats on purpose: they mirror the driver's C formats)

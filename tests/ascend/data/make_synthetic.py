@@ -1,7 +1,7 @@
 # ruff: noqa: UP031  (C printf formats of the driver, kept as printf on purpose)
-"""Write the synthetic `npu-smi info` captures of the layouts missing from ../shared/fixtures/ascend.
+"""Write the synthetic `npu-smi info` captures of the layouts missing from tests/fixtures/ascend_captures.
 
-Built from the driver's C printf formats in ../shared/spec/ascend-tool-outputs.md (``%lu`` written
+Built from the driver's C printf formats in docs/ascend-tool-outputs.md (``%lu`` written
 as ``%d``), widened or narrowed per layout. Run from anywhere: ``python make_synthetic.py``; the
 test suite checks that the committed files equal what this script prints.
 """
