@@ -5,7 +5,7 @@ BIN       := $(VENV)/bin
 STAMP     := $(VENV)/.installed
 PYTEST    := $(BIN)/python -m pytest
 
-.PHONY: setup system-packages test test-fast lint demo demo-cluster bench clean
+.PHONY: setup system-packages test test-fast lint demo demo-cluster demo-story bench clean
 
 setup: system-packages $(STAMP)
 
@@ -49,6 +49,12 @@ demo: setup
 # restarted from the last checkpoint to the end, logs collected; the cluster removed even if interrupted.
 demo-cluster: setup
 	BIN=$(BIN) DEMO_DIR=$(DEMO_DIR) bash scripts/demo-cluster.sh
+
+# Every task after the demo, each reading an earlier step's output, on the embedded default: pretrain ->
+# pull + merge -> finetune -> LoRA -> predict with the LoRA weights -> export -> eval; step times and a
+# generation at the end. About five minutes on 2 cores.
+demo-story: setup
+	BIN=$(BIN) DEMO_DIR=$(DEMO_DIR) bash scripts/demo-story.sh
 
 # Every benchmark (bench/README.md): medians over interleaved repeats (--repeats N), ratios against a
 # named baseline of the same run, --json for one JSON document; none fails on a figure. Baselines:

@@ -19,36 +19,47 @@ def command() -> None:
 @click.option(
     "--records", default=1280, show_default=True, help="Corpus records (rows of the dataset grow with it)."
 )
+@click.option(
+    "--sft-records", default=96, show_default=True, help="Records of the SFT set (data/sft.mindrecord)."
+)
 @click.option("--seq-length", default=64, show_default=True, help="Model seq_length (the tiny preset's).")
-def prepare(out: str, records: int, seq_length: int) -> None:
-    """Write a tokenizer, an alpaca-style corpus and `data/pretrain.mindrecord` into OUT (skipped when present).
+def prepare(out: str, records: int, sft_records: int, seq_length: int) -> None:
+    """Write a tokenizer, alpaca-style corpora, `data/pretrain.mindrecord` and `data/sft.mindrecord` into
+    OUT (each skipped when present).
 
-    Prints the dataset path. The embedded local inventory trains on the default OUT's dataset, so after
-    `orchestrate demo prepare` a plain `orchestrate launch pretrain` runs the demo; with another OUT pass
-    `--set job.train_dataset=PATH` to `plan` and `launch`.
+    Prints the pretraining dataset's path. The embedded local inventory trains on the default OUT's
+    dataset, so after `orchestrate demo prepare` a plain `orchestrate launch pretrain` runs the demo; with
+    another OUT pass `--set job.train_dataset=PATH` to `plan` and `launch`. The tokenizer has 400
+    pieces, the vocabulary the embedded default gives the tiny model.
     """
-    import subprocess
-    import sys
     from pathlib import Path
 
     from iflytekspark.testing import build_tokenizer, write_corpus
 
     root = Path(out).expanduser()
-    data = root / "data" / "pretrain.mindrecord"
-    if data.exists() and Path(f"{data}.db").exists():
-        click.echo(str(data))
-        return
-    tokenizer = build_tokenizer(root / "tokenizer")
-    corpus = write_corpus(root / "corpus.json", n=records)
+    tokenizer = root / "tokenizer"
+    if not (tokenizer / "tokenizer.model").exists():
+        build_tokenizer(tokenizer)
+    sets = (("pretrain", "corpus.json", records, 0, 24), ("sft", "sft.json", sft_records, 1, 10))  # short answers fit SFT rows
+    for kind, name, n, seed, words in sets:
+        data = root / "data" / f"{kind}.mindrecord"
+        if not (data.exists() and Path(f"{data}.db").exists()):
+            _preprocess(kind, tokenizer, write_corpus(root / name, n=n, seed=seed, max_words=words), data, seq_length)
+    click.echo(str(root / "data" / "pretrain.mindrecord"))
+
+
+def _preprocess(kind: str, tokenizer, corpus, data, seq_length: int) -> None:
+    import subprocess
+    import sys
+
     data.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "iflytekspark.data", "pretrain", "--tokenizer", str(tokenizer),
+    cmd = [sys.executable, "-m", "iflytekspark.data", kind, "--tokenizer", str(tokenizer),
            "--raw_data_path", str(corpus), "--output_filename", str(data), "--seq_length", str(seq_length),
            "--workers", "1"]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         raise click.ClickException(f"preprocessing failed ({' '.join(cmd)}):\n{proc.stderr.strip()}")
-    click.echo(proc.stdout.strip(), err=True)
-    click.echo(str(data))
+    click.echo(f"{kind}: {proc.stdout.strip()}", err=True)
 
 
 NEXT_STEPS = (

@@ -127,5 +127,7 @@ def write_results(prompts: List[str], answers: List[str], rank: int, seconds: fl
         f.write(f"{len(prompts)} question(s) answered in {seconds:.1f} s\n")
         for i, (prompt, answer) in enumerate(zip(prompts, answers)):
             f.write(f"\n=== question {i}\n--- prompt\n{prompt}\n--- answer\n{answer}\n")
+    for i, answer in enumerate(answers):  # in the rank's log too, so `orchestrate logs` shows them
+        print(f"predict: answer {i}: {json.dumps(answer, ensure_ascii=False)}")
     print(f"predict: {len(prompts)} answer(s) written to {base.with_suffix('.json')}")
     return base.with_suffix(".json")
