@@ -73,7 +73,8 @@ class FlashWindowAttention(nn.Cell):
     """Ascend only: FlashAttentionScore in band mode (sparse_mode 4, pre_tokens W-1, next_tokens 0).
 
     Band mode takes the compressed 2048x2048 upper-triangular mask (1 = discard), a constant here.
-    Not runnable on CPU; selected by config.use_flash_attention (default: on Ascend only).
+    Not runnable on CPU; selected by config.use_flash_attention (the plan renders it: on Atlas A2/A3
+    only; unset, on Ascend chips other than the 910A, see model.flash_attention_enabled).
     """
 
     def __init__(self, config: Any):

@@ -51,7 +51,8 @@ class IFlytekSparkConfig(PretrainedConfig):
     sparse_local_size (attention window W: query i sees keys i-W+1..i), rope_theta.
     Numerics: compute_type (linears, attention), param_init_type (linear weights; default compute_type),
     layernorm_compute_type, softmax_compute_type, embedding_init_type (the embedding table).
-    Behaviour: use_flash_attention (None = only on Ascend), loss_mask_alignment ("labels" | "reference"),
+    Behaviour: use_flash_attention (None = on Ascend chips that have FlashAttentionScore, not the
+    910A; the plan always sets it), loss_mask_alignment ("labels" | "reference"),
     use_past (incremental decoding, inference only), parallel_config (dp / mp).
     """
 

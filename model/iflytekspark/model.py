@@ -18,16 +18,46 @@ from mindspore.ops import operations as P
 
 from .attention import Attention, rope_inv_freq, rope_tables, window_mask
 from .config import IFlytekSparkConfig
+from .errors import ConfigError
 from .layers import MLP, Embedding, LayerNorm, cast_to, dp_mp
 
 __all__ = ["DecoderLayer", "IFlytekSparkModel", "IFlytekSparkForCausalLM", "MaskedCrossEntropy"]
 
 
+# Ascend SoC versions without FlashAttentionScore: the 910A (Atlas 800) reports "ascend910" (the
+# A2's is "ascend910b", the A3's "ascend910_93"). The same names MindFormers' own is_910a() tests
+# (mindformers/version_control.py); the operator exists on Atlas A2/A3 training products only (CANN
+# operator list, FlashAttentionScore "产品支持情况").
+NO_FLASH_SOCS = ("910a", "ascend910")
+
+
+def ascend_soc_version() -> str:
+    """The SoC version MindSpore's context reports ("ascend910b", ...; "" when unavailable)."""
+    try:
+        from mindspore._c_expression import MSContext
+
+        return str(MSContext.get_instance().get_ascend_soc_version()).lower()
+    except Exception:  # an older MindSpore or no Ascend runtime: unknown
+        return ""
+
+
 def flash_attention_enabled(config: Any) -> bool:
-    """config.use_flash_attention, or when unset (None): only on Ascend."""
-    if config.use_flash_attention is None:
-        return ms.get_context("device_target") == "Ascend"
-    return bool(config.use_flash_attention)
+    """config.use_flash_attention (the plan always renders it), or when unset (None): on Ascend chips
+    that have FlashAttentionScore, never on the 910A. Asking for it on a 910A is a ConfigError."""
+    wanted = config.use_flash_attention
+    if wanted is not None and not wanted:
+        return False
+    if ms.get_context("device_target") != "Ascend":
+        return bool(wanted)  # explicit True off Ascend builds the cells (wiring tests); None: dense
+    soc = ascend_soc_version()
+    if soc in NO_FLASH_SOCS:
+        if wanted:
+            raise ConfigError(
+                f"use_flash_attention is true, but this Ascend SoC ({soc}, Atlas 800 / 910A) has no "
+                "FlashAttentionScore (Atlas A2/A3 only): set use_flash_attention: false"
+            )
+        return False
+    return True
 
 
 class DecoderLayer(nn.Cell):

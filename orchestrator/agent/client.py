@@ -16,11 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Type, TypeVar
 
-from orchestrator.agent import node_agent
+from orchestrator.agent import node_agent, node_devices
 from orchestrator.errors import OrchestrateError, RemoteCommandError
 from orchestrator.transport.base import RunResult
 
 AGENT_FILE = Path(node_agent.__file__)
+# Shipped next to the agent (relative path on the node -> file here): its NPU module and npu-smi's parser.
+AGENT_SIBLINGS = {"node_devices.py": AGENT_FILE.with_name("node_devices.py")} | {
+    f"{node_devices.PARSER_DIR}/{name}": AGENT_FILE.parents[1] / "ascend" / name
+    for name in node_devices.PARSER_FILES
+}
 AGENT_VERSION = node_agent.AGENT_VERSION
 TERMINAL_STATES = node_agent.TERMINAL
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
@@ -39,9 +44,11 @@ class ProcessSpec:
     env: Mapping[str, str] = field(default_factory=dict)  # planned env; ORCHESTRATE_* are added
     cwd: str = ""
     rank: Optional[int] = None
+    device: Optional[int] = None  # the physical NPU id it binds (the agent sets DEVICE_ID as it sees it)
 
     def to_dict(self) -> Dict[str, Any]:
         out = {"argv": list(self.argv), "log": self.log, "env": dict(self.env), "cwd": self.cwd}
+        out.update({} if self.device is None else {"device": self.device})
         return out if self.rank is None else dict(out, rank=self.rank)
 
 
@@ -60,6 +67,7 @@ class JobSpec:
     heartbeat_s: float = 1.0
     inherit_env: bool = True  # start from the agent's environment, then apply each process's env
     seq_length: Optional[int] = None  # turns samples/s into tokens/s in status
+    release_wait_s: float = node_agent.RELEASE_WAIT_S  # at most this long for npu-smi to free the NPUs
     agent_version: str = AGENT_VERSION
 
     def __post_init__(self) -> None:
@@ -100,8 +108,10 @@ class AgentCommands:
         """``cpu_sample`` 0 answers at once, with CPU % averaged over each process's life."""
         return self._argv("status", "--job", job_id, "--lines", str(lines), "--cpu-sample", str(cpu_sample))
 
-    def stop(self, job_id: str, grace: float = 10.0) -> list[str]:
-        return self._argv("stop", "--job", job_id, "--grace", str(grace))
+    def stop(self, job_id: str, grace: float = 10.0, release_wait: Optional[float] = None) -> list[str]:
+        """``release_wait``: seconds to wait for the NPUs' release (default: the job spec's)."""
+        wait = [] if release_wait is None else ["--release-wait", str(release_wait)]
+        return self._argv("stop", "--job", job_id, "--grace", str(grace), *wait)
 
     def list_jobs(self) -> list[str]:
         return self._argv("list")
@@ -109,8 +119,11 @@ class AgentCommands:
     def version(self) -> list[str]:
         return self._argv("version")
 
-    def check_devices(self, devices: Sequence[int]) -> list[str]:
-        return self._argv("check-devices", "--devices", ",".join(str(d) for d in devices))
+    def check_devices(self, devices: Sequence[int], wait: float = 0.0) -> list[str]:
+        """``wait``: seconds to wait for exited processes npu-smi still lists on ``devices``."""
+        return self._argv(
+            "check-devices", "--devices", ",".join(str(d) for d in devices), "--wait", str(wait)
+        )
 
 
 # ---------------------------------------------------------------- what the agent answers
@@ -226,20 +239,63 @@ class StartedProcess:
 
 
 @dataclass(frozen=True)
+class NpuRelease:
+    """The wait for npu-smi to stop listing processes on a job's NPUs (``free`` None: npu-smi absent or
+    failing, nothing known; False: ``listed`` pids were still listed after ``waited_s``)."""
+
+    devices: Tuple[int, ...] = ()
+    free: Optional[bool] = True
+    waited_s: float = 0.0
+    listed: Tuple[int, ...] = ()
+    error: str = ""
+
+
+def release_note(r: Optional[NpuRelease]) -> str:
+    """``NPUs free after 2.1 s`` / ``NPUs still listed after 30.0 s: pid 42`` / "" (nothing to know)."""
+    if r is None or r.free is None or not r.devices:
+        return ""
+    if r.free:
+        return f"NPUs free after {r.waited_s:.1f} s"
+    return f"NPUs still listed after {r.waited_s:.1f} s: pid {', '.join(str(p) for p in r.listed)}"
+
+
+def _release(data: Optional[Mapping[str, Any]]) -> Optional[NpuRelease]:
+    if not data:
+        return None
+    listed = tuple(r["pid"] for r in data.get("listed", []))
+    return NpuRelease(tuple(data.get("devices", ())), data.get("free"), data.get("waited_s", 0.0), listed,
+                      data.get("error", ""))  # fmt: skip
+
+
+@dataclass(frozen=True)
 class StartResult:
     job_id: str
     supervisor_pid: int
     processes: Tuple[StartedProcess, ...]
+    released: Optional[NpuRelease] = None  # the wait, before starting, for exited processes' NPUs
+    device_map: Optional[Mapping[str, Any]] = None  # rank -> physical device, logic id, DEVICE_ID given
 
 
 @dataclass(frozen=True)
 class StopResult:
-    """What ``stop`` signalled (pid -> last signal) and what survived (empty when clean)."""
+    """What ``stop`` signalled (pid -> last signal), what survived (empty when clean) and the wait for
+    the job's NPUs to be released afterwards."""
 
     job_id: str
     state: str
     killed: Mapping[int, str]
     left: Tuple[int, ...]
+    release: Optional[NpuRelease] = None
+
+
+@dataclass(frozen=True)
+class DeviceCheck:
+    """``check-devices``: the NPUs free (no process listed on them), after waiting ``waited_s``."""
+
+    devices: Tuple[int, ...]
+    free: bool
+    waited_s: float
+    npu_smi: Optional[str]
 
 
 @dataclass(frozen=True)
@@ -249,16 +305,24 @@ class Conflict:
     source: str  # record | environment | npu-smi
     pid: int
     job: Optional[str]
-    cmd: str
-    npu: Optional[int] = None
+    cmd: str = ""
+    npu: Optional[int] = None  # the physical NPU id npu-smi lists the pid on
+    user: Optional[str] = None
+    state: str = "running"  # npu-smi rows: running, or exited (listed, not released yet)
+
+    def __str__(self) -> str:
+        where = "" if self.npu is None else f", NPU {self.npu}"
+        who = f", user {self.user}" if self.user else ""
+        return f"pid {self.pid} ({self.source}{where}{who}, {self.state}, job {self.job}): {self.cmd}"
 
 
 class NodeBusy(RemoteCommandError):
-    """``start`` refused: processes of an earlier job still run on the node (listed in ``conflicts``)."""
+    """``start`` refused: processes of an earlier job still run on the node, an NPU is held by another
+    process or not released yet (listed in ``conflicts``)."""
 
     def __init__(self, result: RunResult, message: str, conflicts: Sequence[Conflict]):
         self.conflicts = tuple(conflicts)
-        lines = [message] + [f"  pid {c.pid} ({c.source}, job {c.job}): {c.cmd}" for c in self.conflicts]
+        lines = [message] + [f"  {c}" for c in self.conflicts]
         super().__init__(result.host, result.command, result.exit_code, stderr="\n".join(lines))
 
 
@@ -292,7 +356,8 @@ def answer(result: RunResult) -> Dict[str, Any]:
 def parse_start(result: RunResult) -> StartResult:
     data = answer(result)
     procs = tuple(_build(StartedProcess, p) for p in data["processes"])
-    return StartResult(data["job"], data["supervisor_pid"], procs)
+    return StartResult(data["job"], data["supervisor_pid"], procs, _release(data.get("released")),
+                       data.get("device_map"))  # fmt: skip
 
 
 def parse_status(result: RunResult) -> JobStatus:
@@ -315,7 +380,16 @@ def parse_stop(result: RunResult) -> StopResult:
     """The stop report; ``RemoteCommandError`` (exit 5) when processes of the job survived."""
     data = answer(result)
     killed = {int(pid): sig for pid, sig in data["killed"].items()}
-    return StopResult(data["job"], data["state"], killed, tuple(p["pid"] for p in data["left"]))
+    left = tuple(p["pid"] for p in data["left"])
+    return StopResult(data["job"], data["state"], killed, left, _release(data.get("release")))
+
+
+def parse_check_devices(result: RunResult) -> DeviceCheck:
+    """The NPUs free; ``NodeBusy`` naming the pid, user and NPU of what holds them otherwise."""
+    data = answer(result)
+    return DeviceCheck(
+        tuple(data["devices"]), bool(data["free"]), float(data["waited_s"]), data.get("npu_smi")
+    )
 
 
 def parse_version(result: RunResult, expected: str = AGENT_VERSION) -> str:

@@ -1,11 +1,13 @@
 """The node agent: starts, supervises, reports on and stops one job's processes on this node.
 
-Copied to each node, run with its Python (3.9+, standard library, Linux /proc): ``python node_agent.py
-[--workdir DIR] <start|status|stop|list|version|check-devices> ...``; answers one JSON object on stdout
-(``ok`` plus data, or ``error``), exit codes ``EXIT_*``. A job lives in ``<workdir>/jobs/<job_id>/``
-(0700): ``spec.json``, ``state.json`` (0600, written atomically by the detached supervisor),
-``supervisor.log``, the ``stop-requested`` marker. Every process we start carries ORCHESTRATE_JOB_ID,
-_ROLE and _RANK in its environment, which finds leftovers. A node is this host's network namespace.
+Copied to each node with ``node_devices.py`` and the npu-smi parser (``ascend/``) next to it, run with its
+Python (3.9+, standard library, Linux /proc): ``python node_agent.py [--workdir DIR]
+<start|status|stop|list|version|check-devices|npu-info> ...``; answers one JSON object on stdout (``ok``
+plus data, or ``error``), exit codes ``EXIT_*``. A job lives in ``<workdir>/jobs/<job_id>/`` (0700):
+``spec.json``, ``state.json`` (0600, written atomically by the detached supervisor), ``supervisor.log``,
+the ``stop-requested`` marker. Every process we start carries ORCHESTRATE_JOB_ID, _ROLE and _RANK in its
+environment, which finds leftovers. A node is this host's network namespace. Only processes of jobs
+recorded here are ever stopped; NPUs count as free once npu-smi lists no process on them.
 """
 
 from __future__ import annotations
@@ -16,19 +18,24 @@ import json
 import os
 import re
 import select
-import shutil
 import signal
 import subprocess
 import sys
 import time
 from typing import Any, Callable, Dict, Iterable, List, Optional, Set
 
-AGENT_VERSION = "1"
+if __package__:  # imported from the controller's package
+    from orchestrator.agent import node_devices as npus
+else:  # run as a script: node_devices.py was shipped next to this file
+    import node_devices as npus  # type: ignore[no-redef]
+
+AGENT_VERSION = "2"
 ENV_JOB, ENV_RANK, ENV_ROLE = "ORCHESTRATE_JOB_ID", "ORCHESTRATE_RANK", "ORCHESTRATE_ROLE"
 # When set, scans only see processes carrying the same value (tests; several agents on one host).
 ENV_SCOPE = "ORCHESTRATE_AGENT_SCOPE"
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_BUSY, EXIT_SPAWN, EXIT_SURVIVORS, EXIT_NO_JOB = range(7)
 TERMINAL = ("succeeded", "failed", "stopped")
+RELEASE_WAIT_S = 30.0  # how long to wait for npu-smi to stop listing a job's (or a dead) process
 
 Json = Dict[str, Any]
 
@@ -183,37 +190,6 @@ def usage(pids: List[int], sample: float) -> Dict[int, Json]:
     return out
 
 
-# ---------------------------------------------------------------- npu-smi
-def parse_npu_smi(text: str) -> List[Json]:
-    """Process rows of ``npu-smi info``: [{npu, chip, pid, name, memory}], whatever the column layout."""
-    rows, cols, pid_col, name_col = [], [], 0, 0
-    for line in text.splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if any(c.startswith("Process id") for c in cells):  # the table header names the columns
-            cols = cells
-            pid_col = next(i for i, c in enumerate(cols) if c.startswith("Process id"))
-            name_col = next((i for i, c in enumerate(cols) if c.startswith("Process name")), pid_col + 1)
-            continue
-        ids = cells[0].split() if cols and len(cells) == len(cols) else []
-        if len(ids) == 2 and all(i.isdigit() for i in ids) and cells[pid_col].isdigit():
-            rows.append({"npu": int(ids[0]), "chip": int(ids[1]), "pid": int(cells[pid_col]),
-                         "name": cells[name_col], "memory": cells[-1]})  # fmt: skip
-    return rows
-
-
-def npu_holders(devices: Iterable[int]) -> Optional[List[Json]]:
-    """Processes holding the given NPUs per ``npu-smi info``; None when npu-smi is absent or fails."""
-    exe, wanted, env = shutil.which("npu-smi"), set(devices), dict(os.environ, LC_ALL="C")
-    try:
-        out = subprocess.run([exe, "info"], capture_output=True, text=True, timeout=30, env=env) if exe else 0
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if not out:
-        return None
-    rows = [r for r in parse_npu_smi(out.stdout) if r["npu"] in wanted]
-    return [dict(r, cmd=" ".join(proc_read(r["pid"], "cmdline"))) for r in rows]
-
-
 # ---------------------------------------------------------------- MindFormers log progress
 
 # MFLossMonitor.print_output_info: "{ Epoch:[%3d/%3d], step:[%5d/%5d], loss: %5.6f, " (sink) or
@@ -297,7 +273,7 @@ class Supervisor:
             "job_id": job, "node": self.spec.get("node"), "agent_version": AGENT_VERSION, "state": "starting",
             "supervisor_pid": os.getpid(), "supervisor_start": proc_stat(os.getpid())["start"],
             "started": time.time(), "ended": None, "heartbeat": time.time(), "root_cause": None,
-            "stopping": None, "end_order": [], "leftovers": {},
+            "stopping": None, "end_order": [], "leftovers": {}, "device_map": self.spec.get("device_map"),
             "processes": [
                 {"name": "scheduler" if p["role"] == "scheduler" else f"rank-{p['rank']}", "rank": p["rank"],
                  "role": p["role"], "argv": p["argv"], "log": p["log"], "pid": None, "pgid": None,
@@ -443,19 +419,26 @@ def daemonize(workdir: str, job: str, jdir: str, timeout: float = 60.0) -> Json:
 
 
 # ---------------------------------------------------------------- verbs
-def find_conflicts(workdir: str, devices: Iterable[int]) -> List[Json]:
-    """Processes of earlier jobs still on this node: by our records, by env marks, by NPU use."""
+def find_conflicts(workdir: str, devices: Iterable[int], info: Any = None) -> List[Json]:
+    """Processes in the way of a job on ``devices``: those of jobs recorded here (``record``: --force stops
+    them), marked by an agent for a job not recorded here and run by our user (``environment``), and live
+    ones npu-smi (``info``) lists on ``devices`` that are neither (``npu-smi``: never stopped by us)."""
     found: Dict[int, Json] = {}
-    for st in all_states(workdir):
+    states = all_states(workdir)
+    for st in states:
         sup = {"name": "supervisor", "pid": st["supervisor_pid"], "start_ticks": st.get("supervisor_start")}
         for r in [sup] + st["processes"]:
             if is_alive(r["pid"], r["start_ticks"]):
                 found[r["pid"]] = {"source": "record", "job": st["job_id"], "name": r["name"], "pid": r["pid"],
                                    "pgid": r.get("pgid"), "cmd": " ".join(proc_read(r["pid"], "cmdline"))}  # fmt: skip
+    recorded = {st["job_id"] for st in states}
     for p in scan_marked():
-        found.setdefault(p["pid"], dict(p, source="environment"))
-    for h in npu_holders(devices) or []:
-        found.setdefault(h["pid"], dict(h, source="npu-smi", job=proc_marks(h["pid"]).get(ENV_JOB)))
+        if p["job"] in recorded or npus.uid_of(p["pid"]) == os.getuid():
+            found.setdefault(p["pid"], dict(p, source="record" if p["job"] in recorded else "environment"))
+    for h in npus.holders(info, devices) if info is not None else []:
+        if h["state"] == "running" and h["local_pid"] not in found:
+            marks = proc_marks(h["local_pid"])
+            found[h["local_pid"]] = dict(h, source="npu-smi", job=marks.get(ENV_JOB), npu=h["device"])
     return sorted(found.values(), key=lambda c: c["pid"])
 
 
@@ -470,25 +453,32 @@ def cmd_start(args: argparse.Namespace) -> Json:
     workdir = spec["work_dir"] = os.path.abspath(workdir)  # the supervisor runs in the job folder
     for p in spec["ranks"] + ([spec["scheduler"]] if spec.get("scheduler") else []):
         p["log"] = os.path.abspath(p["log"])
-    jdir, devices = job_dir(workdir, job), spec.get("devices", [])
-    conflicts = find_conflicts(workdir, devices)
-    if conflicts and args.force:
+    jdir, devices, smi = job_dir(workdir, job), spec.get("devices", []), npus.find_tool("npu-smi")
+    info = npus.read(smi)[0] if smi and devices else None
+    try:  # each rank's DEVICE_ID as its process sees the device (ASCEND_RT_VISIBLE_DEVICES, containers)
+        spec["device_map"] = npus.map_rank_devices(spec, smi, info, dict(os.environ))
+    except ValueError as e:
+        raise AgentError(EXIT_USAGE, str(e)) from None
+    conflicts = find_conflicts(workdir, devices, info)
+    if conflicts and args.force:  # only jobs recorded here, never a process we did not start
         for other in sorted({c["job"] for c in conflicts if c["source"] == "record"}):
             stop_job(workdir, other, grace)
-        rest = find_conflicts(workdir, devices)
-        terminate({c["pgid"] for c in rest if c.get("pgid") == c["pid"]}, {c["pid"] for c in rest}, grace)
-        conflicts = find_conflicts(workdir, devices)
+        conflicts = find_conflicts(workdir, devices, npus.read(smi)[0] if smi and devices else None)
     if conflicts:
-        jobs = ", ".join(sorted({str(c.get("job")) for c in conflicts}))
-        message = f"node busy: processes of earlier job(s) {jobs} still run"
-        raise AgentError(EXIT_BUSY, message, conflicts=conflicts)
+        raise AgentError(EXIT_BUSY, npus.busy_message(conflicts, workdir), conflicts=conflicts)
     if os.path.exists(os.path.join(jdir, "state.json")):
         raise AgentError(EXIT_BUSY, f"job {job} was already started on this node: use a new job id")
+    wait = float(spec.get("release_wait_s", RELEASE_WAIT_S))
+    released = npus.wait_released(smi, devices, (), wait)  # pids npu-smi still lists but that are gone
+    if released["free"] is False:
+        listed = [dict(r, source="npu-smi", npu=r["device"], job=None) for r in released["listed"]]
+        message = npus.busy_message(listed, workdir, released["waited_s"])
+        raise AgentError(EXIT_BUSY, message, conflicts=listed, released=released)
     for d in (workdir, os.path.dirname(jdir), jdir):
         os.makedirs(d, mode=0o700, exist_ok=True)
     os.chmod(jdir, 0o700)
     write_json(os.path.join(jdir, "spec.json"), spec)
-    answer = dict(daemonize(workdir, job, jdir), job=job)
+    answer = dict(daemonize(workdir, job, jdir), job=job, released=released, device_map=spec["device_map"])
     if any(p["spawn_error"] for p in answer["processes"]):
         raise AgentError(EXIT_SPAWN, "some processes failed to spawn; the job was stopped", **answer)
     return answer
@@ -519,8 +509,10 @@ def cmd_status(args: argparse.Namespace) -> Json:
                 heartbeat_age=round(time.time() - st["heartbeat"], 3), processes=procs)  # fmt: skip
 
 
-def stop_job(workdir: str, job: str, grace: float) -> Json:
-    """Stop every process of ``job`` on this node (TERM, grace, KILL); raise if any survives."""
+def stop_job(workdir: str, job: str, grace: float, release_wait: Optional[float] = None) -> Json:
+    """Stop every process of ``job`` on this node (TERM, grace, KILL); raise if any survives. Then wait,
+    at most ``release_wait`` s (default: the spec's), until npu-smi no longer lists a process of the job,
+    or one that is gone, on the job's NPUs (``release``: how long, and what is still listed)."""
     st, jdir = load_state(workdir, job), job_dir(workdir, job)
     sup, sup_start = st["supervisor_pid"], st.get("supervisor_start")
     marked = [p for p in scan_marked(job) if p["pid"] != sup]
@@ -550,6 +542,10 @@ def stop_job(workdir: str, job: str, grace: float) -> Json:
     answer = {"job": job, "state": st["state"], "killed": killed, "left": left, "none_left": not left}
     if left:
         raise AgentError(EXIT_SURVIVORS, f"{len(left)} process(es) of {job} survived", **answer)
+    spec = read_json(os.path.join(jdir, "spec.json")) or {}
+    wait = float(spec.get("release_wait_s", RELEASE_WAIT_S) if release_wait is None else release_wait)
+    own = {r["pid"] for r in st["processes"] if r["pid"]} | {int(pid) for pid in killed}
+    answer["release"] = npus.wait_released(npus.find_tool("npu-smi"), spec.get("devices", []), own, wait)
     return answer
 
 
@@ -561,12 +557,37 @@ def cmd_list(args: argparse.Namespace) -> Json:
 
 
 def cmd_check_devices(args: argparse.Namespace) -> Json:
-    devices = [int(d) for d in args.devices.split(",") if d.strip()]
-    holders, marked = npu_holders(devices), scan_marked()
-    answer = dict(devices=devices, npu_smi=holders is not None, holders=holders or [], orchestrate=marked)
-    if holders or marked:
-        raise AgentError(EXIT_BUSY, "devices or node in use", free=False, **answer)
+    """Who holds these NPUs; free once npu-smi lists no process on them, waiting at most ``--wait`` s for
+    pids that are gone (a live process is answered at once). Marked processes are listed, not counted."""
+    devices, smi = [int(d) for d in args.devices.split(",") if d.strip()], npus.find_tool("npu-smi")
+    info, error = npus.read(smi) if smi and devices else (None, "")
+    holders = npus.holders(info, devices) if info is not None else []
+    answer = dict(
+        devices=devices, npu_smi=smi, holders=holders, error=error, waited_s=0.0, orchestrate=scan_marked()
+    )
+    live = [dict(h, source="npu-smi", npu=h["device"], job=proc_marks(h["local_pid"]).get(ENV_JOB))
+            for h in holders if h["state"] == "running"]  # fmt: skip
+    if live:
+        raise AgentError(
+            EXIT_BUSY, npus.busy_message(live, args.workdir), free=False, conflicts=live, **answer
+        )
+    if holders:
+        released = npus.wait_released(smi, devices, (), args.wait)
+        answer.update(holders=released["listed"], waited_s=released["waited_s"], error=released["error"])
+        if released["free"] is False:
+            listed = [dict(r, source="npu-smi", npu=r["device"], job=None) for r in released["listed"]]
+            message = npus.busy_message(listed, args.workdir, released["waited_s"])
+            raise AgentError(EXIT_BUSY, message, free=False, conflicts=listed, **answer)
     return dict(answer, free=True)
+
+
+def cmd_npu_info(args: argparse.Namespace) -> Json:
+    """What this node's npu-smi says, parsed by the shipped parser; where the tools are."""
+    smi = npus.find_tool("npu-smi")
+    (info, info_error), (mapping, map_error) = npus.read(smi), npus.read(smi, "map")
+    return {"npu_smi": smi, "hccn_tool": npus.find_tool("hccn_tool", args.ascend_root),
+            "info": npus.as_json(info), "info_error": info_error, "mapping": npus.as_json(mapping),
+            "mapping_error": map_error, "holders": npus.holders(info) if info is not None else []}  # fmt: skip
 
 
 VERBS: Dict[str, Any] = {  # verb: (function, help, [(flag, argparse options)])
@@ -574,11 +595,14 @@ VERBS: Dict[str, Any] = {  # verb: (function, help, [(flag, argparse options)])
               ("--force", {"action": "store_true", "help": "stop earlier jobs' processes first"})]),
     "status": (cmd_status, "state of a job", [("--job", {"required": True}), ("--lines", {"type": int, "default": 20}),
                ("--cpu-sample", {"type": float, "default": 0.1, "help": "seconds to measure CPU %% over"})]),
-    "stop": (lambda a: stop_job(a.workdir, a.job, a.grace), "stop a job, verify nothing is left", [("--job", {"required": True}),
-             ("--grace", {"type": float, "default": 10.0})]),
+    "stop": (lambda a: stop_job(a.workdir, a.job, a.grace, a.release_wait), "stop a job, verify nothing is left",
+             [("--job", {"required": True}), ("--grace", {"type": float, "default": 10.0}),
+              ("--release-wait", {"type": float, "help": "seconds to wait for npu-smi to release the NPUs"})]),
     "list": (cmd_list, "jobs known on this node", []),
     "version": (lambda a: {"version": AGENT_VERSION, "python": sys.version.split()[0]}, "agent version", []),
-    "check-devices": (cmd_check_devices, "who holds these NPUs", [("--devices", {"default": ""})]),
+    "check-devices": (cmd_check_devices, "who holds these NPUs", [("--devices", {"default": ""}),
+                      ("--wait", {"type": float, "default": 0.0, "help": "seconds to wait for exited pids"})]),
+    "npu-info": (cmd_npu_info, "npu-smi info and info -m as parsed here", [("--ascend-root", {"default": None})]),
     "supervise": (lambda a: Supervisor(a.workdir, a.job).run(a.notify_fd), argparse.SUPPRESS,
                   [("--job", {"required": True}), ("--notify-fd", {"type": int})]),
 }  # fmt: skip

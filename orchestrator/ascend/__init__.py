@@ -22,9 +22,11 @@ from orchestrator.ascend.npu_smi import Npu, NpuChip, NpuProcess, NpuSmiInfo, pa
 from orchestrator.ascend.npu_smi_queries import (
     BoardInfo,
     ChipMapping,
+    SpodInfo,
     parse_npu_smi_board,
     parse_npu_smi_list,
     parse_npu_smi_mapping,
+    parse_npu_smi_spod_info,
     parse_npu_smi_version,
 )
 from orchestrator.ascend.versions import parse_cann_version, parse_driver_version, parse_lspci_ascend
@@ -41,6 +43,7 @@ __all__ = [
     "NpuProcess",
     "NpuSmiInfo",
     "PingResult",
+    "SpodInfo",
     "parse_cann_version",
     "parse_driver_version",
     "parse_hccn_conf",
@@ -55,5 +58,6 @@ __all__ = [
     "parse_npu_smi_info",
     "parse_npu_smi_list",
     "parse_npu_smi_mapping",
+    "parse_npu_smi_spod_info",
     "parse_npu_smi_version",
 ]

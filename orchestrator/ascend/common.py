@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import Optional
 
-from orchestrator.errors import OrchestrateError
+try:
+    from orchestrator.errors import OrchestrateError
+except ImportError:  # on a node, shipped with the agent (node_devices.py) without the orchestrator package
+
+    class OrchestrateError(Exception):  # type: ignore[no-redef]
+        """Stands in for orchestrator.errors.OrchestrateError."""
+
+        exit_code = 1
 
 
 class AscendParseError(OrchestrateError, ValueError):

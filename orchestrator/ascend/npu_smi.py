@@ -21,13 +21,17 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from orchestrator.ascend.common import AscendParseError, raise_tool_error
-from orchestrator.ascend.npu_smi_queries import (  # noqa: F401  (re-exported: one import site)
+# Relative imports: the node agent ships this module with common.py and npu_smi_queries.py and imports
+# them as a package of their own (orchestrator/agent/node_devices.py), without the orchestrator package.
+from .common import AscendParseError, raise_tool_error
+from .npu_smi_queries import (  # noqa: F401  (re-exported: one import site)
     BoardInfo,
     ChipMapping,
+    SpodInfo,
     parse_npu_smi_board,
     parse_npu_smi_list,
     parse_npu_smi_mapping,
+    parse_npu_smi_spod_info,
     parse_npu_smi_version,
 )
 

@@ -1,4 +1,4 @@
-"""Parse the small npu-smi queries: `info -l`, `info -m`, `info -t board -i N` and `-v`.
+"""Parse the small npu-smi queries: `info -l`, `info -m`, `info -t board -i N`, `info -t spod-info` and `-v`.
 
 Their output is tab-indented with padded keys and trailing spaces: split on the first colon and
 strip (``-l``, ``-t``), or on whitespace (``-m``). Errors npu-smi prints on stdout raise
@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from orchestrator.ascend.common import AscendParseError, key_values, raise_tool_error
+from .common import AscendParseError, key_values, raise_tool_error  # relative: shipped to nodes
 
 # PCI device ids of the Ascend 910 generations (`npu-smi info -t board`, `lspci`).
 PCI_GENERATIONS = {"d801": "910A", "d802": "910B", "d803": "910C"}
@@ -111,6 +111,41 @@ def parse_npu_smi_board(text: str) -> BoardInfo:
         chip_count=_int(first.get("chip count")),
         fields=pairs,
     )
+
+
+@dataclass(frozen=True)
+class SpodInfo:
+    """`npu-smi info -t spod-info -i N -c C` (Atlas A3): the chip's place in its SuperPoD.
+
+    ``sdid`` is the chip's super device id (the rank table 1.2 ``super_device_id``); bits 22-31 hold
+    the server index, 18-21 the NPU, 16-17 the die, 0-15 the device id (CANN DCMI reference,
+    dcmi_get_spod_node_status). ``super_pod_id`` is the SuperPoD's id (``super_pod_id`` of the table).
+    """
+
+    sdid: int
+    super_pod_id: int
+    super_pod_size: Optional[int] = None
+    server_index: Optional[int] = None
+
+
+def parse_npu_smi_spod_info(text: str) -> SpodInfo:
+    """`npu-smi info -t spod-info -i N -c C` -> :class:`SpodInfo`.
+
+    The tool prints ``\\t%-30s : %u`` lines: SDID, Super Pod Size, Super Pod ID, Server Index (the
+    npu-smi source's print_npu_spod_info). Devices without SuperPoD support print "This device does
+    not support querying spod-info." (raised as AscendToolError).
+    """
+    tool = "npu-smi info -t spod-info"
+    found = {key.lower(): value for key, value in key_values(text)}
+    if "sdid" not in found or "super pod id" not in found:
+        raise_tool_error(tool, text, "no SDID / Super Pod ID lines")
+        raise AscendParseError(tool, "no `SDID : N` and `Super Pod ID : N` lines found")
+    values = {}
+    for key in ("sdid", "super pod id", "super pod size", "server index"):
+        if key in found and not found[key].isdigit():
+            raise AscendParseError(tool, f"{key} is not a number", line=f"{key} : {found[key]}")
+        values[key] = _int(found.get(key))
+    return SpodInfo(values["sdid"], values["super pod id"], values["super pod size"], values["server index"])
 
 
 _TOOL_VERSION = re.compile(r"npu-smi\s+version\s*[:：]\s*(\S+)", re.IGNORECASE)

@@ -21,8 +21,10 @@ import click
 def command(
     inventory: str, as_json: bool, strict: bool, max_clock_skew: float, min_free_gb: float, ports
 ) -> None:
-    """Check SSH reach and host keys, hostnames, clocks, Python/MindSpore/MindFormers versions, processes
-    holding NPUs, free disk, free job ports and device NIC health on every node of INVENTORY.
+    """Check SSH reach and host keys, hostnames, clocks, Python/MindSpore/MindFormers versions, the CANN
+    install (location, CANN and driver versions against the pinned pairing), the NPUs (chips of the
+    inventory's profile, health), processes holding NPUs, free disk, free job ports and device NIC
+    health on every node of INVENTORY.
 
     Prints one table (node x check: ok / warn / FAIL / skip). Exit code: 0 when no check failed
     (warnings allowed), 1 when any check failed (or warned, with --strict).

@@ -26,7 +26,9 @@ TASKS = ("pretrain", "finetune", "lora", "predict", "predict_lora", "export", "e
 @click.option(
     "--detach", is_flag=True, help="Return once every rank runs; a background monitor keeps watching."
 )
-@click.option("--force", is_flag=True, help="Stop a job still running on the nodes first.")
+@click.option("--force", is_flag=True,
+              help="Stop earlier jobs of this orchestrator still running on the nodes first (never another "
+                   "process: one holding a needed NPU fails the launch, named).")  # fmt: skip
 def command(task: Optional[str], inventory: Optional[str], plan_dir: Optional[str], sets: tuple[str, ...],
             max_restarts: int, resume_job: Optional[str], detach: bool, force: bool) -> None:  # fmt: skip
     """Plan (unless --plan), stage and start TASK on every node, then follow it with a live table.

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from orchestrator.agent import node_devices
 from orchestrator.collect import layout, node_pack
 from orchestrator.inventory.model import NodeSpec
 from orchestrator.jobs.state import JobRecord, ProcessRef
@@ -29,6 +30,7 @@ from orchestrator.transport import Transport
 NODE_SOURCE = Path(node_pack.__file__).read_text(encoding="utf-8")
 PLOG_ENV = "ASCEND_PROCESS_LOG_PATH"
 HCCN_QUERIES = ("link", "ip", "net_health")
+TOOLS = ("npu-smi", "hccn_tool")  # looked for on PATH, then where Ascend installs them (node_devices)
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ def node_request(record: JobRecord, spec: NodeSpec, plan_node: Optional[NodePlan
         "state": f"{agent_dir}/jobs/{job_id}/state.json",
         "since": record.created,
         "commands": [{"arc": layout.snapshot_name(c), "argv": c} for c in commands],
+        "tool_places": {t: node_devices.tool_places(t, getattr(spec, "ascend_root", None)) for t in TOOLS},
         "max_file_bytes": max_file_bytes,
         "disks": [job_dir, agent_dir],
     }

@@ -18,9 +18,10 @@ from orchestrator.collect.index import CauseEntry, Index, build_index, write_ind
 from orchestrator.collect.lossplot import plot_losses, read_loss
 from orchestrator.jobs.events import append_event
 from orchestrator.jobs.state import JobDir, make_private_dir, resolve_job
+from orchestrator.launch import node_env
 from orchestrator.launch.nodes import JobNodes
 
-CONTROLLER_FILES = ("job.json", "status.json", "events.jsonl", "monitor.log")
+CONTROLLER_FILES = ("job.json", "status.json", "events.jsonl", "monitor.log", node_env.STATE_FILE)
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,8 @@
 
 ```
 <out>/<job>/INDEX.md, index.json, loss.png
-<out>/<job>/controller/        job.json, status.json, events.jsonl, monitor.log (the local state folder)
+<out>/<job>/controller/        job.json, status.json, events.jsonl, monitor.log, node-env.json (each
+                               node's sourced CANN environment): the local state folder
 <out>/<job>/plan/              the job's copy of its plan folder
 <out>/<job>/<host>/MANIFEST.json, node.json   what was packed on the node, and the node at collection
 <out>/<job>/<host>/logs/       <job_dir>/output/log: rank and scheduler logs, MindFormers logs

@@ -12,7 +12,9 @@ whose disk is full can still be collected. Request keys:
   (``$ASCEND_PROCESS_LOG_PATH`` or ``~/ascend/log``), time-windowed, under ``plog/default``;
 - ``state``: the agent's ``state.json`` of the job (its start and end times give the window);
   ``since``: the window start when there is no state (the controller's job creation time);
-- ``commands``: ``[{"arc", "argv"}]`` run now (``npu-smi info``, ``hccn_tool ...``), output packed;
+- ``commands``: ``[{"arc", "argv"}]`` run now (``npu-smi info``, ``hccn_tool ...``), one at a time (the
+  Ascend tools must not run concurrently), output packed; ``tool_places``: ``{tool: [path, ...]}`` where a
+  tool not on PATH is looked for (hccn_tool: ``<ascend root>/driver/tools/``, /usr/local/Ascend/...);
 - ``max_file_bytes``: larger files are cut to their last bytes (errors are at the end);
 - ``disks``: folders whose free space goes into ``node.json`` (a full disk is a common cause).
 
@@ -32,7 +34,6 @@ import subprocess
 import sys
 import tarfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Dict, List, Optional, Tuple
 
 BEGIN, END = "ORCHESTRATE-COLLECT-BEGIN", "ORCHESTRATE-COLLECT-END"
@@ -120,9 +121,16 @@ class Packer:
         return self.buf.getvalue()
 
 
-def run_command(argv: List[str], timeout: float = 20.0) -> Json:
-    """Run one tool now; its combined output and exit code, or why it could not run."""
-    exe = shutil.which(argv[0])
+def find_tool(name: str, places: List[str]) -> Optional[str]:
+    """``name`` on PATH, else the first executable of ``places``."""
+    found = shutil.which(name)
+    return found or next((p for p in places if os.path.isfile(p) and os.access(p, os.X_OK)), None)
+
+
+def run_command(argv: List[str], timeout: float = 20.0, places: Optional[List[str]] = None) -> Json:
+    """Run one tool now (found by :func:`find_tool`); its combined output and exit code, or why it
+    could not run."""
+    exe = find_tool(argv[0], places or [])
     if exe is None:
         return {"argv": argv, "exit_code": None, "error": "not found", "output": ""}
     try:
@@ -164,9 +172,8 @@ def pack(request: Json) -> bytes:
             entries.append({"arc": "plog/default", "path": plog, "window": True, "optional": True})
     for e in entries:
         packer.add_tree(e["path"], e["arc"], window if e.get("window") else None, bool(e.get("optional")))
-    commands = request.get("commands", [])
-    with ThreadPoolExecutor(max_workers=8) as ex:
-        results = list(ex.map(lambda c: run_command(c["argv"]), commands))
+    commands, places = request.get("commands", []), request.get("tool_places") or {}
+    results = [run_command(c["argv"], places=places.get(c["argv"][0])) for c in commands]
     for c, r in zip(commands, results):
         if r["exit_code"] is not None:
             packer.add_bytes(c["arc"], r["output"].encode(), now)

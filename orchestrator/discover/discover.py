@@ -1,26 +1,32 @@
 """Read every node in parallel: hostname, NPUs (npu-smi), device IPs (hccn_tool, else /etc/hccn.conf),
-NIC link state and health; then list the differences from the inventory.
+NIC link state and health, and on Atlas A3 each chip's SuperPoD ids; then list the differences from
+the inventory.
 
 Two round trips per node: the first finds the tools and reads hostname, ``npu-smi info`` and
-/etc/hccn.conf; the second asks hccn_tool about each NPU found. Steps run one after another on a node
-(never two npu-smi at once), nodes run in parallel. A node without npu-smi (the cpu profile) yields its
-hostname only.
+/etc/hccn.conf; the second asks hccn_tool about each device found and, when npu-smi shows two chips per
+NPU (A3), ``npu-smi info -t spod-info -i <npu> -c <chip>`` about each chip. Steps run one after another
+on a node (never two npu-smi at once), nodes run in parallel. A node without npu-smi (the cpu profile)
+yields its hostname only. Devices are physical ids: npu-smi's Chip Phy-ID when it prints one (one
+device per chip), else the NPU id.
 """
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from orchestrator.ascend import (
     AscendParseError,
     DeviceNic,
+    NpuChip,
     NpuSmiInfo,
     parse_hccn_conf,
     parse_hccn_ip,
     parse_hccn_link,
     parse_hccn_net_health,
     parse_npu_smi_info,
+    parse_npu_smi_spod_info,
 )
 from orchestrator.discover.diff import compare
 from orchestrator.discover.model import DeviceState, Discovery, NodeDiscovery
@@ -64,8 +70,42 @@ def _hccn_steps(hccn_tool: str, devices: tuple[int, ...]) -> dict[str, str]:
     }
 
 
+@dataclass(frozen=True)
+class _Chip:
+    device_id: int
+    npu_id: int
+    chip_id: int
+    name: str
+    chip: NpuChip
+    per_chip: bool  # one device per chip (npu-smi printed Phy-IDs)
+
+
+def _chips(info: NpuSmiInfo) -> list[_Chip]:
+    """The devices npu-smi shows: one per chip where it prints Chip Phy-IDs (A3), else one per NPU."""
+    out = []
+    for npu in info.npus:
+        per_chip = len(npu.chips) > 1 or any(c.phy_id is not None for c in npu.chips)
+        if not per_chip:
+            out.append(_Chip(npu.npu_id, npu.npu_id, npu.chips[0].chip_id, npu.name, npu.chips[0], False))
+            continue
+        for c in npu.chips:
+            dev = c.phy_id if c.phy_id is not None else npu.npu_id * len(npu.chips) + c.chip_id
+            out.append(_Chip(dev, npu.npu_id, c.chip_id, npu.name, c, True))
+    return sorted(out, key=lambda c: c.device_id)
+
+
+def _spod_steps(npu_smi: str, chips: list[_Chip]) -> dict[str, str]:
+    """`npu-smi info -t spod-info -i <npu> -c <chip>` per chip (A3 only: other chips do not support it)."""
+    return {
+        f"spod_{c.npu_id}_{c.chip_id}": tool_command(
+            npu_smi, "info", "-t", "spod-info", "-i", str(c.npu_id), "-c", str(c.chip_id)
+        )
+        for c in chips
+    }
+
+
 def _run_hccn(transport: Transport, steps: dict[str, str], timeout: float) -> dict[str, StepOutput]:
-    """Run the hccn_tool steps; those answered "busy" are retried once after a short pause."""
+    """Run the hccn_tool (and spod-info) steps; those answered "busy" are retried once after a pause."""
     out = run_steps(transport, steps, timeout=timeout)
     busy = {k: v for k, v in steps.items() if k in out and "busy" in out[k].output.lower()}
     if busy:
@@ -89,23 +129,31 @@ def _parsed(parser, step: Optional[StepOutput], what: str, notes: list[str]):
 
 
 def _device(
-    dev: int,
+    chip: _Chip,
     info: NpuSmiInfo,
     hccn: dict[str, StepOutput],
     conf: dict[int, DeviceNic],
     notes: list[str],
 ) -> DeviceState:
-    npu = info.npu(dev)
+    dev = chip.device_id
     ip_mask = _parsed(parse_hccn_ip, hccn.get(f"ip_{dev}"), f"NPU {dev} hccn_tool -ip -g", notes)
     source = "hccn_tool" if ip_mask else ""
     if ip_mask is None and dev in conf and conf[dev].address:
         ip_mask, source = (conf[dev].address, conf[dev].netmask), "hccn.conf"
         notes.append(f"NPU {dev}: device IP taken from /etc/hccn.conf")
     ip, netmask = ip_mask or (None, None)
+    spod_step = hccn.get(f"spod_{chip.npu_id}_{chip.chip_id}")
+    spod = _parsed(
+        parse_npu_smi_spod_info, spod_step, f"NPU {chip.npu_id} chip {chip.chip_id} spod-info", notes
+    )
+    procs = info.processes_on(chip.npu_id)
+    if chip.per_chip:
+        procs = tuple(p for p in procs if p.chip_id == chip.chip_id)
+    health = chip.chip.health if chip.per_chip else info.npu(chip.npu_id).health
     return DeviceState(
         device_id=dev,
-        name=npu.name,
-        health=npu.health,
+        name=chip.name,
+        health=health,
         ip=ip,
         netmask=netmask,
         ip_source=source,
@@ -113,7 +161,12 @@ def _device(
         net_health=_parsed(
             parse_hccn_net_health, hccn.get(f"health_{dev}"), f"NPU {dev} hccn_tool -net_health -g", notes
         ),
-        processes=info.processes_on(dev),
+        processes=procs,
+        npu_id=chip.npu_id,
+        chip_id=chip.chip_id,
+        hbm_total_mb=chip.chip.hbm_total_mb,
+        super_device_id=str(spod.sdid) if spod else None,
+        super_pod_id=str(spod.super_pod_id) if spod else None,
     )
 
 
@@ -133,14 +186,19 @@ def discover_node(transport: Transport, *, timeout: float = 60) -> NodeDiscovery
         )
     conf_step = first.get("hccn_conf")
     conf = _parsed(parse_hccn_conf, conf_step, "/etc/hccn.conf", []) if conf_step and conf_step.ok else None
-    devices = tuple(sorted(info.npu_ids))
-    hccn: dict[str, StepOutput] = {}
+    chips = _chips(info)
+    steps: dict[str, str] = {}
     if hccn_tool is None:
         notes.append("hccn_tool not found: device IPs from /etc/hccn.conf, NIC state unknown")
     else:
-        hccn = _run_hccn(transport, _hccn_steps(hccn_tool, devices), timeout)
-    states = tuple(_device(d, info, hccn, conf or {}, notes) for d in devices)
-    return NodeDiscovery(transport.host, hostname, npu_smi, hccn_tool, states, tuple(notes))
+        steps.update(_hccn_steps(hccn_tool, tuple(c.device_id for c in chips)))
+    if any(len(n.chips) > 1 for n in info.npus):  # A3: two chips per NPU, SuperPoD ids per chip
+        steps.update(_spod_steps(npu_smi, chips))
+    hccn = _run_hccn(transport, steps, timeout) if steps else {}
+    states = tuple(_device(c, info, hccn, conf or {}, notes) for c in chips)
+    return NodeDiscovery(
+        transport.host, hostname, npu_smi, hccn_tool, states, tuple(notes), driver_version=info.driver_version
+    )
 
 
 def _describe(exc: BaseException) -> str:

@@ -18,10 +18,13 @@ class DiscoveryFailed(OrchestrateError):
 
 @dataclass(frozen=True)
 class DeviceState:
-    """One NPU of a node as read there.
+    """One device (NPU, or chip of an Atlas A3 NPU) of a node as read there.
 
-    ``ip_source`` is "hccn_tool", "hccn.conf" (the fallback when hccn_tool failed) or "" (unknown);
-    ``link`` ("UP"/"DOWN") and ``net_health`` ("Success", "Fault", ...) are None when unreadable.
+    ``device_id`` is the physical id (the N of /dev/davinciN: npu-smi's Chip Phy-ID when printed, else
+    the NPU id); ``npu_id``/``chip_id`` address it for npu-smi (``-i``/``-c``). ``ip_source`` is
+    "hccn_tool", "hccn.conf" (the fallback when hccn_tool failed) or "" (unknown); ``link`` ("UP"/"DOWN")
+    and ``net_health`` ("Success", "Fault", ...) are None when unreadable. ``hbm_total_mb`` is npu-smi's
+    HBM total; ``super_device_id``/``super_pod_id`` come from `npu-smi info -t spod-info` (A3 only).
     """
 
     device_id: int
@@ -33,6 +36,11 @@ class DeviceState:
     link: Optional[str] = None
     net_health: Optional[str] = None
     processes: tuple[NpuProcess, ...] = ()
+    npu_id: Optional[int] = None
+    chip_id: int = 0
+    hbm_total_mb: Optional[int] = None
+    super_device_id: Optional[str] = None
+    super_pod_id: Optional[str] = None
 
 
 @dataclass(frozen=True)
@@ -40,7 +48,8 @@ class NodeDiscovery:
     """One reachable node: its hostname, the Ascend tools found (None: absent) and its NPUs.
 
     ``npu_smi_error`` is set when npu-smi exists but its output could not be used; ``notes`` records
-    what else could not be read (a tool error, a parse error, a fallback taken).
+    what else could not be read (a tool error, a parse error, a fallback taken). ``driver_version`` is
+    the one npu-smi prints in its header.
     """
 
     host: str
@@ -50,6 +59,7 @@ class NodeDiscovery:
     devices: tuple[DeviceState, ...] = ()
     notes: tuple[str, ...] = ()
     npu_smi_error: Optional[str] = None
+    driver_version: Optional[str] = None
 
     @property
     def has_npu_tools(self) -> bool:
@@ -61,6 +71,12 @@ class NodeDiscovery:
 
     def device(self, device_id: int) -> Optional[DeviceState]:
         return next((d for d in self.devices if d.device_id == device_id), None)
+
+    @property
+    def super_pod_id(self) -> Optional[str]:
+        """The SuperPoD id its chips report (A3), when they all report the same one."""
+        ids = {d.super_pod_id for d in self.devices if d.super_pod_id is not None}
+        return ids.pop() if len(ids) == 1 else None
 
 
 class DiffKind(str, Enum):
@@ -79,6 +95,8 @@ class DiffKind(str, Enum):
     LINK_DOWN = "link_down"
     NET_HEALTH = "net_health"
     BUSY_NPU = "busy_npu"
+    HARDWARE = "hardware"  # the chips are not the inventory profile's (name or HBM)
+    SUPER_POD = "super_pod"  # an A3 chip without a readable, unique super device id
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ class Status(str, Enum):
     SKIP = "skip"
 
 
-CHECKS = ("ssh", "hostname", "clock", "versions", "npus", "npu_procs", "nics", "disk", "ports")
+CHECKS = ("ssh", "hostname", "clock", "versions", "cann", "npus", "npu_procs", "nics", "disk", "ports")
 
 # Which discovery differences feed which check (the rest of DiffKind never reaches doctor).
 DIFF_CHECK = {
@@ -33,6 +33,8 @@ DIFF_CHECK = {
     DiffKind.NPU_SMI_FAILED: "npus",
     DiffKind.MISSING_DEVICE: "npus",
     DiffKind.UNHEALTHY_NPU: "npus",
+    DiffKind.HARDWARE: "npus",
+    DiffKind.SUPER_POD: "npus",
     DiffKind.BUSY_NPU: "npu_procs",
     DiffKind.LINK_DOWN: "nics",
     DiffKind.NET_HEALTH: "nics",

@@ -1,7 +1,8 @@
 """Run the preflight checks on every node in parallel and collect one report.
 
-Per node, over one connection: the facts probe (node python) and discovery (hostname, NPUs, NICs).
-Then the checks of :mod:`.checks`. Verdict: ``failed`` when any check FAILs; with ``strict`` a warning
+Per node, over one connection: the facts probe (node python), discovery (hostname, NPUs, NICs, the
+chips against the profile) and, on Ascend profiles, the CANN install (:mod:`.cann`). Then the checks
+of :mod:`.checks`. Verdict: ``failed`` when any check FAILs; with ``strict`` a warning
 fails too. The CLI maps failed to exit code 1.
 """
 
@@ -10,9 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Sequence
 
+from orchestrator.ascend.versions import DEFAULT_ASCEND_ROOT
 from orchestrator.discover.diff import compare
 from orchestrator.discover.discover import discover_node
 from orchestrator.discover.model import NodeDiscovery
+from orchestrator.doctor.cann import CannFacts, check_cann, gather_cann
 from orchestrator.doctor.checks import (
     CHECKS,
     Check,
@@ -52,6 +55,14 @@ class NodeProbe:
     facts_error: Optional[str] = None
     found: Optional[NodeDiscovery] = None
     found_error: Optional[str] = None
+    cann: Optional[CannFacts] = None
+    cann_error: str = ""
+
+
+def ascend_root(spec: Any, accelerator: bool) -> Optional[str]:
+    """The node's Ascend install root: the inventory's, else the standard one on Ascend profiles."""
+    root = getattr(spec, "ascend_root", None)
+    return root or (DEFAULT_ASCEND_ROOT if accelerator else None)
 
 
 @dataclass(frozen=True)
@@ -92,9 +103,12 @@ def _error_text(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, OrchestrateError) else f"{type(exc).__name__}: {exc}"
 
 
-def _probe_node(transport: Transport, spec: Any, ports: Sequence[int], timeout: float) -> NodeProbe:
-    facts = found = None
+def _probe_node(
+    transport: Transport, spec: Any, ports: Sequence[int], timeout: float, accelerator: bool
+) -> NodeProbe:
+    facts = found = cann = None
     facts_error = found_error = None
+    cann_error = ""
     try:
         facts = probe_facts(transport, spec.python, spec.workdir, ports, timeout=timeout)
     except OrchestrateError as exc:
@@ -103,7 +117,13 @@ def _probe_node(transport: Transport, spec: Any, ports: Sequence[int], timeout: 
         found = discover_node(transport, timeout=timeout)
     except OrchestrateError as exc:
         found_error = str(exc)
-    return NodeProbe(facts, facts_error, found, found_error)
+    root = ascend_root(spec, accelerator)
+    if root:
+        try:
+            cann = gather_cann(transport, root, timeout=timeout)
+        except OrchestrateError as exc:
+            cann_error = str(exc)
+    return NodeProbe(facts, facts_error, found, found_error, cann, cann_error)
 
 
 def _node_checks(spec: Any, probe: NodeProbe, limits: Limits, ports: Sequence[int]) -> list[Check]:
@@ -118,6 +138,8 @@ def _node_checks(spec: Any, probe: NodeProbe, limits: Limits, ports: Sequence[in
             check_disk(probe.facts, limits),
             check_ports(probe.facts, ports),
         ]
+    driver = probe.found.driver_version if probe.found is not None else None
+    checks.append(check_cann(host, probe.cann, driver, probe.cann_error))
     if probe.found is None:
         error = probe.found_error or "discovery failed"
         checks += [
@@ -144,8 +166,12 @@ def run_doctor(
     own = pool is None
     pool = pool or TransportPool(transports)
     try:
+        accel = inventory.cluster.hardware.accelerator
         result = fan_out(
-            inventory.nodes, lambda t: _probe_node(t, specs[t.host], ports, timeout), max_workers, pool=pool
+            inventory.nodes,
+            lambda t: _probe_node(t, specs[t.host], ports, timeout, accel),
+            max_workers,
+            pool=pool,
         )
     finally:
         if own:

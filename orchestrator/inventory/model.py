@@ -14,6 +14,15 @@ from typing import Optional
 from orchestrator.inventory.profiles import HardwareProfile, get_profile
 
 Pairs = tuple[tuple[str, str], ...]
+DEFAULT_ASCEND_ROOT = "/usr/local/Ascend"  # CANN's install root for root; a non-root install: ~/Ascend
+# CANN's environment scripts under an Ascend root: the toolkit's (required), nnal/atb's (if installed)
+TOOLKIT_SET_ENV, ATB_SET_ENV = "ascend-toolkit/set_env.sh", "nnal/atb/set_env.sh"
+
+
+def cann_scripts(ascend_root: str) -> tuple[str, str]:
+    """(toolkit set_env.sh, nnal/atb set_env.sh) under ``ascend_root``."""
+    root = ascend_root.rstrip("/")
+    return f"{root}/{TOOLKIT_SET_ENV}", f"{root}/{ATB_SET_ENV}"
 
 
 @dataclass(frozen=True)
@@ -42,7 +51,9 @@ class NodeSpec:
     unknown (discovery fills them). ``workdir`` and ``python`` are node paths (absolute; ``~`` is
     expanded only on local nodes). ``env`` is the cluster env updated by the node env, sorted.
     ``local`` nodes are this machine, reached without SSH. ``super_pod_id`` is used only by rank
-    table version 1.2.
+    table version 1.2. ``ascend_root`` is the node's Ascend install root (CANN's toolkit under
+    ``<root>/ascend-toolkit``, the driver under ``<root>/driver``; ``/usr/local/Ascend`` by default on
+    Ascend profiles), None on the ``cpu`` profile unless the inventory names one.
     """
 
     host: str
@@ -55,6 +66,7 @@ class NodeSpec:
     env: Pairs
     local: bool = False
     super_pod_id: Optional[str] = None
+    ascend_root: Optional[str] = None
 
     @property
     def device_count(self) -> int:
@@ -87,6 +99,7 @@ class ClusterSettings:
     ``launch_mode`` ``auto`` means rank_table on Ascend profiles and dynamic_cluster on ``cpu``
     (see ``effective_launch_mode``). ``shared_paths`` are node folders on shared storage.
     ``simulated_hardware`` is the data file of a simulated cluster (controller path).
+    ``ascend_root`` is the Ascend install root as written (None: the profile's default, see NodeSpec).
     """
 
     name: str
@@ -99,6 +112,7 @@ class ClusterSettings:
     rank_table_version: str = "1.0"
     launch_mode: str = "auto"
     simulated_hardware: Optional[str] = None
+    ascend_root: Optional[str] = None
 
     @property
     def hardware(self) -> HardwareProfile:

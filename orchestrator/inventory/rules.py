@@ -70,7 +70,8 @@ def check_node_path(
 
 
 def check_devices(c: Checker, raw: Sequence, path: str, profile: Optional[HardwareProfile]) -> list[int]:
-    """Ids in range and unique; on profiles with device groups, within one group or all of them.
+    """Ids in range and unique; on profiles with device groups, within one group or all of them; on
+    Atlas A3, one chip or whole HiAM pairs (docs/ascend-cluster.md §8).
 
     Returns the valid ids (on the cpu profile, any non-negative id: they are rank slots).
     """
@@ -83,6 +84,9 @@ def check_devices(c: Checker, raw: Sequence, path: str, profile: Optional[Hardwa
     for dev, count in sorted(Counter(devices).items()):
         if count > 1:
             c.add(path, f"device {dev} is listed {count} times", "list each device once")
+    pairs = profile.pair_problem(set(devices)) if profile is not None else None
+    if pairs:
+        c.add(path, pairs, "use one chip, or both chips of each HiAM pair (0/1, 2/3, ...)")
     if profile is None or not profile.device_groups:
         return devices
     used = set(devices)
@@ -159,8 +163,9 @@ def check_cluster(
                     f"{count} devices, but most nodes use {common}",
                     "use the same number of devices on every node",
                 )
+    table_version = "1.2" if profile is not None and profile.rank_table_version == "1.2" else None
     for i, n in enumerate(nodes):
-        if n.super_pod_id is not None and cluster.rank_table_version != "1.2":
+        if n.super_pod_id is not None and (table_version or cluster.rank_table_version) != "1.2":
             c.add(
                 f"nodes[{i}].super_pod_id",
                 "super_pod_id is used only by rank table version 1.2",

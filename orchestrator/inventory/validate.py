@@ -14,6 +14,8 @@ The format (every key; ``inventories/README.md`` has examples)::
       rank_table_version: "1.0"   # "1.0" | "1.2" (SuperPoD)
       launch_mode: auto           # auto | rank_table | dynamic_cluster (cpu: not rank_table)
       simulated_hardware: path    # simulated clusters only (controller path)
+      ascend_root: /usr/local/Ascend  # Ascend install root (CANN set_env.sh, driver); default
+                                  # /usr/local/Ascend on Ascend profiles, none on cpu
     job:                          # optional defaults for task options
       model: 13b                  # preset (13b, tiny) or path to a model_config YAML
       tokenizer, train_dataset, eval_dataset, load_checkpoint: paths; output_dir: output
@@ -23,7 +25,7 @@ The format (every key; ``inventories/README.md`` has examples)::
         name: node-a              # expected hostname
         devices: [0, 1]           # default: all devices of the profile
         device_ips: [...]         # one IPv4 per device; default: discovered
-        ssh / workdir / python / env: per-node overrides (env merges key by key)
+        ssh / workdir / python / env / ascend_root: per-node overrides (env merges key by key)
         local: true               # this machine, no SSH; `~` in its node paths is expanded
         super_pod_id: "0"         # rank table 1.2 only
 """
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import posixpath
 import sys
 from pathlib import Path
 from typing import Any, Optional
@@ -39,7 +42,14 @@ from typing import Any, Optional
 from orchestrator.errors import InputError
 from orchestrator.inventory.fields import Checker
 from orchestrator.inventory.load import Located, child_path
-from orchestrator.inventory.model import ClusterSettings, Inventory, JobDefaults, NodeSpec, SshSettings
+from orchestrator.inventory.model import (
+    DEFAULT_ASCEND_ROOT,
+    ClusterSettings,
+    Inventory,
+    JobDefaults,
+    NodeSpec,
+    SshSettings,
+)
 from orchestrator.inventory.profiles import PROFILES, HardwareProfile
 from orchestrator.inventory.rules import (
     check_cluster,
@@ -61,6 +71,7 @@ CLUSTER_KEYS = (
     "rank_table_version",
     "launch_mode",
     "simulated_hardware",
+    "ascend_root",
 )
 SSH_KEYS = ("user", "port", "key", "known_hosts", "connect_timeout")
 JOB_KEYS = ("model", "tokenizer", "train_dataset", "eval_dataset", "load_checkpoint", "output_dir", "set")
@@ -75,6 +86,7 @@ NODE_KEYS = (
     "env",
     "local",
     "super_pod_id",
+    "ascend_root",
 )
 LAUNCH_MODES = ("auto", "rank_table", "dynamic_cluster")
 RANK_TABLE_VERSIONS = ("1.0", "1.2")
@@ -125,6 +137,7 @@ def _cluster(
         rank_table_version=c.choice(m, "rank_table_version", "cluster", "1.0", RANK_TABLE_VERSIONS),
         launch_mode=c.choice(m, "launch_mode", "cluster", "auto", LAUNCH_MODES),
         simulated_hardware=_local_path(c, simulated, "cluster.simulated_hardware", base_dir),
+        ascend_root=c.string(m, "ascend_root", "cluster"),
     )
     return cluster, profile
 
@@ -229,7 +242,11 @@ def _node(
         env=tuple(sorted(env.items())),
         local=local,
         super_pod_id=None if super_pod is None else str(super_pod),
+        ascend_root=_ascend_root(c, m, path, cluster, profile, local),
     )
+
+
+_EXAMPLES = {"python": "/usr/local/python3.9/bin/python3", "ascend_root": DEFAULT_ASCEND_ROOT}
 
 
 def _node_value(c: Checker, m: dict, path: str, key: str, inherited: str, local: bool) -> str:
@@ -240,14 +257,20 @@ def _node_value(c: Checker, m: dict, path: str, key: str, inherited: str, local:
     if local:
         value = os.path.expanduser(value)
     if value:
-        check_node_path(
-            c,
-            value,
-            origin,
-            local,
-            "/usr/local/python3.9/bin/python3" if key == "python" else "/data/orchestrate",
-        )
+        check_node_path(c, value, origin, local, _EXAMPLES.get(key, "/data/orchestrate"))
     return value
+
+
+def _ascend_root(
+    c: Checker, m: dict, path: str, cluster: ClusterSettings, profile: Optional[HardwareProfile], local: bool
+) -> Optional[str]:
+    """The node's Ascend root: its own, the cluster's, else the default on Ascend profiles (cpu: None)."""
+    default = DEFAULT_ASCEND_ROOT if profile is not None and profile.accelerator else None
+    inherited = cluster.ascend_root or default
+    if inherited is None and m.get("ascend_root") is None:
+        return None
+    root = _node_value(c, m, path, "ascend_root", inherited or "", local)
+    return posixpath.normpath(root) if posixpath.isabs(root) else root
 
 
 def _sorted_devices(node: NodeSpec) -> NodeSpec:

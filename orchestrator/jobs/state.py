@@ -1,7 +1,8 @@
 """The local state folder of every job: ``~/.orchestrate/jobs/<job_id>/`` (0700, files 0600).
 
 Holds ``job.json`` (the record: task, nodes with their SSH settings, where the agent lives on each,
-what each rank runs and logs to), ``plan/`` (a copy of the plan folder), ``events.jsonl``,
+what each rank runs and logs to), ``plan/`` (a copy of the plan folder), ``node-env.json`` (each
+node's sourced CANN environment, ``launch.node_env``), ``events.jsonl``,
 ``status.json`` (the latest snapshot), ``monitor.pid``/``monitor.log`` (the detached monitor) and
 ``stop-requested``. ``ORCHESTRATE_HOME`` moves the root (tests).
 """

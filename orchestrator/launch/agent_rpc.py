@@ -1,16 +1,17 @@
 """Where the node agent lives on a node, and its verbs run over a transport (``orchestrator.agent.client``).
 
-Layout on a node: ``<workdir>/agent/node_agent.py``, its state under ``<workdir>/agent/jobs/<job_id>/``,
-job specs under ``<workdir>/agent/specs/``. A node whose agent answers another version than this
+Layout on a node: ``<workdir>/agent/node_agent.py`` with ``node_devices.py`` and the npu-smi parser
+(``ascend/``) next to it, its state under ``<workdir>/agent/jobs/<job_id>/``, job specs under
+``<workdir>/agent/specs/``. A node whose agent answers another version than this
 controller's is refused (``AgentMismatch``) rather than driven with the wrong verbs.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional, Sequence
 
 from orchestrator.agent import client, node_agent
-from orchestrator.agent.client import AGENT_FILE, AGENT_VERSION, AgentCommands, AgentMismatch
+from orchestrator.agent.client import AGENT_FILE, AGENT_SIBLINGS, AGENT_VERSION, AgentCommands, AgentMismatch
 from orchestrator.errors import RemoteCommandError
 from orchestrator.transport import Transport
 
@@ -24,6 +25,14 @@ def agent_path(workdir: str) -> str:
 
 def agent_workdir(workdir: str) -> str:
     return f"{workdir.rstrip('/')}/agent"
+
+
+def agent_files(workdir: str) -> list[tuple[bytes, str, int]]:
+    """(content, node path, mode) of the agent and what it imports from its folder; the agent last, so
+    that a half-finished staging never leaves a new agent without its modules."""
+    folder = agent_workdir(workdir)
+    files = [(src.read_bytes(), f"{folder}/{rel}", 0o644) for rel, src in sorted(AGENT_SIBLINGS.items())]
+    return files + [(AGENT_FILE.read_bytes(), agent_path(workdir), 0o755)]
 
 
 def commands(python: str, workdir: str) -> AgentCommands:
@@ -55,17 +64,30 @@ def status(t: Transport, python: str, workdir: str, job_id: str, lines: int = 20
     return client.parse_status(res)
 
 
-def stop(t: Transport, python: str, workdir: str, job_id: str, grace: float) -> client.StopResult:
-    """Stop the job on the node; RemoteCommandError when some of its processes survived."""
-    res = t.run(commands(python, workdir).stop(job_id, grace), timeout=grace + 30, check=False)
-    return client.parse_stop(res)
+def stop(t: Transport, python: str, workdir: str, job_id: str, grace: float,
+         release_wait: Optional[float] = None) -> client.StopResult:  # fmt: skip
+    """Stop the job on the node, then wait for its NPUs' release (at most ``release_wait`` s, default the
+    job spec's); RemoteCommandError when some of its processes survived."""
+    wait = node_agent.RELEASE_WAIT_S if release_wait is None else release_wait
+    argv = commands(python, workdir).stop(job_id, grace, release_wait)
+    return client.parse_stop(t.run(argv, timeout=grace + wait + 60, check=False))
 
 
-def stop_confirmed(t: Transport, python: str, workdir: str, job_id: str, grace: float) -> client.StopResult:
+def stop_confirmed(t: Transport, python: str, workdir: str, job_id: str, grace: float,
+                   release_wait: Optional[float] = None) -> client.StopResult:  # fmt: skip
     """``stop``, where a node that never heard of the job counts as clean (nothing of it there)."""
     try:
-        return stop(t, python, workdir, job_id, grace)
+        return stop(t, python, workdir, job_id, grace, release_wait)
     except RemoteCommandError as exc:
         if exc.code == node_agent.EXIT_NO_JOB:
             return client.StopResult(job_id, "absent", {}, ())
         raise
+
+
+def check_devices(
+    t: Transport, python: str, workdir: str, devices: Sequence[int], wait: float
+) -> client.DeviceCheck:
+    """The node's ``devices`` free of any process npu-smi lists, waiting at most ``wait`` s for exited
+    ones to be released; ``NodeBusy`` naming what holds them otherwise."""
+    argv = commands(python, workdir).check_devices(devices, wait)
+    return client.parse_check_devices(t.run(argv, timeout=wait + 60, check=False))

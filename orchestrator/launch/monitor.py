@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Callable, Optional
 
 from orchestrator.agent import client
+from orchestrator.agent.client import release_note
 from orchestrator.jobs.attempts import load_attempts
 from orchestrator.jobs.events import append_event
 from orchestrator.jobs.model import (
@@ -166,6 +167,7 @@ class Monitor:
         stopped = self._stop(answering)
         append_event(self.job.path, "fail-fast-stopped", hosts=answering,
                      none_left={h: not r.left for h, r in stopped.results.items()},
+                     npus={h: release_note(r.release) for h, r in stopped.results.items()},
                      errors={h: str(e) for h, e in stopped.failures.items()})  # fmt: skip
         final_poll = self.nodes.fan(lambda t: self._poll(t.host), answering)  # fresh, after the stop
         self.latest.update(final_poll.results)
@@ -187,6 +189,8 @@ class Monitor:
         return status
 
     def _stop(self, hosts: list[str]) -> Any:
+        """Stop the job on ``hosts``; each agent then waits for the job's NPUs to be released."""
+
         def one(t: Any) -> Any:
             spec = self.nodes.node(t.host)
             return agent_rpc.stop_confirmed(t, spec.python, spec.workdir, self.job.job_id, FAIL_FAST_GRACE_S)

@@ -6,7 +6,10 @@
    first checkpoint costs only those steps, and the restart budget still bounds a failure that repeats);
 2. link each rank's file of that step into ``<output>/resume/attempt-<k>/rank_<R>/`` on its node;
 3. bind the base plan again (same output folder, a fresh free scheduler port, the resume folder);
-4. preflight, stage (the agent's record of the failed attempt is moved aside) and start, as at launch.
+4. preflight, and wait until every node reports the job's NPUs free: npu-smi lists a process for
+   seconds after it exited, and a rank started on an NPU not yet released fails in HCCL (EJ0001);
+5. stage (the agent's record of the failed attempt is moved aside) and start, as at launch, with the
+   nodes' CANN environment recorded at launch (``launch.node_env``).
 """
 
 from __future__ import annotations
@@ -15,17 +18,20 @@ import time
 from dataclasses import dataclass, replace
 from typing import Callable, Optional
 
+from orchestrator.agent.client import NodeBusy
 from orchestrator.errors import InputError, Problem
 from orchestrator.jobs.attempts import Attempt, Attempts, load_attempts, save_attempts
 from orchestrator.jobs.events import append_event
 from orchestrator.jobs.model import REOPENABLE, JobState
 from orchestrator.jobs.state import JobDir
-from orchestrator.launch import resume_point
+from orchestrator.launch import agent_rpc, resume_point
 from orchestrator.launch.binding import Binding, bind_plan
 from orchestrator.launch.nodes import JobNodes
+from orchestrator.launch.spec import NPU_RELEASE_WAIT_S
 from orchestrator.launch.start import (
     BASE_PLAN,
     Launched,
+    NodeNotFree,
     check_inputs,
     preflight,
     run_attempt,
@@ -70,6 +76,24 @@ def find_resume_point(plan: Plan, nodes: JobNodes) -> Optional[resume_point.Resu
     return resume_point.choose([c for cs in listed.values() for c in cs], plan.world_size)
 
 
+def devices_free(plan: Plan, nodes: JobNodes, wait_s: float = NPU_RELEASE_WAIT_S) -> dict[str, float]:
+    """Every node's NPUs of ``plan`` free, asked of all nodes at once (each waits at most ``wait_s`` for
+    exited processes npu-smi still lists): the seconds each waited. NodeNotFree naming, per node, what
+    holds an NPU (pid, user, NPU) or was not released in time."""
+    devices = {n.host: n.devices for n in plan.nodes if n.devices}
+
+    def one(t):
+        spec = nodes.node(t.host)
+        return agent_rpc.check_devices(t, spec.python, spec.workdir, devices[t.host], wait_s)
+
+    res = nodes.fan(one, list(devices))
+    if res.failures:
+        why = [f"{h}: {(e.stderr if isinstance(e, NodeBusy) else str(e)).splitlines()[0]}"
+               for h, e in res.failures.items()]  # fmt: skip
+        raise NodeNotFree(f"the NPUs are not free, the next attempt does not start: {'; '.join(why)}")
+    return {h: r.waited_s for h, r in res.results.items()}
+
+
 def _prepare(plan: Plan, nodes: JobNodes, point: resume_point.ResumePoint, resume_dir: str) -> None:
     files: dict[str, dict[int, str]] = {}
     for rank, host, name in point.files:
@@ -96,7 +120,8 @@ def relaunch(job: JobDir, how: str, say: Report = lambda _m: None) -> Launched:
         say(f"job {job.job_id}: attempt {number}/{attempts.max_attempts} {what}")
         if point:
             _prepare(current, nodes, point, resume_dir)  # type: ignore[arg-type]
-        preflight(nodes, force=False)
+        preflight(nodes, force=False, environment=False)  # the CANN environment recorded at launch
+        append_event(job.path, "npus-free", waited_s=devices_free(base, nodes))  # before any node starts
         bound = bind_plan(base, Binding(job.job_id, scheduler_port(nodes, base), resume_dir))
         check_inputs(bound)
         job.save_plan(bound)

@@ -1,8 +1,11 @@
 """Staging: everything a node needs before its ranks start, to every node in parallel.
 
 Per node: the model code (a deterministic tarball of the ``iflytekspark`` package, unpacked once into
-``<workdir>/code/<sha256>/``: a node that already holds that hash gets nothing), the agent, the
-rendered YAML, the rank table (rank-table mode) and the agent's job spec.
+``<workdir>/code/<sha256>/``: a node that already holds that hash gets nothing), the agent (with the
+node-side modules it imports: ``node_devices.py`` and the npu-smi parser), the plan's
+generated files at the paths its transfers name (rendered YAML, rank table in rank-table mode, each
+process's env file, ``commands.sh``), ``<job dir>/env/code_dir`` (the code folder, which
+``commands.sh`` puts first on PYTHONPATH) and the agent's job spec (with the node's CANN environment).
 
 The job's inputs (datasets, tokenizer, checkpoint: the plan's ``input`` transfers) go to all nodes
 in one push (``orchestrator.transfer``) before: a node already holding an identical file (size,
@@ -19,13 +22,15 @@ import tarfile
 from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from orchestrator.errors import OrchestrateError, TransportError
 from orchestrator.launch import agent_rpc
 from orchestrator.launch.nodes import JobNodes
 from orchestrator.launch.spec import code_dir, node_spec, spec_path
 from orchestrator.plan.model import NodePlan, Plan
+from orchestrator.plan.plan_io import commands_script, env_script
+from orchestrator.plan.transfers import CODE_DIR_FILE
 from orchestrator.transfer import PushOptions, PushResult, Target, push
 from orchestrator.transfer.targets import targets_from_transfers
 from orchestrator.transport import GroupResult, Transport
@@ -171,18 +176,27 @@ def push_inputs(
     return figures(targets, result)
 
 
-def stage_node(
-    t: Transport, plan: Plan, node: NodePlan, job_id: str, workdir: str, fresh: bool = True
-) -> StageReport:
+def generated_files(plan: Plan, node: NodePlan) -> list[tuple[bytes, str, int]]:
+    """(content, node path, mode) of every ``generated`` transfer of ``node`` in the plan."""
+    base = f"nodes/{node.host}"
+    content = {f"{base}/{node.yaml_name}": node.yaml_text, "rank_table.json": plan.rank_table_text,
+               f"{base}/commands.sh": commands_script(node)}  # fmt: skip
+    content.update({f"{base}/env_{x.name}.sh": env_script(x) for x in node.launches})
+    return [(content[x.source].encode(), x.dest, x.mode)
+            for x in plan.transfers if x.host == node.host and x.kind == "generated"]  # fmt: skip
+
+
+def stage_node(t: Transport, plan: Plan, node: NodePlan, job_id: str, workdir: str, fresh: bool = True,
+               node_env: Mapping[str, str] = {}) -> StageReport:  # fmt: skip
     """Put everything ``node`` needs on it (see the module docstring); the spec goes last.
-    ``fresh``: the job's first attempt (earlier jobs' logs are moved aside); else a later attempt."""
+    ``fresh``: the job's first attempt (earlier jobs' logs are moved aside); else a later attempt.
+    ``node_env``: what the node's CANN scripts set (``launch.node_env``), for every process."""
     code, cached = ship_code(t, node.python, workdir, code_bundle())
     files: list[tuple[bytes, str, int]] = [
-        (agent_rpc.AGENT_FILE.read_bytes(), agent_rpc.agent_path(workdir), 0o755),
-        (node.yaml_text.encode(), f"{node.job_dir}/config/{node.yaml_name}", 0o644),
+        *agent_rpc.agent_files(workdir),  # the agent, its NPU module and npu-smi's parser
+        *generated_files(plan, node),
+        (f"{code}\n".encode(), f"{node.job_dir}/{CODE_DIR_FILE}", 0o644),
     ]
-    if plan.launch_mode == "rank_table":
-        files.append((plan.rank_table_text.encode(), f"{node.job_dir}/rank_table.json", 0o644))
     for data, dest, mode in files:
         t.put_bytes(data, dest, mode=mode)
     if fresh:
@@ -192,20 +206,22 @@ def stage_node(
             [node.python, "-c", _NEXT_ATTEMPT, f"{agent_rpc.agent_workdir(workdir)}/jobs/{job_id}"],
             timeout=30,
         )
-    spec = node_spec(plan, node, job_id, workdir, code).to_json()
+    spec = node_spec(plan, node, job_id, workdir, code, node_env).to_json()
     t.put_bytes(spec.encode(), spec_path(workdir, job_id), mode=0o600)
     return StageReport(node.host, code, cached, len(files) + 1, sum(len(f[0]) for f in files) + len(spec))
 
 
 def stage_all(nodes: JobNodes, plan: Plan, job_id: str, fresh: bool = True, shared_paths: Sequence[str] = (),
-              progress: bool = False) -> GroupResult[StageReport]:  # fmt: skip
+              progress: bool = False, node_envs: Mapping[str, Mapping[str, str]] = {}) -> GroupResult[StageReport]:  # fmt: skip
     """Push the inputs to every node of ``plan`` at once, then stage each node that got them
-    (``stage_node``, all in parallel); a node whose inputs failed is a failure of the result."""
+    (``stage_node``, all in parallel); a node whose inputs failed is a failure of the result.
+    ``node_envs``: each host's CANN environment (``launch.node_env``)."""
     code_bundle()  # build once, before the threads
     got, failed = push_inputs(nodes, plan, shared_paths, progress)
 
     def one(t: Transport) -> StageReport:
-        r = stage_node(t, plan, plan.node(t.host), job_id, nodes.node(t.host).workdir, fresh)
+        r = stage_node(t, plan, plan.node(t.host), job_id, nodes.node(t.host).workdir, fresh,
+                       node_envs.get(t.host, {}))  # fmt: skip
         x = got.get(t.host, InputFigures())
         return replace(r, files=r.files + x.files, bytes=r.bytes + x.sent, inputs=x)
 

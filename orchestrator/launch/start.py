@@ -1,8 +1,10 @@
 """Launching a planned job: preflight every node, record the job, stage, start every agent at once.
 
 Nothing is written to a node before every node answered with a trusted host key, the right user,
-a compatible agent and no job still running there (``--force`` stops such a job first). If any
-node refuses to start, the nodes already started are stopped again and the job is marked failed.
+a compatible agent, no job still running there (``--force`` stops such a job first) and its CANN
+environment sourced (``launch.node_env``: a node without ``<ascend_root>/ascend-toolkit/set_env.sh``
+is refused). If any node refuses to start, the nodes already started are stopped again and the job is
+marked failed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from orchestrator.jobs.events import append_event
 from orchestrator.jobs.ids import new_job_id
 from orchestrator.jobs.model import JobState, JobStatus, RootCause
 from orchestrator.jobs.state import JobDir, JobRecord, ProcessRef
-from orchestrator.launch import agent_rpc
+from orchestrator.launch import agent_rpc, node_env
 from orchestrator.launch.binding import Binding, bind_plan, user_set_port
 from orchestrator.launch.nodes import JobNodes
 from orchestrator.launch.spec import agent_name, spec_path
@@ -96,7 +98,7 @@ def make_record(job_id: str, plan: Plan, inventory: Inventory, now: float) -> Jo
         job_id=job_id, task=plan.task, created=now, inventory_source=plan.inventory_source, nodes=nodes,
         agent_path=tuple((n.host, agent_rpc.agent_path(n.workdir)) for n in nodes),
         agent_workdir=tuple((n.host, agent_rpc.agent_workdir(n.workdir)) for n in nodes),
-        processes=procs, heartbeat_s=1.0, failure_detect_s=t.failure_detect_s, stop_grace_s=t.stop_grace_s,
+        processes=procs, heartbeat_s=t.heartbeat_s, failure_detect_s=t.failure_detect_s, stop_grace_s=t.stop_grace_s,
         shared_paths=tuple(inventory.cluster.shared_paths),
     )  # fmt: skip
 
@@ -136,14 +138,31 @@ def _preflight_node(t: Transport, python: str, workdir: str, force: bool, port: 
     return version
 
 
-def preflight(nodes: JobNodes, force: bool, ports: Optional[dict[str, int]] = None) -> dict[str, str]:
-    """Every node reachable and free (or ``force``); raises one error naming every failing node."""
+@dataclass(frozen=True)
+class NodeReady:
+    """A node that passed preflight: its installed agent version and its sourced CANN environment."""
 
-    def one(t: Transport) -> str:
+    version: str
+    env: node_env.NodeEnv
+
+
+def preflight(nodes: JobNodes, force: bool, ports: Optional[dict[str, int]] = None, source: str = "inventory",
+              environment: bool = True) -> dict[str, NodeReady]:  # fmt: skip
+    """Every node reachable and free (or ``force``), and (``environment``) its CANN scripts sourced,
+    all nodes at once; raises one error naming every failing node (InputError when every failure is a
+    missing set_env.sh, ``source`` being the inventory)."""
+
+    def one(t: Transport) -> NodeReady:
         spec = nodes.node(t.host)
-        return _preflight_node(t, spec.python, spec.workdir, force, (ports or {}).get(t.host))
+        env = node_env.probe(t, spec.ascend_root, source) if environment else node_env.NodeEnv(t.host)
+        version = _preflight_node(t, spec.python, spec.workdir, force, (ports or {}).get(t.host))
+        return NodeReady(version, env)
 
-    return nodes.fan(one).raise_on_failure().results
+    res = nodes.fan(one)
+    missing = node_env.merged_problems(res.failures)
+    if missing is not None:
+        raise missing
+    return res.raise_on_failure().results
 
 
 def _start_node(t: Transport, nodes: JobNodes, job_id: str, force: bool) -> StartResult:
@@ -205,10 +224,12 @@ def _launch(plan: Plan, nodes: JobNodes, inventory: Inventory, force: bool, say:
     check_inputs(plan)
     say(f"checking {len(nodes.hosts)} node(s)")
     pinned = plan.scheduler_host and plan.sched_port and user_set_port(plan)
-    preflight(nodes, force, {plan.scheduler_host: plan.sched_port} if pinned else {})  # type: ignore[dict-item]
+    ports = {plan.scheduler_host: plan.sched_port} if pinned else {}
+    ready = preflight(nodes, force, ports, inventory.source)  # type: ignore[arg-type]
     port = scheduler_port(nodes, plan)
     now = time.time()
     job = JobDir(new_job_id(plan.task, now)).create()
+    node_env.save(job, [r.env for r in ready.values()])
     bound = bind_plan(plan, Binding(job.job_id, sched_port=port))
     record = make_record(job.job_id, bound, inventory, now)
     job.save_record(record)
@@ -234,7 +255,8 @@ def run_attempt(job: JobDir, plan: Plan, nodes: JobNodes, say: Report, fresh: bo
     job.save_status(JobStatus(job.job_id, plan.task, JobState.STAGING, time.time(), started=started, **extra))
     say(f"job {job.job_id}: staging")
     t0 = time.monotonic()
-    staged = stage_all(nodes, plan, job.job_id, fresh, shared_paths, progress=sys.stderr.isatty())
+    envs = {h: e.env for h, e in node_env.load(job).items()}
+    staged = stage_all(nodes, plan, job.job_id, fresh, shared_paths, sys.stderr.isatty(), envs)
     if not staged.ok:
         _failed(job, plan.task, started, staged.failures, "staging failed")
         staged.raise_on_failure()
@@ -257,6 +279,9 @@ def run_attempt(job: JobDir, plan: Plan, nodes: JobNodes, say: Report, fresh: bo
         _failed(job, plan.task, started, res.failures, "start failed")
         res.raise_on_failure()
     pids = {h: {p.name: p.pid for p in r.processes} for h, r in res.results.items()}
-    append_event(job.path, "started", seconds=round(start_s, 3), pids=pids)
+    waited = {h: r.released.waited_s for h, r in res.results.items() if r.released and r.released.waited_s}
+    device_ids = {h: r.device_map for h, r in res.results.items() if r.device_map}  # physical -> DEVICE_ID
+    append_event(job.path, "started", seconds=round(start_s, 3), pids=pids, npu_release_waited_s=waited,
+                 device_ids=device_ids)  # fmt: skip
     job.save_status(JobStatus(job.job_id, plan.task, JobState.RUNNING, time.time(), started=started, **extra))
     return Launched(job, record, stage_s, start_s, {h: r.code_cached for h, r in staged.results.items()})

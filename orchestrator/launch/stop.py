@@ -2,16 +2,17 @@
 
 Order: mark ``stop-requested`` (the monitor then stands down), wait for the monitor to exit, ask
 every node's agent to stop the job (TERM each process group, grace, KILL, then it checks the node
-for survivors), and record the outcome. Nodes that do not answer are named; the job is then not
-confirmed stopped.
+for survivors and waits, bounded, until npu-smi no longer lists a process of the job on its NPUs), and
+record the outcome. Nodes that do not answer are named; the job is then not confirmed stopped.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
+from orchestrator.agent.client import NpuRelease, release_note
 from orchestrator.errors import OrchestrateError
 from orchestrator.jobs.events import append_event
 from orchestrator.jobs.model import JobState, JobStatus
@@ -35,10 +36,13 @@ class StopResult:
     errors: dict[str, str]
     killed: dict[str, dict[str, str]]  # host -> {pid: last signal}
     status: JobStatus
+    released: dict[str, Optional[NpuRelease]] = field(default_factory=dict)  # host -> the NPUs' release
 
 
-def stop_job(job: JobDir, grace: Optional[float] = None, nodes: Optional[JobNodes] = None) -> StopResult:
-    """Stop ``job`` everywhere (see the module docstring); StopIncomplete if a node did not confirm."""
+def stop_job(job: JobDir, grace: Optional[float] = None, nodes: Optional[JobNodes] = None,
+             release_wait: Optional[float] = None) -> StopResult:  # fmt: skip
+    """Stop ``job`` everywhere (see the module docstring); StopIncomplete if a node did not confirm.
+    ``release_wait``: at most this long for the NPUs' release on each node (default: the job spec's)."""
     record = job.record()
     grace = record.stop_grace_s if grace is None else grace
     job.write("stop-requested", f"{time.time()}\n")
@@ -51,7 +55,7 @@ def stop_job(job: JobDir, grace: Optional[float] = None, nodes: Optional[JobNode
         def one(t: Any) -> Any:
             spec = nodes.node(t.host)
             agent_rpc.check_version(t, spec.python, spec.workdir)
-            return agent_rpc.stop_confirmed(t, spec.python, spec.workdir, job.job_id, grace)
+            return agent_rpc.stop_confirmed(t, spec.python, spec.workdir, job.job_id, grace, release_wait)
 
         res = nodes.fan(one)
         errors = {h: str(e).splitlines()[0] for h, e in res.failures.items()}
@@ -62,8 +66,10 @@ def stop_job(job: JobDir, grace: Optional[float] = None, nodes: Optional[JobNode
         if own:
             nodes.close()
     killed = {h: {str(pid): sig for pid, sig in r.killed.items()} for h, r in res.results.items()}
-    append_event(job.path, "stopped", confirmed=confirmed, errors=errors)
-    result = StopResult(job.job_id, confirmed, errors, killed, final)
+    released = {h: r.release for h, r in res.results.items()}
+    append_event(job.path, "stopped", confirmed=confirmed, errors=errors,
+                 npus={h: release_note(r) for h, r in released.items() if release_note(r)})  # fmt: skip
+    result = StopResult(job.job_id, confirmed, errors, killed, final, released)
     if not all(confirmed.values()):
         bad = ", ".join(
             f"{h} ({errors.get(h) or 'processes survived'})" for h, ok in confirmed.items() if not ok

@@ -6,6 +6,13 @@ one scheduler (MS_ROLE=MS_SCHED) on the node holding rank 0, one worker per rank
 variables always win over the inventory's env; the inventory's env wins over our defaults (so a
 site can set e.g. HCCL_IF_IP or its own timeouts). ASCEND_RT_VISIBLE_DEVICES is never set: it would
 renumber devices and break DEVICE_ID against the rank table.
+
+Which NPU a rank binds: MindFormers 1.7 loads the YAML through its config template, which fills
+``context.device_id: 0`` when the YAML has none, and then takes the config's device_id over DEVICE_ID
+(``MSContextOperator._handle_data``). The node's YAML (shared by its ranks) therefore carries no
+device_id and every rank-table rank (and any single-device run) gets ``--device_id <its device>``,
+which ``iflytekspark.run`` writes into ``context.device_id``. In a dynamic cluster MindFormers drops
+the device id and MindSpore assigns it.
 """
 
 from __future__ import annotations
@@ -85,8 +92,8 @@ def run_argv(job: JobContext, node: NodeContext, opts: JobOptions, inputs: dict[
             argv += ["--predict_batch", str(opts.predict_batch)]
     if opts.resume:
         argv += ["--resume", "True"]
-    if job.accelerator and job.world == 1 and device_id is not None:
-        argv += ["--device_id", str(device_id)]
+    if job.accelerator and device_id is not None and (job.launch_mode == "rank_table" or job.world == 1):
+        argv += ["--device_id", str(device_id)]  # MindFormers reads no DEVICE_ID: see the module docstring
     return tuple(argv)
 
 

@@ -14,19 +14,26 @@ V vocab, L layers, t = mp, e bytes per element of the compute dtype, w the KV wi
 - Optimizer state: AdamW m and v in float32 (iflytekspark's SparkAdamW), 8 bytes per trainable
   parameter, divided by dp when optimizer_shard (MindSpore's parallel optimizer).
 - Activations kept for backward, per layer and micro batch (Korthikanti et al. 2022, adapted to the
-  gated MLP, no dropout, flash attention on Ascend so no s x s scores are kept):
-      e * (4sbh / r + 4sbh / t + 4sbf / t) + 8sba / t    (r = t with seq_parallel, else 1)
-  i.e. LN1/LN2 inputs and outputs (replicated unless sequence parallel), q, k, v and the attention
-  output, fc0, GELU, fc1 outputs and their product, plus fp32 softmax statistics. Without flash
-  attention (CPU) the scores and probabilities, 2 * 4 * a s min(s, w) b / t bytes, are added.
-  Without recompute all L/pp layers are kept; with recompute only each layer's input
-  (e*sbh, split over mp when the activation is sliced or sequence parallel) plus one layer in
-  full while it is recomputed. The first pipeline stage holds min(micro_batch_num, pp) micro batches.
+  gated MLP and no dropout), counting only what model/iflytekspark does: it implements neither
+  sequence parallelism nor recompute slicing (``use_seq_parallel`` and ``recompute_slice_activation``
+  are read by nothing in the model), so LN inputs/outputs are replicated over mp whatever the plan
+  says. With flash attention (FlashAttentionScore, A2/A3 training products only):
+      e * (4sbh + 4sbh / t + 4sbf / t) + 8sba / t
+  i.e. LN1/LN2 inputs and outputs, q, k, v and the attention output, fc0, GELU, fc1 outputs and their
+  product, plus fp32 softmax statistics. Without it (Atlas 800, 800I A2, CPU) the dense path of
+  attention.py materialises the whole S x S score matrix (the window only masks it): fp32 scores, fp32
+  probabilities and the probabilities in the compute dtype, (8 + e) a s^2 b / t bytes more.
+  Without recompute all L/pp layers are kept; with recompute (the model's ``layer.recompute()``,
+  whole layers) only each layer's input (e*sbh, not sliced) plus one layer in full while it is
+  recomputed. The first pipeline stage holds min(micro_batch_num, pp) micro batches.
 - Logits on the last stage: s b V / t elements, in the compute dtype plus an fp32 copy and its fp32
   gradient (e + 8 bytes).
-- Inference: weights, the KV cache 2 L b min(s, w) h / t * e, one layer's working set and the
-  last-token logits. Eval (perplexity): weights, one layer's working set and the logits of whole
-  rows with their fp32 softmax (s b V / t elements, e + 4 bytes), no cache.
+- Inference (predict, predict_lora, export): the cached path (iflytekspark.inference) always attends
+  densely, over prompts of at most ``infer_length`` tokens (the plan's predict_length: prompt plus
+  answer; default seq_length): weights, the KV cache 2 L b min(n, w) h / t * e (n = infer_length),
+  one dense layer working set at n tokens and the last-token logits. Eval (perplexity): weights, one
+  layer's working set over whole rows (flash or dense as above) and the logits of whole rows with their
+  fp32 softmax (s b V / t elements, e + 4 bytes), no cache.
 - Overhead: 1 GB of runtime workspace and communication buffers per device.
 """
 
@@ -89,17 +96,19 @@ def _trainable_params(m: ModelPreset, st: Strategy) -> float:
     return layer * m.num_layers / st.pp + m.vocab_size * h / (1 if st.vocab_emb_dp else st.mp) + 2 * h
 
 
-def _layer_activation_bytes(m: ModelPreset, st: Strategy, flash: bool) -> float:
-    b, s, h, f, a, t = st.batch_size, m.seq_length, m.hidden_size, m.ffn_inner, m.num_heads, st.mp
+def _layer_activation_bytes(m: ModelPreset, st: Strategy, flash: bool, seq: Optional[int] = None) -> float:
+    b, h, f, a, t = st.batch_size, m.hidden_size, m.ffn_inner, m.num_heads, st.mp
+    s = seq or m.seq_length
     e = _BYTES[st.compute_dtype]
-    r = t if st.seq_parallel else 1
-    out = e * (4 * s * b * h / r + 4 * s * b * h / t + 4 * s * b * f / t) + 8 * s * b * a / t
+    out = e * (4 * s * b * h + 4 * s * b * h / t + 4 * s * b * f / t) + 8 * s * b * a / t
     if not flash:
-        out += 2 * 4 * a * s * min(s, m.sparse_local_size) * b / t
+        out += (8 + e) * a * s * s * b / t
     return out
 
 
-def estimate_memory(m: ModelPreset, st: Strategy, flash_attention: bool = True) -> MemoryEstimate:
+def estimate_memory(
+    m: ModelPreset, st: Strategy, flash_attention: bool = True, infer_length: Optional[int] = None
+) -> MemoryEstimate:
     """The per-device estimate of ``st`` for model ``m`` (formulas in the module docstring)."""
     e = _BYTES[st.compute_dtype]
     b, s = st.batch_size, m.seq_length
@@ -111,9 +120,8 @@ def estimate_memory(m: ModelPreset, st: Strategy, flash_attention: bool = True) 
         optim = 8 * trainable / (st.dp if st.optimizer_shard else 1)
         in_flight = min(st.micro_batch_num, st.pp)
         layers = m.num_layers / st.pp
-        sliced = st.mp if (st.recompute_slice or st.seq_parallel) else 1
         no_rc = in_flight * layers * layer
-        rc = in_flight * layers * e * s * b * m.hidden_size / sliced + layer
+        rc = in_flight * layers * e * s * b * m.hidden_size + layer
         acts = rc if st.recompute else no_rc
         logits = s * b * m.vocab_size / st.mp * (e + 8)
         kv = 0.0
@@ -121,11 +129,12 @@ def estimate_memory(m: ModelPreset, st: Strategy, flash_attention: bool = True) 
         grads = optim = kv = 0.0
         no_rc = rc = acts = layer
         logits = s * b * m.vocab_size / st.mp * (e + 4)
-    else:
+    else:  # the cached inference path: dense attention over at most infer_length tokens
+        n = min(infer_length or s, s)
         grads = optim = 0.0
-        no_rc = rc = acts = layer
+        no_rc = rc = acts = _layer_activation_bytes(m, st, False, n)
         logits = b * m.vocab_size * 4
-        kv = 2 * m.num_layers * b * min(s, m.sparse_local_size) * m.hidden_size / st.mp * e
+        kv = 2 * m.num_layers * b * min(n, m.sparse_local_size) * m.hidden_size / st.mp * e
     parts = [weights, grads, optim, acts, logits, kv]
     total = sum(parts) / GB + OVERHEAD_GB
 
@@ -152,7 +161,12 @@ def _divisors(n: int, limit: int) -> list[int]:
 
 
 def _fitting(
-    m: ModelPreset, st: Strategy, profile: HardwareProfile, world: int, flash: bool
+    m: ModelPreset,
+    st: Strategy,
+    profile: HardwareProfile,
+    world: int,
+    flash: bool,
+    infer_length: Optional[int] = None,
 ) -> Optional[Strategy]:
     """The fitting layout of exactly ``world`` devices with the least mp*pp, or None."""
     mps = _divisors(world, profile.devices_per_node if profile.accelerator else 1)
@@ -161,31 +175,65 @@ def _fitting(
         if world % (mp * pp) or layout_problems(Layout(world // (mp * pp), mp, pp), m, profile, world):
             continue
         cand = replace(st, dp=world // (mp * pp), mp=mp, pp=pp, micro_batch_num=max(st.micro_batch_num, pp))
-        if estimate_memory(m, cand, flash).fits:
+        if estimate_memory(m, cand, flash, infer_length).fits:
             return cand
     return None
 
 
 def suggest_layouts(
-    m: ModelPreset, st: Strategy, profile: HardwareProfile, max_world: int = 1024, flash: bool = True
+    m: ModelPreset,
+    st: Strategy,
+    profile: HardwareProfile,
+    max_world: int = 1024,
+    flash: Optional[bool] = None,
+    infer_length: Optional[int] = None,
 ) -> tuple[Optional[Strategy], Optional[Strategy]]:
-    """(fewest devices that fit, a fitting layout of the current world size), None where none exists."""
-    same = _fitting(m, st, profile, st.world, flash)
-    smallest = next((c for w in range(1, max_world + 1) if (c := _fitting(m, st, profile, w, flash))), None)
+    """(fewest devices that fit, a fitting layout of the current world size), None where none exists.
+    ``flash`` None: where the profile has flash attention."""
+    flash = profile.flash_attention if flash is None else flash
+    same = _fitting(m, st, profile, st.world, flash, infer_length)
+    smallest = next(
+        (c for w in range(1, max_world + 1) if (c := _fitting(m, st, profile, w, flash, infer_length))), None
+    )
     return smallest, same
 
 
-def check_fits(m: ModelPreset, st: Strategy, profile: HardwareProfile, flash: bool = True) -> MemoryEstimate:
-    """The estimate of ``st``; PlanError saying by how much it overflows and what would fit."""
-    est = estimate_memory(m, st, flash)
+def shorter_sequence(
+    m: ModelPreset, st: Strategy, profile: HardwareProfile, flash: bool, floor: int = 256
+) -> Optional[tuple[int, Strategy]]:
+    """The longest seq_length (halving from the model's) at which a layout of the current world size
+    fits, with that layout; None when none does down to ``floor``."""
+    seq = m.seq_length // 2
+    while seq >= floor:
+        cand = _fitting(replace(m, seq_length=seq), st, profile, st.world, flash)
+        if cand is not None:
+            return seq, cand
+        seq //= 2
+    return None
+
+
+def check_fits(
+    m: ModelPreset,
+    st: Strategy,
+    profile: HardwareProfile,
+    flash: Optional[bool] = None,
+    infer_length: Optional[int] = None,
+) -> MemoryEstimate:
+    """The estimate of ``st``; PlanError saying by how much it overflows and what would fit.
+    ``flash`` None: where the profile has flash attention (``HardwareProfile.flash_attention``)."""
+    flash = profile.flash_attention if flash is None else flash
+    est = estimate_memory(m, st, flash, infer_length)
     if est.fits:
         return est
-    smallest, same = suggest_layouts(m, st, profile, flash=flash)
+    smallest, same = suggest_layouts(m, st, profile, flash=flash, infer_length=infer_length)
+    dense = not flash or not (st.training or st.task == "eval")
+    attention = ", dense attention (no flash attention)" if dense else ""
     lines = [
         f"{st.task} with dp{st.dp} mp{st.mp} pp{st.pp} needs ~{est.total_gb:.1f} GB per device, "
         f"{est.total_gb - est.budget_gb:.1f} GB more than max_device_memory {est.budget_gb:g} GB "
         f"(weights {est.weights_gb:.1f}, gradients {est.gradients_gb:.1f}, optimizer {est.optimizer_gb:.1f}, "
-        f"activations {est.activations_gb:.1f}, logits {est.logits_gb:.1f}, kv cache {est.kv_cache_gb:.1f})"
+        f"activations {est.activations_gb:.1f}{attention}, logits {est.logits_gb:.1f}, "
+        f"kv cache {est.kv_cache_gb:.1f})"
     ]
     if st.training and not st.recompute and est.activations_recompute_gb < est.activations_gb:
         lines.append(
@@ -197,8 +245,17 @@ def check_fits(m: ModelPreset, st: Strategy, profile: HardwareProfile, flash: bo
             nodes = -(-cand.world // profile.devices_per_node)
             lines.append(
                 f"  - {label}: dp{cand.dp} mp{cand.mp} pp{cand.pp} on {cand.world} device(s) "
-                f"({nodes} node(s)), ~{estimate_memory(m, cand, flash).total_gb:.1f} GB per device"
+                f"({nodes} node(s)), ~{estimate_memory(m, cand, flash, infer_length).total_gb:.1f} GB per device"
             )
     if smallest is None:
         lines.append("  - no layout of this profile fits this model; use a smaller model or a larger device")
+        shorter = shorter_sequence(m, st, profile, flash) if st.training or st.task == "eval" else None
+        if shorter is not None:
+            seq, cand = shorter
+            short = replace(m, seq_length=seq)
+            lines.append(
+                f"  - with your devices, a shorter sequence fits: seq_length {seq} with dp{cand.dp} "
+                f"mp{cand.mp} pp{cand.pp}, ~{estimate_memory(short, cand, flash).total_gb:.1f} GB per "
+                f"device (--set model.seq_length={seq}; the dataset rows must match)"
+            )
     raise PlanError("\n".join(lines))

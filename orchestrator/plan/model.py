@@ -53,7 +53,8 @@ class Transfer:
 
 @dataclass(frozen=True)
 class NodePlan:
-    """Everything one node receives and runs."""
+    """Everything one node receives and runs. ``ascend_root``: the node's Ascend install root, whose
+    CANN scripts every rank's environment is sourced from (None: no CANN, the ``cpu`` profile)."""
 
     host: str
     name: Optional[str]
@@ -66,6 +67,7 @@ class NodePlan:
     yaml_text: str
     rank_table_text: str  # this node's own table (ranks from 0), as hccl_tools would write it
     launches: tuple[RankLaunch, ...]  # the scheduler first when this node hosts it, then ranks in order
+    ascend_root: Optional[str] = None
 
 
 @dataclass(frozen=True)

@@ -9,13 +9,14 @@ order nodes are listed in.
 
 from __future__ import annotations
 
+import ipaddress
 import posixpath
 from dataclasses import dataclass, replace
 from typing import Any, Optional, Sequence
 
 from orchestrator.errors import InputError, PlanError, Problem
 from orchestrator.inventory.profiles import TASKS
-from orchestrator.plan import launch_env, transfers
+from orchestrator.plan import hardware, launch_env, transfers
 from orchestrator.plan.inputs import TokenizerFiles, check_tokenizer, is_shared, mindrecord_columns
 from orchestrator.plan.job import JobOptions, job_options, lr_schedule
 from orchestrator.plan.loading import AUTO_TRANS_MAX_DEVICES, CheckpointLoad, checkpoint_load
@@ -51,29 +52,46 @@ def _model(opts: JobOptions, overrides: list[Override]) -> tuple[ModelPreset, li
     return replace(preset, extra=()), tree
 
 
-def _rank_table(inventory: Any, mode: str) -> RankTable:
-    missing = [n.host for n in inventory.nodes if not n.device_ips]
-    if mode == "rank_table" and missing:
-        raise InputError(
-            [
-                Problem(
-                    inventory.source,
-                    f"nodes[{h}].device_ips",
-                    "device IPs are unknown",
-                    "list device_ips, run with --discover, or use launch_mode: dynamic_cluster",
-                )
-                for h in missing
-            ]
-        )
+def _rank_table_problems(inventory: Any) -> list[Problem]:
+    """Rank-table mode needs each node's device IPs and its IP address as ``server_id`` (HCCL reads
+    the host's IP there; planning resolves no names)."""
+    problems = [
+        Problem(inventory.source, f"nodes[{i}].host",
+                f"{n.host!r} is a hostname, but HCCL's rank table needs the node's IP address as server_id",
+                f"write the node's IP address in `host` (keep the hostname in `name: {n.host}`)")
+        for i, n in enumerate(inventory.nodes) if not _is_ip(n.host)
+    ]  # fmt: skip
+    return problems + [
+        Problem(inventory.source, f"nodes[{h}].device_ips", "device IPs are unknown",
+                "list device_ips, run with --discover, or use launch_mode: dynamic_cluster")
+        for h in (n.host for n in inventory.nodes if not n.device_ips)
+    ]  # fmt: skip
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _rank_table(inventory: Any, mode: str, discovered: Optional[Any] = None) -> RankTable:
+    problems = _rank_table_problems(inventory) if mode == "rank_table" else []
+    problems += hardware.super_pod_problems(inventory, discovered) if mode == "rank_table" else []
+    if problems:
+        raise InputError(problems)
     nodes = [
         NodeDevices(
             server_id=n.host,
             devices=tuple(zip(n.devices, n.device_ips or ("",) * len(n.devices))),
-            super_pod_id=n.super_pod_id,
+            super_pod_id=hardware.super_pod_id(n, discovered),
+            host_ip=hardware.host_ip(n),
+            super_device_ids=hardware.super_device_ids(n, discovered),
         )
         for n in inventory.nodes
     ]
-    return build_rank_table(nodes, inventory.cluster.rank_table_version)
+    return build_rank_table(nodes, hardware.table_version(inventory))
 
 
 def _check_table(table: RankTable, inventory: Any) -> None:
@@ -97,7 +115,7 @@ def _columns(task: str, eval_columns: Optional[tuple[str, ...]]) -> list[str]:
     return ["input_ids", "loss_mask"]
 
 
-def _yaml_context(job: _Job, host: str, job_dir: str, devices: Sequence[int], inputs: dict[str, str]) -> dict[str, Any]:  # fmt: skip
+def _yaml_context(job: _Job, host: str, job_dir: str, inputs: dict[str, str]) -> dict[str, Any]:
     inventory, task, st, model, opts = job.inventory, job.task, job.strategy, job.model, job.opts
     profile = inventory.profile
     accel = profile.accelerator
@@ -112,7 +130,6 @@ def _yaml_context(job: _Job, host: str, job_dir: str, devices: Sequence[int], in
         "auto_trans_ckpt": auto_trans,
         "accelerator": accel,
         "device_target": "Ascend" if accel else "CPU",
-        "device_id": devices[0],
         "max_device_memory": f"{st.max_device_memory_gb:g}GB",
         "parallel_mode": 1 if accel else 0,
         "full_batch": accel,
@@ -120,7 +137,10 @@ def _yaml_context(job: _Job, host: str, job_dir: str, devices: Sequence[int], in
         "strategy": st,
         "lr": lr_schedule(task, opts),
         "columns": _columns(task, job.eval_columns),
-        "model": {"name": model.name, "fields": list(model.model_config_fields().items())},
+        "model": {
+            "name": model.name,
+            "fields": list(model.model_config_fields().items()) + [(hardware.FLASH_KEY, job.flash)],
+        },
         "embedding_dtype": "float16" if st.compute_dtype == "float16" else "float32",
         "use_past": task in INFER,
         "is_dynamic": profile.is_dynamic_export and st.mp == 1,
@@ -181,6 +201,7 @@ class _Job:
     checkpoint: Optional[CheckpointLoad] = None
     tokenizer: Optional[TokenizerFiles] = None
     eval_columns: Optional[tuple[str, ...]] = None
+    flash: bool = False  # FlashAttentionScore (use_flash_attention in the YAML)
 
 
 def _node_plan(job: _Job, server: Any) -> tuple[NodePlan, list[Transfer]]:
@@ -190,7 +211,7 @@ def _node_plan(job: _Job, server: Any) -> tuple[NodePlan, list[Transfer]]:
     devices = tuple(int(d.device_id) for d in server.devices)
     ranks = tuple(int(d.rank_id) for d in server.devices)
     inputs = transfers.node_inputs(task, opts, job_dir, job.launch.shared_paths, job.checkpoint)
-    ctx = _yaml_context(job, spec.host, job_dir, devices, inputs)
+    ctx = _yaml_context(job, spec.host, job_dir, inputs)
     yaml_text = render_yaml(f"{task}.yaml.j2", ctx, job.tree_overrides)
     node = launch_env.NodeContext(
         spec.host, spec.python, job_dir, f"{job_dir}/config/{task}.yaml", spec.env, len(devices)
@@ -214,6 +235,7 @@ def _node_plan(job: _Job, server: Any) -> tuple[NodePlan, list[Transfer]]:
         yaml_text=yaml_text,
         rank_table_text=rank_table_json(node_rank_table(job.table, spec.host)),
         launches=launches,
+        ascend_root=spec.ascend_root,
     )
     dynamic = job.launch.launch_mode == "dynamic_cluster"
     moves = transfers.generated_transfers(spec.host, job_dir, task, [x.name for x in launches], dynamic)
@@ -242,11 +264,13 @@ def make_plan(
     opts = job_options(inventory.job, by_section(parsed, "job"))
     model, model_tree = _model(opts, parsed)
     st = choose_strategy(profile, task, world, model, by_section(parsed, "parallel"))
-    memory = check_fits(model, st, profile, flash=profile.accelerator)
+    flash = hardware.flash_attention(profile, by_section(parsed, "model"))
+    infer_length = opts.predict_length if task in INFER else None
+    memory = check_fits(model, st, profile, flash=flash, infer_length=infer_length)
     mode = inventory.cluster.effective_launch_mode
     if mode == "rank_table" and not profile.accelerator:
         raise PlanError(f"profile {profile.name} has no NPUs: launch_mode must be dynamic_cluster")
-    table = _rank_table(inventory, mode)
+    table = _rank_table(inventory, mode, discovered)
     if mode == "rank_table":
         _check_table(table, inventory)
     dynamic = mode == "dynamic_cluster"
@@ -258,7 +282,7 @@ def make_plan(
     )
     hostnames = {n.host: n.hostname for n in discovered.nodes} if discovered is not None else {}
     problems: list[Problem] = []
-    warnings: list[str] = []
+    warnings: list[str] = hardware.plan_warnings(profile)
     tokenizer = check_tokenizer(opts.tokenizer, model, shared, problems, warnings)
     offline = world > AUTO_TRANS_MAX_DEVICES and not _outputs_shared(inventory, task, opts)
     try:
@@ -270,7 +294,7 @@ def make_plan(
         raise InputError(problems)
     columns = mindrecord_columns(opts.eval_dataset) if task == "eval" else None
     job = _Job(inventory, task, opts, model, st, tuple(model_tree + parsed), launch, table, hostnames,
-               ckpt, tokenizer, columns)  # fmt: skip
+               ckpt, tokenizer, columns, flash)  # fmt: skip
     built = [_node_plan(job, server) for server in table.servers]
     return Plan(
         schema=SCHEMA,

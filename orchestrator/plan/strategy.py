@@ -72,7 +72,16 @@ def default_strategy(profile: HardwareProfile, task: str) -> Strategy:
     """The reference settings of ``task`` on ``profile`` (layout not yet fitted to the world size)."""
     ref = profile.layout_for(task)
     if ref is None:
-        raise PlanError(f"profile {profile.name} has no layout for task {task!r}")
+        why = (
+            "it is an inference server (MindFormers supports Atlas 800I A2 for inference); train on "
+            "atlas-800t-a2-64g or atlas-900-a3-64g nodes"
+            if task in TRAIN_TASKS and not any(t in profile.layouts for t in TRAIN_TASKS)
+            else "no reference layout exists for it there"
+        )
+        raise PlanError(
+            f"profile {profile.name} ({profile.description}) runs {', '.join(profile.tasks)} only, "
+            f"not {task}: {why}"
+        )
     training = task in TRAIN_TASKS
     return Strategy(
         task=task,

@@ -12,13 +12,19 @@ Why these values (docs/ascend-cluster.md §2-3):
   whole step plus a checkpoint save (shards written between steps), so it is 4x the longest step
   estimate plus the save estimate, at least CANN's default 1836 s, at most 17340 s; on Atlas 800
   (910A) CANN rounds it to a multiple of 68 s, so we do.
-- The orchestrator's agent heartbeats every 5 s and declares a rank lost after 4 missed beats (20 s),
-  well below every HCCL timeout, so the orchestrator finds the root cause before HCCL kills the
-  peers (exit 143 some 30-80 s later). Stopping sends TERM, waits ``stop_grace_s``, then KILL.
+- Failure detection: the controller's monitor declares a node lost when its agent has not answered
+  for ``failure_detect_s`` (``JobRecord.failure_detect_s``, read by ``launch.monitor``); the agent
+  writes its heartbeat every ``heartbeat_s``. On Ascend a healthy node can answer late for minutes:
+  a 13B graph compile keeps every core busy and a checkpoint save saturates the disk, so detection
+  waits 180 s, or twice the save estimate when that is longer, but stays below HCCL_CONNECT_TIMEOUT
+  (a node dead at start-up is named before its peers' link set-up times out) and at most a third of
+  HCCL_EXEC_TIMEOUT. The CPU rehearsal (small models, seconds per step) detects in 20 s with a 1 s
+  heartbeat. Stopping sends TERM, waits ``stop_grace_s``, then KILL.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from orchestrator.inventory.profiles import HardwareProfile
@@ -30,6 +36,8 @@ PEAK_FLOPS = {"atlas-800t-a2-64g": 313e12, "atlas-800-32g": 256e12, "cpu": 50e9}
 UTILISATION = 0.3
 SAVE_BANDWIDTH = 0.5e9  # bytes/s one rank writes its checkpoint shard at (local disk, conservative)
 HCCL_EXEC_DEFAULT, HCCL_EXEC_MAX, HCCL_CONNECT_MIN = 1836, 17340, 120
+# (heartbeat, failure detection floor) in seconds: Ascend nodes, and the CPU rehearsal
+ASCEND_DETECT, CPU_DETECT = (5.0, 180.0), (1.0, 20.0)
 
 
 @dataclass(frozen=True)
@@ -55,8 +63,14 @@ class Timeouts:
                 f"HCCL exec {self.hccl_exec_s}s must exceed the longest step "
                 f"{self.step_estimate_s + self.save_estimate_s:.0f}s"
             )
-        if not self.failure_detect_s * 3 <= min(self.hccl_connect_s, self.hccl_exec_s):
+        if not (
+            self.failure_detect_s < self.hccl_connect_s and self.failure_detect_s * 3 <= self.hccl_exec_s
+        ):
             out.append(f"failure detection {self.failure_detect_s}s must be well below HCCL's timeouts")
+        if not self.heartbeat_s * 4 <= self.failure_detect_s:
+            out.append(
+                f"heartbeat {self.heartbeat_s}s must be well below failure detection {self.failure_detect_s}s"
+            )
         return out
 
 
@@ -78,12 +92,15 @@ def choose_timeouts(model: ModelPreset, st: Strategy, profile: HardwareProfile, 
     exec_s = min(HCCL_EXEC_MAX, max(HCCL_EXEC_DEFAULT, int(4 * step + save) + 1))
     if profile.name == "atlas-800-32g":
         exec_s = min(HCCL_EXEC_MAX - HCCL_EXEC_MAX % 68, -(-exec_s // 68) * 68)
+    heartbeat, detect = ASCEND_DETECT if profile.accelerator else CPU_DETECT
+    if profile.accelerator:
+        detect = min(max(detect, float(math.ceil(2 * save))), connect - 30.0, float(exec_s // 3))
     return Timeouts(
         hccl_connect_s=connect,
         hccl_exec_s=exec_s,
         topo_s=topo,
-        heartbeat_s=5.0,
-        failure_detect_s=20.0,
+        heartbeat_s=heartbeat,
+        failure_detect_s=detect,
         stop_grace_s=30.0,
         step_estimate_s=round(step, 3),
         save_estimate_s=round(save, 3),

@@ -19,6 +19,7 @@ from orchestrator.plan.job import JobOptions
 from orchestrator.plan.loading import CheckpointLoad
 from orchestrator.plan.model import Transfer
 
+CODE_DIR_FILE = "env/code_dir"  # under the job dir: the shipped code folder, written by staging
 INPUT_KEYS = ("tokenizer", "train_dataset", "eval_dataset", "load_checkpoint", "predict_data")
 # Which inputs each task reads.
 TASK_INPUTS = {
@@ -101,6 +102,11 @@ def input_transfers(host: str, task: str, opts: JobOptions, inputs: dict[str, st
     return out
 
 
+def env_file_path(job_dir: str, name: str) -> str:
+    """Where process ``name``'s env file (rank_<R> | scheduler) lives on its node."""
+    return f"{job_dir}/env/env_{name}.sh"
+
+
 def generated_transfers(
     host: str, job_dir: str, task: str, names: Sequence[str], dynamic: bool
 ) -> list[Transfer]:
@@ -110,7 +116,7 @@ def generated_transfers(
     if not dynamic:
         out.append(Transfer(host, "generated", "rank_table.json", f"{job_dir}/rank_table.json"))
     out += [
-        Transfer(host, "generated", f"{base}/env_{n}.sh", f"{job_dir}/env/env_{n}.sh", 0o600) for n in names
+        Transfer(host, "generated", f"{base}/env_{n}.sh", env_file_path(job_dir, n), 0o600) for n in names
     ]
     out.append(Transfer(host, "generated", f"{base}/commands.sh", f"{job_dir}/commands.sh", 0o755))
     return out

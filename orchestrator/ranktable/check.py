@@ -3,7 +3,7 @@
 Rules: status and version; no duplicate servers; server_id not a loopback address (the stock
 hccl_tools defect); device ids unique per server and within the profile's range; device IPs present,
 valid IPv4 and unique across the whole table; equal device counts per server; the profile's device
-groups (Atlas 800: a node's devices within [0,4), [4,8) or all 8) and NIC subnet plan (A2: one subnet
+groups (Atlas 800: a node's devices within [0,4), [4,8) or all 8; Atlas A3: whole HiAM pairs) and NIC subnet plan (A2: one subnet
 per node; Atlas 800: devices 0/4, 1/5, 2/6, 3/7 share one subnet each, the four differ); rank ids
 0..world-1, each once, in HCCL's order (see :mod:`.build`); for 1.2 super device ids and SuperPoDs.
 """
@@ -158,9 +158,14 @@ def _devices(t: RankTable, src: str, profile: Optional[HardwareProfile]) -> list
 
 
 def _groups(t: RankTable, src: str, profile: HardwareProfile) -> list[Problem]:
+    out = []
+    for i, s in enumerate(t.servers):
+        why = profile.pair_problem({int(d.device_id) for d in s.devices})
+        if why:
+            out.append(Problem(src, _where(i, key="device"), f"{s.server_id}: {why}", "use whole HiAM pairs"))
     if not profile.device_groups:
-        return []
-    out, full = [], set(range(profile.devices_per_node))
+        return out
+    full = set(range(profile.devices_per_node))
     for i, s in enumerate(t.servers):
         ids = {int(d.device_id) for d in s.devices}
         if ids and not any(ids <= set(g) and (set(g) != full or ids == full) for g in profile.device_groups):

@@ -8,6 +8,7 @@ logs per step, with the same %-formats and the stdout logger prefix of mindforme
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -55,6 +56,13 @@ def mf_loss_lines(
     return [PREFIX + step_line, PREFIX + bar_line]
 
 
+def claim(npu: int, pid: Optional[int] = None, name: str = "python") -> None:
+    """Make the fake npu-smi list ``pid`` (this process) on ``npu`` (claims folder: $FAKE_NPU_CLAIMS)."""
+    pid = pid or os.getpid()
+    with open(os.path.join(os.environ["FAKE_NPU_CLAIMS"], f"{pid}-{npu}.json"), "w") as f:
+        json.dump({"pid": pid, "npu": npu, "name": name}, f)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sleep", type=float, default=0.0, help="seconds to run before exiting")
@@ -63,7 +71,16 @@ def main() -> None:
     ap.add_argument("--ignore-term", action="store_true")
     ap.add_argument("--grandchild", help="spawn a sleeping grandchild and write its pid to this file")
     ap.add_argument("--ready", help="touch this file once set up")
+    ap.add_argument("--claim-npu", type=int, action="append", default=[],
+                    help="hold this NPU in the fake npu-smi (tests/agent/fake_npu_smi.py)")  # fmt: skip
+    ap.add_argument("--env-out", help="write DEVICE_ID and argv here as JSON")
+    ap.add_argument("--device_id", help="as MindFormers' run script takes it (recorded by --env-out)")
     args = ap.parse_args()
+    for npu in args.claim_npu:
+        claim(npu)
+    if args.env_out:
+        with open(args.env_out, "w") as f:
+            json.dump({"DEVICE_ID": os.environ.get("DEVICE_ID"), "argv": sys.argv[1:]}, f)
     if args.ignore_term:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if args.grandchild:

@@ -45,7 +45,8 @@ def test_agent_commands_are_argv_lists():
         "/usr/bin/python3.9", "/opt/a b/node_agent.py", "--workdir", "/var/o", "start", "--spec", "/s.json", "--force",
     ]  # fmt: skip
     assert cmds.stop("j", 2.5)[-5:] == ["stop", "--job", "j", "--grace", "2.5"]
-    assert cmds.check_devices([0, 3])[-2:] == ["--devices", "0,3"]
+    assert cmds.check_devices([0, 3], wait=5)[-4:] == ["--devices", "0,3", "--wait", "5"]
+    assert cmds.stop("j", 2.5, release_wait=4)[-2:] == ["--release-wait", "4"]
 
 
 def test_garbage_and_errors_raise_remote_command_error():

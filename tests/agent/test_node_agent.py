@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pwd
 import shutil
 import signal
 import stat
@@ -91,9 +92,9 @@ def test_fail_fast_names_the_first_failure(agent: AgentHarness):
     assert code == 0 and [(j["job_id"], j["state"]) for j in listing["jobs"]] == [("job-ff", "failed")]
 
 
-def test_refuses_busy_node_then_force_stops_earlier_job(agent: AgentHarness):
+def test_refuses_busy_node_then_force_stops_only_jobs_recorded_here(agent: AgentHarness):
     assert agent.start("job-old", [SLEEP])[0] == 0
-    stray = subprocess.Popen(
+    stray = subprocess.Popen(  # marked by an agent, but for a job this agent has no record of
         [sys.executable, "-c", "import time; time.sleep(60)"], env=agent.env(**{node_agent.ENV_JOB: "stray"})
     )
     try:
@@ -108,9 +109,14 @@ def test_refuses_busy_node_then_force_stops_earlier_job(agent: AgentHarness):
         assert not (agent.workdir / "jobs" / "job-new").exists()
 
         code, forced = agent.start("job-new", [SLEEP], "--force")
-        assert code == 0, forced
-        assert stray.wait(timeout=10) == -signal.SIGTERM
+        assert code == node_agent.EXIT_BUSY, forced
+        assert f"pid {stray.pid} carries the marks of job stray, which is not recorded" in forced["error"]
+        assert stray.poll() is None  # never stopped: --force stops only jobs recorded here
         assert agent.status("job-old")["state"] == "stopped" and job_pids("job-old") == []
+        stray.kill()
+        stray.wait()
+        code, forced = agent.start("job-new", [SLEEP], "--force")
+        assert code == 0, forced
         assert agent.status("job-new")["state"] == "running"
         assert agent.run("stop", "--job", "job-new", "--grace", "1")[0] == 0
     finally:
@@ -118,7 +124,9 @@ def test_refuses_busy_node_then_force_stops_earlier_job(agent: AgentHarness):
         stray.wait()
 
 
-def test_npu_holder_blocks_start_and_check_devices(agent: AgentHarness, tmp_path: Path):
+def test_force_leaves_a_foreign_npu_holder_alone_and_names_it(agent: AgentHarness, tmp_path: Path):
+    """A process this orchestrator did not start holds a needed NPU: refused, with or without --force,
+    naming its pid, user and NPU; it keeps running. Once it exits, npu-smi listing it still blocks."""
     fixture = CAPTURES / "npu-smi_info_910B3_25.2.0_8npu_idle_plus_one_unnamed.txt"
     holder = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(60)"], start_new_session=True, env=agent.env()
@@ -137,15 +145,22 @@ def test_npu_holder_blocks_start_and_check_devices(agent: AgentHarness, tmp_path
         code, free = agent.run("check-devices", "--devices", "0,1", env=env)
         assert code == 0 and free["free"] and free["holders"] == []
 
-        spec = agent.spec("job-npu", [SLEEP], devices=[2])
-        code, refused = agent.run("start", "--spec", spec, env=env)
-        assert code == node_agent.EXIT_BUSY
-        assert [(c["pid"], c["source"], c["npu"]) for c in refused["conflicts"]] == [
-            (holder.pid, "npu-smi", 2)
-        ]
-        code, _ = agent.run("start", "--spec", spec, "--force", env=env)
-        assert code == node_agent.EXIT_BUSY  # the fake table still lists the (now dead) pid: still refused
-        assert holder.wait(timeout=10) == -signal.SIGTERM
+        spec = agent.spec("job-npu", [SLEEP], devices=[2], release_wait_s=0.3)
+        for flags in ((), ("--force",)):
+            code, refused = agent.run("start", "--spec", spec, *flags, env=env)
+            assert code == node_agent.EXIT_BUSY, refused
+            assert [(c["pid"], c["source"], c["npu"], c["user"]) for c in refused["conflicts"]] == [
+                (holder.pid, "npu-smi", 2, pwd.getpwuid(os.getuid()).pw_name)
+            ]
+            assert f"NPU 2 is held by pid {holder.pid} (user " in refused["error"]
+            assert "--force never stops it" in refused["error"]
+            assert holder.poll() is None  # left alone
+        holder.kill()
+        holder.wait()
+        code, refused = agent.run("start", "--spec", spec, "--force", env=env)
+        assert code == node_agent.EXIT_BUSY  # exited, but the (static) table still lists it: not released
+        assert f"npu-smi still lists pid {holder.pid} on NPU 2 after waiting" in refused["error"]
+        assert refused["released"]["free"] is False and not (agent.workdir / "jobs" / "job-npu").exists()
     finally:
         holder.kill()
         holder.wait()

@@ -1,4 +1,4 @@
-"""The node agent's pure parts: MindFormers progress lines and npu-smi process tables."""
+"""The node agent's pure parts: MindFormers progress lines, and npu-smi holders by physical device."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.agent.node_agent import parse_npu_smi, parse_progress
+from orchestrator.agent import node_devices
+from orchestrator.agent.node_agent import parse_progress
+from orchestrator.ascend import parse_npu_smi_info
 from tests.agent.dummy_rank import mf_loss_lines
 from tests.fixtures.captures import CAPTURES
 
@@ -68,16 +70,45 @@ def _fixture(name: str) -> str:
     return path.read_text()
 
 
-def test_npu_smi_process_rows():
-    rows = parse_npu_smi(_fixture("npu-smi_info_910PremiumA_23.0.rc2_8npu_procs.txt"))
-    assert [(r["npu"], r["pid"], r["name"]) for r in rows][:2] == [(0, 5139, "python"), (1, 5141, "python")]
-    assert len(rows) == 8
-    many = parse_npu_smi(_fixture("npu-smi_info_910B2_25.2.0_8npu_procs.txt"))
-    assert sum(r["npu"] == 0 for r in many) == 8 and {r["npu"] for r in many} == set(range(8))
-    (blank,) = parse_npu_smi(_fixture("npu-smi_info_910B3_25.2.0_8npu_idle_plus_one_unnamed.txt"))
-    assert (blank["npu"], blank["pid"], blank["name"], blank["memory"]) == (2, 1333928, "", "37709")
-    assert parse_npu_smi(_fixture("npu-smi_info_910A_23.0.rc1.b070_4npu_warning_testfixture.txt")) == []
-    assert parse_npu_smi(_fixture("npu-smi_info_910A_21.0.4_hugepages_2npu.txt")) == []
+def test_npu_smi_holders_by_physical_device():
+    """The agent reads npu-smi with the controller's parser; rows are matched by physical device id."""
+    info = parse_npu_smi_info(_fixture("npu-smi_info_910PremiumA_23.0.rc2_8npu_procs.txt"))
+    rows = node_devices.holders(info, [0, 1])
+    assert [(r["device"], r["pid"], r["name"]) for r in rows] == [(0, 5139, "python"), (1, 5141, "python")]
+    assert {r["state"] for r in rows} == {"exited"}  # no such processes here: gone (or host pids)
+    many = parse_npu_smi_info(_fixture("npu-smi_info_910B2_25.2.0_8npu_procs.txt"))
+    assert sum(r["device"] == 0 for r in node_devices.holders(many)) == 8
+    blank = parse_npu_smi_info(_fixture("npu-smi_info_910B3_25.2.0_8npu_idle_plus_one_unnamed.txt"))
+    (row,) = node_devices.holders(blank, [2])
+    assert (row["npu"], row["pid"], row["name"], row["memory_mb"]) == (2, 1333928, "", 37709)
+    assert node_devices.holders(blank, [0, 1, 3]) == []
+    a3 = parse_npu_smi_info(
+        (Path(__file__).parents[1] / "ascend" / "data" / "npu-smi_info_A3_24.1.0_2npu_2chip.txt").read_text()
+    )
+    # Atlas A3: chip 1 of NPU 1 is physical device 3 (its Phy-ID), not device 1
+    assert [(r["npu"], r["chip"], r["device"]) for r in node_devices.holders(a3, [3])] == [(1, 1, 3)]
+    assert [r["device"] for r in node_devices.holders(a3, [0, 1])] == [0, 1]
+
+
+def test_device_ids_under_visible_devices_and_containers():
+    """DEVICE_ID: the logic id, or its index in ASCEND_RT_VISIBLE_DEVICES (CANN; MindSpore maps back)."""
+    assert node_devices.device_ids([4, 5], None, None) == {
+        4: {"logical": 4, "device_id": 4},
+        5: {"logical": 5, "device_id": 5},
+    }
+    assert node_devices.device_ids([4, 5], None, "4,5")[5] == {"logical": 5, "device_id": 1}
+    container = {4: 0, 5: 1}  # npu-smi info -m in a container holding physical NPUs 4 and 5
+    assert node_devices.device_ids([5], container, None)[5] == {"logical": 1, "device_id": 1}
+    assert node_devices.device_ids([5], container, "1")[5] == {"logical": 1, "device_id": 0}
+    with pytest.raises(ValueError, match="NPU 3 of the plan is not on this node: npu-smi info -m lists 4, 5"):
+        node_devices.device_ids([3], container, None)
+    with pytest.raises(
+        ValueError, match="NPU 4 .logic id 0. is not visible to the ranks: ASCEND_RT_VISIBLE_DEVICES=1"
+    ):
+        node_devices.device_ids([4], container, "1")
+    with pytest.raises(ValueError, match="ascending order"):
+        node_devices.device_ids([4], None, "5,4")
+    assert node_devices.visible_list("1, 2,3") == [1]  # CANN stops at the first invalid character
 
 
 def test_real_mindformers_lines_from_stdout_and_info_log():
@@ -98,3 +129,20 @@ def test_real_mindformers_lines_from_stdout_and_info_log():
         cut = log[2][: log[2].index("step:[") + 9]  # a step line still being written
         partial = parse_progress("\n".join(log[:3] + [cut]))
         assert partial["step"] == 56 and partial["samples_per_s"] is None
+
+
+def test_tools_are_looked_for_on_path_then_where_ascend_installs_them(tmp_path, monkeypatch):
+    root = tmp_path / "Ascend"
+    for tool in (root / "driver" / "tools" / "hccn_tool", tmp_path / "bin" / "hccn_tool"):
+        tool.parent.mkdir(parents=True)
+        tool.write_text("#!/bin/sh\n")
+        tool.chmod(0o755)
+    assert node_devices.tool_places("hccn_tool", str(root)) == [
+        str(root / "driver" / "tools" / "hccn_tool"),
+        "/usr/local/Ascend/driver/tools/hccn_tool",
+    ]
+    assert node_devices.tool_places("npu-smi") == ["/usr/local/sbin/npu-smi", "/usr/local/bin/npu-smi"]
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    assert node_devices.find_tool("hccn_tool", str(root)) == str(root / "driver" / "tools" / "hccn_tool")
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))
+    assert node_devices.find_tool("hccn_tool", str(root)) == str(tmp_path / "bin" / "hccn_tool")

@@ -1,4 +1,4 @@
-"""`npu-smi info -l / -m / -t board`, `npu-smi -v`, version files and lspci."""
+"""`npu-smi info -l / -m / -t board / -t spod-info`, `npu-smi -v`, version files and lspci."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from orchestrator.ascend import (
     parse_npu_smi_board,
     parse_npu_smi_list,
     parse_npu_smi_mapping,
+    parse_npu_smi_spod_info,
     parse_npu_smi_version,
 )
 from tests.ascend.test_hccn import sections
@@ -67,3 +68,18 @@ def test_version_and_install_files():
     )
     with pytest.raises(AscendParseError, match="version.info"):
         parse_driver_version("nothing here\n")
+
+
+def test_spod_info_of_an_a3_chip():
+    info = parse_npu_smi_spod_info((FIXTURES / "npu-smi_info_-t_spod-info_A3_rebuilt.txt").read_text())
+    assert (info.sdid, info.super_pod_id, info.super_pod_size, info.server_index) == (16777216, 0, 384, 4)
+    assert info.sdid >> 22 == info.server_index  # bits 22-31 of the SDID: the server index
+
+
+def test_spod_info_not_supported_and_garbled():
+    with pytest.raises(AscendToolError, match="does not support"):
+        parse_npu_smi_spod_info("This device does not support querying spod-info.\n")
+    with pytest.raises(AscendParseError, match="sdid is not a number"):
+        parse_npu_smi_spod_info(
+            "\tSDID                           : x\n\tSuper Pod ID                   : 0\n"
+        )

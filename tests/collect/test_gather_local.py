@@ -103,3 +103,21 @@ def test_request_without_a_plan_copy_takes_the_folder_of_the_logs(node):
         ["npu-smi", "info"],
         ["hccn_tool", "-i", "0", "-link", "-g"],
     ]
+
+
+def test_hccn_tool_is_found_under_the_nodes_ascend_root_when_not_on_path(node, tmp_path):
+    """Tools not on PATH (hccn_tool never is by default): <ascend_root>/driver/tools, then /usr/local/Ascend."""
+    import dataclasses
+
+    record, spec, pn, _, _ = node
+    root = tmp_path / "Ascend"
+    tool = root / "driver" / "tools" / "hccn_tool"
+    tool.parent.mkdir(parents=True)
+    tool.write_text("#!/bin/sh\necho 'link status: UP'\n")
+    tool.chmod(0o755)
+    req = gather.node_request(record, dataclasses.replace(spec, ascend_root=str(root)), pn)
+    assert req["tool_places"]["hccn_tool"] == [str(tool), "/usr/local/Ascend/driver/tools/hccn_tool"]
+    out = tmp_path / "out" / spec.host
+    c = gather.fetch_node(LocalTransport(spec.host), sys.executable, req, out)
+    assert c.ok and c.tools_missing == (), c
+    assert (out / "snapshots" / "hccn_tool-i-0-link-g.txt").read_text() == "link status: UP\n"

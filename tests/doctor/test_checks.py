@@ -10,6 +10,7 @@ import pytest
 from orchestrator.discover.model import Difference, DiffKind, NodeDiscovery
 from orchestrator.doctor import Limits, Status, job_ports, run_doctor
 from orchestrator.doctor.checks import (
+    CHECKS,
     check_clock,
     check_disk,
     check_ports,
@@ -150,7 +151,7 @@ def test_run_doctor_finds_every_problem():
     assert st[("c", "versions")] == Status.FAIL and "python" in report.get("c", "versions").detail
     assert st[("d", "ssh")] == Status.FAIL and st[("d", "disk")] == Status.SKIP
     assert st[("a", "npu_procs")] == Status.OK  # NPU 2's process is not on devices 0, 1
-    assert report.failed and len(report.checks) == 4 * 9
+    assert report.failed and len(report.checks) == 4 * len(CHECKS)
 
 
 def test_strict_turns_warnings_into_failure():

@@ -65,7 +65,10 @@ def test_missing_required_keys():
 def test_unknown_profile_lists_the_known():
     (p,) = problems(inventory(profile="atlas-900"))
     assert (p.line, p.field) == (3, "cluster.profile")
-    assert "atlas-800-32g, atlas-800t-a2-64g, cpu" in p.fix
+    assert (
+        "atlas-800-32g, atlas-800i-a2-32g, atlas-800i-a2-64g, atlas-800t-a2-64g, atlas-900-a3-64g, cpu"
+        in p.fix
+    )
 
 
 def test_duplicate_hosts_and_names():
@@ -270,3 +273,27 @@ def test_all_problems_are_reported_together_in_line_order():
         (10, "nodes[1].host"),
     ]
     assert all(p.fix for p in found)
+
+
+def test_ascend_root_defaults_on_ascend_profiles_and_is_a_node_path():
+    assert parse(inventory()).nodes[0].ascend_root == "/usr/local/Ascend"
+    assert parse(inventory(profile="cpu")).nodes[0].ascend_root is None
+    nodes = "  - host: 10.0.0.1\n  - host: 10.0.0.2\n    ascend_root: /home/ai/Ascend/\n"
+    inv = parse(inventory(cluster="  ascend_root: /opt/Ascend\n", nodes=nodes))
+    assert [n.ascend_root for n in inv.nodes] == ["/opt/Ascend", "/home/ai/Ascend"]
+    found = problems(inventory(cluster="  ascend_root: ~/Ascend\n"))
+    assert find(found, "cluster.ascend_root").line == 6 and "e.g. /usr/local/Ascend" in found[0].fix
+    local = parse(
+        inventory(profile="cpu", nodes="  - host: 127.0.0.1\n    local: true\n    ascend_root: ~/Ascend\n")
+    )
+    assert local.nodes[0].ascend_root == os.path.join(os.path.expanduser("~"), "Ascend")
+
+
+def test_a3_nodes_use_one_chip_or_whole_hiam_pairs():
+    a3 = "atlas-900-a3-64g"
+    assert parse(inventory(a3)).nodes[0].devices == tuple(range(16))
+    assert parse(inventory(a3, nodes="  - host: h\n    devices: [4, 5, 10, 11]\n")).world_size == 4
+    assert parse(inventory(a3, nodes="  - host: h\n    devices: [7]\n")).world_size == 1
+    (p,) = problems(inventory(a3, nodes="  - host: h\n    devices: [0, 1, 3]\n"))
+    assert p.field == "nodes[0].devices" and "split HiAM pair(s) 2/3" in p.message and p.fix
+    assert parse(inventory(a3, nodes="  - host: h\n    super_pod_id: '1'\n")).nodes[0].super_pod_id == "1"

@@ -20,16 +20,20 @@ print(json.dumps(answers[verb]))
 """
 
 
-def install(workdir: Path, source: str) -> None:
-    path = Path(agent_rpc.agent_path(str(workdir)))
-    path.parent.mkdir(parents=True)
-    path.write_text(source)
+def install(workdir: Path, source: str = "") -> None:
+    """The agent as staging ships it (with its modules), or ``source`` alone as the agent."""
+    files = agent_rpc.agent_files(str(workdir))
+    for data, dest, _mode in (
+        files if not source else [(source.encode(), agent_rpc.agent_path(str(workdir)), 0)]
+    ):
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+        Path(dest).write_bytes(data)
 
 
 def test_fresh_node_and_same_version_pass(tmp_path):
     t = LocalTransport("127.0.0.1")
     assert _preflight_node(t, sys.executable, str(tmp_path), force=False) == agent_rpc.NOT_INSTALLED
-    install(tmp_path, agent_rpc.AGENT_FILE.read_text())
+    install(tmp_path)
     assert _preflight_node(t, sys.executable, str(tmp_path), force=False) == agent_rpc.AGENT_VERSION
     agent_rpc.check_version(t, sys.executable, str(tmp_path))
 

@@ -152,3 +152,41 @@ def test_eval_loss_and_perplexity_reach_the_status(
     assert shown.returncode == 0 and f"perplexity {result['perplexity']:.4f}" in shown.stdout
     as_json = json.loads(cli("status", job, "--json").stdout)
     assert as_json["result"] == result
+
+
+def test_pretrain_runs_on_both_ranks_and_saves_their_checkpoints(
+    orch_home, local_inventory, node_dir, tiny_dataset
+):
+    job, _ = _launch(
+        local_inventory, "pretrain", f"job.train_dataset={tiny_dataset}", "job.save_checkpoint_steps=5"
+    )
+    for rank in (0, 1):
+        assert list((_job_output(node_dir, "pretrain", job) / "checkpoint" / f"rank_{rank}").glob("*.ckpt"))
+
+
+def test_predict_lora_reads_the_lora_jobs_checkpoint(orch_home, local_inventory, node_dir, tiny_tokenizer):
+    """Runs after the LoRA test above (same module): predict_lora loads what that job saved."""
+    saved = sorted((node_dir / "jobs" / "local-lora" / "output").glob("*/checkpoint/rank_0/*.ckpt"))
+    assert saved, "the LoRA test of this module left no checkpoint"
+    _launch(local_inventory, "predict_lora", f"job.load_checkpoint={saved[-1]}", f"job.tokenizer={tiny_tokenizer}",
+            "job.predict_data=[Tell me about the river.]", "job.predict_length=40")  # fmt: skip
+    for rank in (0, 1):
+        log = _rank_log_of(node_dir, "predict_lora", rank)
+        assert "Network parameters are not loaded" not in log  # base and adapters both came from the file
+        assert "predict: answer 0:" in log
+
+
+def test_export_writes_mindir_on_every_rank(
+    orch_home, local_inventory, node_dir, dp_checkpoint, tiny_tokenizer
+):
+    job, _ = _launch(
+        local_inventory, "export", f"job.load_checkpoint={dp_checkpoint}", f"job.tokenizer={tiny_tokenizer}"
+    )
+    assert list((node_dir / "jobs" / "local-export").rglob("*.mindir")), "no MindIR written"
+
+
+def _rank_log_of(node_dir: Path, task: str, rank: int) -> str:
+    """The rank's stdout log, wherever the task keeps it (training tasks under output/log, others under log)."""
+    found = sorted((node_dir / "jobs" / f"local-{task}").rglob(f"rank_{rank}/stdout.log"))
+    assert found, f"no stdout log of rank {rank}"
+    return found[-1].read_text(errors="replace")

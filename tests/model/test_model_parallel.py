@@ -44,6 +44,37 @@ def test_flash_attention_is_off_on_cpu_and_wired_for_ascend(tiny_config, ms_cont
     assert all("mask" not in p.name for p in model.get_parameters())
 
 
+@pytest.mark.parametrize(
+    "soc, wanted, expected",
+    [
+        ("ascend910", None, False),  # Atlas 800 (910A): no FlashAttentionScore, never on by itself
+        ("ascend910", False, False),
+        ("ascend910", True, "error"),
+        ("ascend910b", None, True),  # Atlas A2
+        ("ascend910_93", None, True),  # Atlas A3
+        ("ascend910b", False, False),  # the plan's YAML says so (Atlas 800I A2)
+    ],
+)
+def test_flash_attention_follows_the_chip_and_the_yaml(
+    tiny_config, ms_context, monkeypatch, soc, wanted, expected
+):
+    import mindspore as ms
+    from iflytekspark import model as model_mod
+    from iflytekspark.errors import ConfigError
+
+    real = ms.get_context
+    monkeypatch.setattr(
+        model_mod.ms, "get_context", lambda key: "Ascend" if key == "device_target" else real(key)
+    )
+    monkeypatch.setattr(model_mod, "ascend_soc_version", lambda: soc)
+    config = tiny_config(use_flash_attention=wanted)
+    if expected == "error":
+        with pytest.raises(ConfigError, match="910A"):
+            model_mod.flash_attention_enabled(config)
+    else:
+        assert model_mod.flash_attention_enabled(config) is expected
+
+
 def test_metric_outputs_feed_mindformers_perplexity(tiny_model, ms_context):
     from mindformers.core.metric.metric import PerplexityMetric
 

@@ -6,7 +6,7 @@ import pytest
 
 from orchestrator.errors import InputError, PlanError
 from orchestrator.plan.planner import make_plan
-from tests.plan.helpers import A2, A800, CPU, make_inventory
+from tests.plan.helpers import A2, A800, A800_SHORT, CPU, make_inventory
 
 # String order puts 10.0.0.10 before 10.0.0.9; the inventory lists them the other way round.
 HOSTS = ("10.0.0.9", "10.0.0.10")
@@ -57,6 +57,8 @@ def test_argv_of_a_rank():
         f"{job}/inputs/train_dataset/wiki.mindrecord",
         "--load_checkpoint",
         f"{job}/inputs/load_checkpoint/13b",
+        "--device_id",
+        "0",
     )
 
 
@@ -87,7 +89,8 @@ def test_single_device_predict_argv():
 
 
 def test_dynamic_cluster_environment_and_scheduler_on_rank_0_node():
-    plan = make_plan(make_inventory(A800, hosts=HOSTS, launch_mode="dynamic_cluster", ips=False), "pretrain")
+    inv = make_inventory(A800, hosts=HOSTS, launch_mode="dynamic_cluster", ips=False, overrides=A800_SHORT)
+    plan = make_plan(inv, "pretrain")
     first, second = plan.nodes
     assert plan.scheduler_host == first.host == "10.0.0.10"
     assert first.launches[0] == plan.scheduler and all(x.role == "worker" for x in second.launches)
@@ -141,14 +144,15 @@ def test_bad_device_ips_are_refused_by_the_rank_table_checks():
 def test_timeouts_policy_is_consistent():
     for inv, task in (
         (make_inventory(A2), "pretrain"),
-        (make_inventory(A800, hosts=HOSTS), "pretrain"),
+        (make_inventory(A800, hosts=HOSTS, overrides=A800_SHORT), "pretrain"),
         (make_inventory(CPU, devices=2, ips=False, model="tiny"), "predict"),
     ):
         t = make_plan(inv, task).timeouts
         assert t.problems() == []
-        assert t.hccl_connect_s < t.topo_s and t.failure_detect_s * 3 <= t.hccl_connect_s
+        assert t.hccl_connect_s < t.topo_s and t.failure_detect_s < t.hccl_connect_s
+        assert t.failure_detect_s * 3 <= t.hccl_exec_s and t.heartbeat_s * 4 <= t.failure_detect_s
         assert t.hccl_exec_s >= 1836
-    a800 = make_plan(make_inventory(A800, hosts=HOSTS), "pretrain").timeouts
+    a800 = make_plan(make_inventory(A800, hosts=HOSTS, overrides=A800_SHORT), "pretrain").timeouts
     assert a800.hccl_exec_s % 68 == 0
 
 
@@ -167,3 +171,18 @@ def test_discovery_fills_device_ips_and_hostnames():
     plan = make_plan(inv, "pretrain", (), found)
     assert plan.node("10.0.0.9").name == "spark-0" and plan.launch_mode == "rank_table"
     assert '"device_ip": "192.168.1.9"' in plan.node("10.0.0.10").rank_table_text
+
+
+def test_rank_table_mode_refuses_a_hostname_as_server_id():
+    inv = make_inventory(A2, hosts=("a2-node-1", "10.0.0.2"))
+    with pytest.raises(InputError) as info:
+        make_plan(inv, "pretrain")
+    (problem,) = info.value.problems
+    assert problem.field == "nodes[0].host" and "needs the node's IP address as server_id" in problem.message
+    assert "write the node's IP address in `host`" in problem.fix and "name: a2-node-1" in problem.fix
+    # a dynamic cluster (CPU, or launch_mode: dynamic_cluster) has no rank table: hostnames are fine
+    make_plan(
+        make_inventory(A2, hosts=("a2-node-1", "10.0.0.2"), launch_mode="dynamic_cluster", ips=False),
+        "pretrain",
+    )
+    make_plan(make_inventory(CPU, hosts=("h1", "h2"), devices=2, ips=False, model="tiny"), "pretrain")

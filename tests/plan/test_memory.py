@@ -1,4 +1,6 @@
-"""Memory estimate of 13B on both profiles: the reference layouts fit, a tiny device is refused."""
+"""Memory estimate of 13B: the reference layouts fit where the model runs them, Atlas 800 (no flash
+attention, and neither sequence parallelism nor recompute slicing in the model) is refused with what
+would fit, a tiny device is refused."""
 
 from __future__ import annotations
 
@@ -7,23 +9,85 @@ from dataclasses import replace
 import pytest
 
 from orchestrator.errors import PlanError
-from orchestrator.inventory.profiles import PROFILES, TASKS
-from orchestrator.plan.memory import GB, _fitting, check_fits, estimate_memory, suggest_layouts
+from orchestrator.inventory.profiles import PROFILES
+from orchestrator.plan.memory import (
+    GB,
+    _fitting,
+    check_fits,
+    estimate_memory,
+    shorter_sequence,
+    suggest_layouts,
+)
 from orchestrator.plan.model_presets import PRESETS
-from orchestrator.plan.strategy import choose_strategy
+from orchestrator.plan.strategy import TRAIN_TASKS, choose_strategy
 
 M13 = PRESETS["13b"]
 A2, A800, CPU = PROFILES["atlas-800t-a2-64g"], PROFILES["atlas-800-32g"], PROFILES["cpu"]
-WORLD = {"atlas-800t-a2-64g": 8, "atlas-800-32g": 16}
+A3, A2I32, A2I64 = PROFILES["atlas-900-a3-64g"], PROFILES["atlas-800i-a2-32g"], PROFILES["atlas-800i-a2-64g"]
+WORLD = {A2.name: 8, A800.name: 16, A3.name: 16}
+PREDICT_LENGTH = 512  # the plan's default job.predict_length
 
 
-@pytest.mark.parametrize("profile", [A2, A800])
-@pytest.mark.parametrize("task", TASKS)
+def _strategy(profile, task):
+    world = WORLD[profile.name] if task in TRAIN_TASKS else profile.layouts[task].world
+    return choose_strategy(profile, task, world, M13)
+
+
+@pytest.mark.parametrize(
+    "profile, task",
+    [(p, t) for p in (A2, A3) for t in p.tasks]
+    + [(p, t) for p in (A800, A2I32, A2I64) for t in ("predict", "predict_lora", "export")],
+)
 def test_reference_layouts_fit(profile, task):
-    world = WORLD[profile.name] if task in ("pretrain", "finetune", "lora") else profile.layouts[task].world
-    st = choose_strategy(profile, task, world, M13)
-    est = check_fits(M13, st, profile)
+    st = _strategy(profile, task)
+    est = check_fits(M13, st, profile, infer_length=PREDICT_LENGTH)
     assert est.fits and est.total_gb <= profile.max_device_memory_gb[task]
+
+
+@pytest.mark.parametrize("task", ["pretrain", "finetune", "lora", "eval"])
+def test_atlas_800_reference_layouts_do_not_fit_13b_at_32k_without_flash_attention(task):
+    st = _strategy(A800, task)
+    with pytest.raises(PlanError) as err:
+        check_fits(M13, st, A800)
+    text = str(err.value)
+    assert "dense attention (no flash attention)" in text
+    assert "no layout of this profile fits this model" in text
+    assert "a shorter sequence fits: seq_length" in text and "--set model.seq_length=" in text
+
+
+def test_atlas_800_pretrain_counts_only_what_the_model_does():
+    st = _strategy(A800, "pretrain")  # dp2 mp8 fp16, the reference's sequence parallel + slicing flags
+    assert st.seq_parallel and st.recompute_slice  # rendered as the reference has them ...
+    est = estimate_memory(M13, st, flash_attention=A800.flash_attention)
+    plain = estimate_memory(M13, replace(st, seq_parallel=False, recompute_slice=False), False)
+    assert est == plain  # ... but the model implements neither, so they save nothing
+    flash = estimate_memory(M13, st, flash_attention=True)
+    # one layer recomputed in full holds the dense S x S scores: fp32 scores and probabilities plus
+    # fp16 probabilities of 40/8 heads, (8 + 2) * 5 * 32768^2 bytes
+    assert est.activations_gb - flash.activations_gb == pytest.approx(10 * 5 * 32768**2 / GB, rel=1e-3)
+    # whole-layer recompute keeps 40 unsliced layer inputs (fp16), not 1/8 of them, plus one layer
+    s, h, f = 32768, 5120, 14336
+    layer = 2 * (4 * s * h + 4 * s * h / 8 + 4 * s * f / 8) + 8 * s * 40 / 8
+    assert flash.activations_gb == pytest.approx((40 * s * h * 2 + layer) / GB, abs=1e-2)
+    assert est.total_gb > 2 * est.budget_gb  # planned at 18 GB before, against a 31 GB budget
+    seq, cand = shorter_sequence(M13, st, A800, flash=False)
+    assert seq == 8192 and estimate_memory(replace(M13, seq_length=seq), cand, False).fits
+
+
+def test_eval_without_flash_attention_needs_more_model_parallel():
+    st = _strategy(A2I64, "eval")  # dp1 mp1: whole 32K rows through dense attention
+    with pytest.raises(PlanError, match="smallest that fits: dp1 mp8 pp1 on 8 device"):
+        check_fits(M13, st, A2I64)
+    assert check_fits(M13, _strategy(A2, "eval"), A2).fits  # the 800T A2 has flash attention
+
+
+def test_dense_inference_is_counted_over_the_predict_length():
+    st = _strategy(A800, "predict")
+    short = estimate_memory(M13, st, False, infer_length=PREDICT_LENGTH)
+    whole = estimate_memory(M13, st, False)  # a prompt of seq_length tokens
+    assert short.kv_cache_gb == pytest.approx(2 * 40 * 512 * 5120 / 2 * 2 / GB, abs=1e-3)
+    assert whole.activations_gb > 100 > short.activations_gb
+    assert estimate_memory(M13, st, True) == whole  # the cached path never uses flash attention
 
 
 def test_a2_pretrain_values():
@@ -40,14 +104,6 @@ def test_a2_pretrain_values():
     assert est.activations_no_recompute_gb > 90  # would not fit without recompute
     assert est.logits_gb == pytest.approx(32768 * 60000 / 4 * 10 / GB, rel=1e-3)
     assert 40 < est.total_gb < 58
-
-
-def test_a800_pretrain_uses_sequence_parallel_and_slicing():
-    st = choose_strategy(A800, "pretrain", 16, M13)  # dp2 mp8 fp16
-    est = estimate_memory(M13, st)
-    plain = estimate_memory(M13, replace(st, seq_parallel=False, recompute_slice=False))
-    assert est.activations_gb < plain.activations_gb / 4
-    assert est.weights_gb == pytest.approx(M13.num_params * 2 / 8 / GB, rel=0.02)
 
 
 def test_optimizer_shard_divides_optimizer_state_by_dp():
@@ -71,7 +127,7 @@ def test_lora_trains_only_adapters():
 
 
 def test_inference_has_kv_cache_and_no_training_state():
-    est = estimate_memory(M13, choose_strategy(A2, "predict", 1, M13))
+    est = estimate_memory(M13, choose_strategy(A2, "predict", 1, M13))  # no infer_length: seq_length
     assert est.gradients_gb == est.optimizer_gb == 0
     assert est.kv_cache_gb == pytest.approx(2 * 40 * 8192 * 5120 * 2 / GB, rel=1e-3)
 

@@ -14,7 +14,7 @@ from orchestrator.errors import InputError
 from orchestrator.plan.diff import diff_plan_dirs
 from orchestrator.plan.plan_io import load_plan, plan_json, write_plan
 from orchestrator.plan.planner import make_plan
-from tests.plan.helpers import A2, A800, CPU, make_inventory
+from tests.plan.helpers import A2, A800, A800_SHORT, CPU, make_inventory
 
 GOLDEN = Path(__file__).parent / "golden" / "a2-one-node-pretrain"
 
@@ -37,7 +37,8 @@ def _golden_inventory():
 
 
 def test_same_inputs_give_the_same_bytes(tmp_path):
-    inv = make_inventory(A800, hosts=("10.0.0.9", "10.0.0.10", "10.0.0.11"), train_dataset="/d/x.mindrecord")
+    hosts = ("10.0.0.9", "10.0.0.10", "10.0.0.11")
+    inv = make_inventory(A800, hosts=hosts, train_dataset="/d/x.mindrecord", overrides=A800_SHORT)
     write_plan(make_plan(inv, "finetune", ["parallel.dp=3"]), tmp_path / "a")
     write_plan(make_plan(inv, "finetune", ["parallel.dp=3"]), tmp_path / "b")
     assert _files(tmp_path / "a") == _files(tmp_path / "b")

@@ -10,7 +10,7 @@ from orchestrator.inventory.profiles import TASKS
 from orchestrator.plan.overrides import parse_override
 from orchestrator.plan.planner import make_plan
 from orchestrator.plan.render import render_text, render_yaml, yaml_scalar
-from tests.plan.helpers import A2, A800, CPU, make_inventory
+from tests.plan.helpers import A2, A800, A800_SHORT, CPU, make_inventory
 
 
 @pytest.mark.parametrize(
@@ -80,7 +80,8 @@ def test_tree_overrides_are_applied_after_rendering(tmp_path):
 
 @pytest.mark.parametrize("task", TASKS)
 def test_every_task_renders_what_it_needs(task):
-    plan = make_plan(make_inventory(A800, hosts=("10.0.0.1", "10.0.0.2"), load_checkpoint="/c"), task)
+    inv = make_inventory(A800, hosts=("10.0.0.1", "10.0.0.2"), load_checkpoint="/c", overrides=A800_SHORT)
+    plan = make_plan(inv, task)
     tree = yaml.safe_load(plan.nodes[1].yaml_text)
     cfg = tree["model"]["model_config"]
     assert tree["context"]["device_target"] == "Ascend" and tree["context"]["max_device_memory"] == "31GB"
@@ -113,13 +114,16 @@ def test_cpu_yaml_is_data_parallel_fp32():
     assert tree["runner_config"]["sink_mode"] is False
 
 
-def test_a2_export_is_dynamic_and_per_node_device_id():
+def test_a2_export_is_dynamic_and_the_node_yaml_binds_no_device():
+    """The YAML is shared by the node's ranks: no context.device_id, each rank's own DEVICE_ID (and
+    --device_id for a single-device run) decides (tests/plan/test_device_binding.py runs MindFormers')."""
     plan = make_plan(make_inventory(A2, devices=1), "export")
     assert yaml.safe_load(plan.nodes[0].yaml_text)["model"]["model_config"]["is_dynamic"] is True
     inv = make_inventory(A2, hosts=("10.0.0.1",), devices=8)
     node = replace_devices(inv, (4, 5, 6, 7))
-    tree = yaml.safe_load(make_plan(node, "predict").nodes[0].yaml_text)
-    assert tree["context"]["device_id"] == 4
+    plan = make_plan(node, "predict")
+    assert "device_id" not in yaml.safe_load(plan.nodes[0].yaml_text)["context"]
+    assert [dict(x.env)["DEVICE_ID"] for x in plan.nodes[0].launches] == ["4", "5", "6", "7"]
 
 
 def replace_devices(inv, devices):

@@ -9,7 +9,7 @@ from orchestrator.inventory.profiles import PROFILES, TASKS
 from orchestrator.plan.launch_env import RUN_MODES
 from orchestrator.plan.plan_io import write_plan
 from orchestrator.plan.planner import make_plan
-from tests.plan.helpers import CPU, make_inventory
+from tests.plan.helpers import A800_SHORT, CPU, a3_discovery, make_inventory
 
 pytestmark = pytest.mark.mindspore
 
@@ -26,6 +26,8 @@ def _inventory(profile: str):
         hosts=("10.0.0.1", "10.0.0.2"),
         load_checkpoint="/ckpt/13b",
         train_dataset="/data/train.mindrecord",
+        # without flash attention 13B rows of 32K tokens fit no layout (dense S x S scores)
+        overrides=() if PROFILES[profile].flash_attention else A800_SHORT,
     )
 
 
@@ -37,9 +39,11 @@ def rendered(tmp_path_factory):
     mp.chdir(tmp_path_factory.mktemp("cwd"))
     out = {}
     for profile in sorted(PROFILES):
-        for task in TASKS:
+        for task in PROFILES[profile].tasks:
             folder = tmp_path_factory.mktemp(f"{profile}-{task}")
-            plan = make_plan(_inventory(profile), task)
+            inv = _inventory(profile)
+            found = a3_discovery(inv) if PROFILES[profile].rank_table_version == "1.2" else None
+            plan = make_plan(inv, task, discovered=found)
             write_plan(plan, folder)
             out[(profile, task)] = folder / "nodes" / plan.nodes[0].host / f"{task}.yaml"
     yield out
@@ -55,6 +59,7 @@ def test_every_rendered_yaml_loads_with_mindformer_config(rendered):
         assert cfg.model.arch.type == "IFlytekSparkForCausalLM"
         assert cfg.model.model_config.type == "IFlytekSparkConfig"
         assert cfg.context.device_target == ("CPU" if profile == CPU else "Ascend")
+        assert cfg.model.model_config.use_flash_attention is PROFILES[profile].flash_attention
         if task in ("pretrain", "finetune", "lora"):
             assert cfg.parallel_config.optimizer_shard is (profile != CPU)
             assert cfg.runner_wrapper.type == "SparkTrainOneStepCell"

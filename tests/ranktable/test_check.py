@@ -172,3 +172,17 @@ def test_version_1_2_super_device_ids_and_pods():
         "super_pod_list: server b is in 0 SuperPoDs",
         "super_pod_list: server z is not in server_list",
     ]
+
+
+def test_a3_devices_are_one_chip_or_whole_hiam_pairs():
+    a3 = get_profile("atlas-900-a3-64g")
+
+    def table(devices):
+        node = NodeDevices("10.0.0.1", tuple((d, f"192.168.5.{d + 1}") for d in devices), "0", "10.0.0.1",
+                           tuple(str(d) for d in devices))  # fmt: skip
+        return build_rank_table([node], "1.2")
+
+    assert problems(table(range(16)), a3) == [] and problems(table([5]), a3) == []
+    assert problems(table([2, 3, 6, 7]), a3) == []
+    (p,) = problems(table([0, 1, 2]), a3)
+    assert p.field == "server_list[0].device" and "split HiAM pair(s) 2/3" in p.message

@@ -130,6 +130,8 @@ def test_cli_dry_run_notes_when_shared_storage_makes_the_flow_optional(repo_root
         "pretrain",
         "--set",
         "job.load_checkpoint=/d/c.ckpt",
+        "--set",
+        "model.seq_length=8192",  # 13B at 32K fits no Atlas 800 layout (dense attention)
         "--work",
         str(tmp_path),
     ]

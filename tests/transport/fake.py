@@ -18,10 +18,39 @@ from orchestrator.transport.base import RunResult, checked, display_command
 _BEGIN = re.compile(r"^echo '?@@(?P<nonce>[0-9a-f]+)@@ begin (?P<name>\S+?)'?$")
 
 
+CANN_STEPS = {  # doctor's CANN steps answered like a default install of the pinned pairing
+    "cann_dir": (0, "/usr/local/Ascend/ascend-toolkit/latest\n"),
+    "cann_env": (0, "/usr/local/Ascend/ascend-toolkit/set_env.sh\n"),
+    "cann_info": (
+        0,
+        "package_name=Ascend-cann-toolkit\nversion=8.3.RC1\ninnerversion=V100R001C23SPC001B231\n"
+        "arch=aarch64\nos=linux\npath=/usr/local/Ascend/ascend-toolkit/8.3.RC1/aarch64-linux\n",
+    ),
+    "driver_info": (0, "Version=25.3.rc1\nascendhal_version=7.35.23\npackage_version=25.3.rc1\n"),
+}
+
+
+def spod_text(server_index: int, npu: int, chip: int, super_pod_id: int = 0, size: int = 384) -> str:
+    """`npu-smi info -t spod-info` as npu-smi prints it ("\\t%-30s : %u"); the SDID packs the server
+    index (bits 22-31), NPU (18-21), die (16-17) and device id npu*2+die (0-15)."""
+    sdid = (server_index << 22) | (npu << 18) | (chip << 16) | (npu * 2 + chip)
+    rows = (
+        ("SDID", sdid),
+        ("Super Pod Size", size),
+        ("Super Pod ID", super_pod_id),
+        ("Server Index", server_index),
+    )
+    return "".join(f"\t{key:<30} : {value}\n" for key, value in rows)
+
+
 @dataclass
 class FakeNode:
     """Recorded answers of one node. ``hccn``: (device, "ip"|"link"|"health") -> (exit code, text);
-    devices missing from it answer like a healthy NIC (IP <subnet>.<dev>)."""
+    devices missing from it answer like a healthy NIC (IP <subnet>.<dev>). ``spod``: (npu, chip) ->
+    (exit code, text) of `npu-smi info -t spod-info`; chips missing from it answer in npu-smi's format
+    with the SDID layout of an A3 chip in server ``server_index`` of SuperPoD ``super_pod_id``.
+    ``cann``: doctor's CANN steps (cann_dir, cann_env, cann_info, driver_info) -> (exit code, text);
+    missing steps answer like an install of the pinned pairing (CANN 8.3.RC1, driver 25.3.rc1)."""
 
     host: str
     hostname: str = "node"
@@ -32,6 +61,10 @@ class FakeNode:
     hccn_conf: Optional[str] = None
     subnet: str = "10.9.0"
     facts: dict = field(default_factory=dict)  # doctor probe overrides
+    spod: dict = field(default_factory=dict)
+    server_index: int = 0
+    super_pod_id: int = 0
+    cann: dict = field(default_factory=dict)
     probe_exit: int = 0
     calls: list = field(default_factory=list)
     closed: bool = False
@@ -51,6 +84,14 @@ class FakeNode:
                 if self.hccn_conf is not None
                 else (1, "cat: /etc/hccn.conf: No such file\n")
             )
+        if name.startswith("spod_"):
+            npu, chip = (int(x) for x in name.split("_")[1:])
+            return self.spod.get((npu, chip)) or (
+                0,
+                spod_text(self.server_index, npu, chip, self.super_pod_id),
+            )
+        if name in CANN_STEPS:
+            return self.cann.get(name, CANN_STEPS[name])
         what, dev = name.rsplit("_", 1)
         if (int(dev), what) in self.hccn:
             return self.hccn[(int(dev), what)]

@@ -45,6 +45,7 @@ def _inventory_file(tmp_path) -> str:
     path = tmp_path / "long.yaml"
     path.write_text(
         f"cluster:\n  name: long\n  profile: atlas-800t-a2-64g\n  workdir: {WORKDIR}\n  python: /usr/bin/python3\n"
+        "  launch_mode: dynamic_cluster\n"  # hostnames as hosts: a rank table would need their IPs
         "job:\n  train_dataset: " + WORKDIR + "/data/wikipedia-zh-2024-deduplicated.mindrecord\n"
         f"nodes:\n{nodes}"
     )

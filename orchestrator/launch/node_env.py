@@ -1,0 +1,133 @@
+"""The environment CANN's scripts give a rank, computed once per node at launch (docs/ascend-cluster.md §7).
+
+A non-login SSH command (and so the node agent and its ranks) gets none of CANN's variables. At launch
+each node sources ``<ascend_root>/ascend-toolkit/set_env.sh`` (required when the node has an
+``ascend_root``) and ``<ascend_root>/nnal/atb/set_env.sh`` (when present) in one ``bash`` over the
+transport, and prints its environment before and after: what the scripts added or changed is passed
+to every rank of that node (``launch.spec``) and recorded in the job's state folder
+(``node-env.json``, 0600; collect-logs copies it). ``PYTHONPATH`` is always the sourced value (CANN's
+entries, then the node's own), so a rank's PYTHONPATH extends it instead of replacing it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Mapping, Optional, Sequence
+
+from orchestrator.errors import InputError, Problem, RemoteCommandError
+from orchestrator.inventory.model import TOOLKIT_SET_ENV, cann_scripts
+from orchestrator.jobs.state import JobDir
+from orchestrator.transport import Transport
+
+STATE_FILE = "node-env.json"
+MISSING_EXIT = 3
+_MARK = "--orchestrate-sourced--"
+_SHELL_OWN = {"_", "SHLVL", "PWD", "OLDPWD"}  # bash's own bookkeeping, not the scripts'
+
+# $1: the toolkit's script ("" on a node without CANN), $2: nnal/atb's. Prints, NUL-separated: the
+# plain environment, a mark, the scripts sourced (":"-joined), the sourced environment. Positional
+# parameters are cleared first (nnal's script reads its own), the scripts' output goes to stderr, and
+# our shell variables have names no script uses.
+_PROBE = f"""__orch_tk=$1 __orch_atb=$2 __orch_used=
+set --
+env -0
+printf '%s\\0' '{_MARK}'
+if [ -n "$__orch_tk" ]; then
+  if [ ! -f "$__orch_tk" ]; then echo "$__orch_tk: no such file" >&2; exit {MISSING_EXIT}; fi
+  . "$__orch_tk" >&2
+  __orch_used=$__orch_tk
+  if [ -f "$__orch_atb" ]; then . "$__orch_atb" >&2; __orch_used="$__orch_used:$__orch_atb"; fi
+fi
+printf '%s\\0' "$__orch_used"
+env -0
+"""
+
+
+def scripts(ascend_root: Optional[str]) -> tuple[str, str]:
+    """(toolkit set_env.sh, nnal/atb set_env.sh) under ``ascend_root``; ("", "") without one."""
+    return cann_scripts(ascend_root) if ascend_root else ("", "")
+
+
+@dataclass(frozen=True)
+class NodeEnv:
+    """One node's sourced environment: ``env`` holds what the scripts set or changed, plus the
+    node's PYTHONPATH (CANN's entries first) when it has one."""
+
+    host: str
+    ascend_root: Optional[str] = None
+    sourced: tuple[str, ...] = ()  # the scripts sourced, in order
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+class MissingCann(InputError):
+    """A node's ``set_env.sh`` is not where its ``ascend_root`` says."""
+
+
+def _parse(items: Sequence[str]) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if sep and name:
+            out[name] = value
+    return out
+
+
+def diff(plain: Mapping[str, str], sourced: Mapping[str, str]) -> dict[str, str]:
+    """Variables ``sourced`` adds or changes against ``plain`` (sorted), PYTHONPATH always when set."""
+    out = {k: v for k, v in sourced.items() if plain.get(k) != v and k not in _SHELL_OWN}
+    if sourced.get("PYTHONPATH"):
+        out["PYTHONPATH"] = sourced["PYTHONPATH"]
+    return dict(sorted(out.items()))
+
+
+def probe(t: Transport, ascend_root: Optional[str], source: str = "inventory") -> NodeEnv:
+    """Source the node's CANN scripts once and return what they set; MissingCann when the toolkit's
+    script is absent (``source``: the inventory, named in the problem)."""
+    toolkit, atb = scripts(ascend_root)
+    res = t.run(["bash", "-c", _PROBE, "orchestrate-node-env", toolkit, atb], check=False, timeout=60)
+    if res.exit_code == MISSING_EXIT and toolkit:
+        raise MissingCann([missing_problem(t.host, toolkit, source)])
+    items = res.stdout.split("\0")
+    if res.exit_code != 0 or _MARK not in items:
+        what = f"sourcing {toolkit}" if toolkit else "reading the environment"
+        raise RemoteCommandError(t.host, what, res.exit_code, "", res.stderr)
+    at = items.index(_MARK)
+    used = tuple(s for s in items[at + 1].split(":") if s) if at + 1 < len(items) else ()
+    return NodeEnv(t.host, ascend_root, used, diff(_parse(items[:at]), _parse(items[at + 2 :])))
+
+
+def missing_problem(host: str, toolkit: str, source: str) -> Problem:
+    root = toolkit[: -len(TOOLKIT_SET_ENV) - 1]
+    return Problem(
+        source,
+        "cluster.ascend_root",
+        f"node {host} has no {toolkit}: its ranks would start without CANN's environment "
+        f"(ascend_root {root})",
+        "install the CANN toolkit there, or set `cluster.ascend_root` (or that node's `ascend_root`) "
+        "to the folder holding ascend-toolkit/ (a non-root install: <home>/Ascend)",
+    )
+
+
+def merged_problems(failures: Mapping[str, BaseException]) -> Optional[InputError]:
+    """One InputError listing every node's missing script, when every failure is one (else None)."""
+    if failures and all(isinstance(e, MissingCann) for e in failures.values()):
+        return InputError([p for e in failures.values() for p in e.problems])  # type: ignore[attr-defined]
+    return None
+
+
+def save(job: JobDir, envs: Sequence[NodeEnv]) -> None:
+    """Record every node's sourced environment in the job's state folder (0600)."""
+    data = {e.host: dict(asdict(e), sourced=list(e.sourced), env=dict(e.env)) for e in envs}
+    job.write(STATE_FILE, json.dumps(data, indent=1, sort_keys=True) + "\n")
+
+
+def load(job: JobDir) -> dict[str, NodeEnv]:
+    """The recorded environments by host ({} for a job launched before they were recorded)."""
+    text = job.read(STATE_FILE)
+    if not text:
+        return {}
+    return {
+        h: NodeEnv(h, d.get("ascend_root"), tuple(d.get("sourced", ())), dict(d.get("env", {})))
+        for h, d in json.loads(text).items()
+    }
