@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -44,12 +45,24 @@ SIZES = (2, 4, 8, 16)
 BASELINE, OURS = "ssh loop", "orchestrate"
 
 
-def fake(plan):
-    def one(x):
-        argv = (sys.executable, str(FAKE_RANK), "--steps", "100", "--step-s", "0.2", "--out", f"{x.cwd}/out")
+def rank_program() -> str:
+    """The stand-in rank, copied where every simulated node can read it (/tmp is shared; the checkout is not)."""
+    folder = Path(tempfile.mkdtemp(prefix="bench-launch-", dir="/tmp"))
+    folder.chmod(0o755)
+    copy = folder / FAKE_RANK.name
+    shutil.copyfile(FAKE_RANK, copy)
+    copy.chmod(0o644)
+    return str(copy)
+
+
+def fake(plan, program: str):
+    """``plan`` with every process running the stand-in rank under its node's own Python."""
+
+    def one(n, x):
+        argv = (n.python, program, "--steps", "100", "--step-s", "0.2", "--out", f"{x.cwd}/out")
         return dataclasses.replace(x, argv=argv)
 
-    nodes = tuple(dataclasses.replace(n, launches=tuple(one(x) for x in n.launches)) for n in plan.nodes)
+    nodes = tuple(dataclasses.replace(n, launches=tuple(one(n, x) for x in n.launches)) for n in plan.nodes)
     return dataclasses.replace(plan, nodes=nodes)
 
 
@@ -175,12 +188,13 @@ def main(argv=None) -> None:
         data.write_bytes(b"\0" * 1024)
         Path(f"{data}.db").write_bytes(b"\0" * 1024)
         sets = [f"job.train_dataset={data}"]
-        warm = fake(make_plan(inventory_of(cluster, max(sizes), folder), "pretrain", sets))
+        program = rank_program()
+        warm = fake(make_plan(inventory_of(cluster, max(sizes), folder), "pretrain", sets), program)
         done = launch(warm, inventory_of(cluster, max(sizes), folder))  # ships agent + code once
         stop_job(done.job, grace=1)
         for n in sizes:
             inv = inventory_of(cluster, n, folder)
-            plan = fake(make_plan(inv, "pretrain", sets))
+            plan = fake(make_plan(inv, "pretrain", sets), program)
             report.add(interleave(cases(cluster, inv, plan, n), args.repeats), BASELINE)
             log(f"  {n:2d} nodes done")
     finally:

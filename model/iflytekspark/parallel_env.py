@@ -19,6 +19,7 @@ from .errors import IFlytekSparkError
 
 DYNAMIC_VARS = ("MS_ROLE", "MS_SCHED_HOST", "MS_SCHED_PORT", "MS_WORKER_NUM", "MS_NODE_ID")
 RANK_TABLE_VARS = ("RANK_TABLE_FILE", "RANK_ID", "DEVICE_ID", "RANK_SIZE")
+PHYSICAL_DEVICE_VAR = "ORCHESTRATE_PHYSICAL_DEVICE_ID"  # set by the node agent when DEVICE_ID is renumbered
 ROLES = ("MS_SCHED", "MS_WORKER")
 
 
@@ -84,6 +85,13 @@ def _rank_table(env: Mapping[str, str]) -> LaunchEnv:
     rank = _int(env, "RANK_ID", problems)
     device = _int(env, "DEVICE_ID", problems)
     size = _int(env, "RANK_SIZE", problems, low=1)
+    # The rank table names physical devices; DEVICE_ID is the id the process sees, which differs under
+    # ASCEND_RT_VISIBLE_DEVICES or a container's renumbering. The node agent then passes the physical id
+    # as PHYSICAL_DEVICE_VAR; without it, a renumbered DEVICE_ID cannot be compared with the table.
+    if PHYSICAL_DEVICE_VAR in env:
+        device = _int(env, PHYSICAL_DEVICE_VAR, problems)
+    elif env.get("ASCEND_RT_VISIBLE_DEVICES"):
+        device = None
     if rank is not None and size is not None and rank >= size:
         problems.append(f"RANK_ID={rank} must be below RANK_SIZE={size}")
     devices = _table_devices(path, problems)

@@ -293,6 +293,8 @@ def map_rank_devices(spec: Json, exe: Optional[str], info: Any, agent_env: Dict[
         old, new = str(device), str(ids["device_id"])
         if env.get("DEVICE_ID") == old:
             env["DEVICE_ID"] = new
+            if new != old:  # the rank table keeps the physical id: the model package checks against it
+                env["ORCHESTRATE_PHYSICAL_DEVICE_ID"] = old
         argv = p.get("argv", [])
         for i in range(len(argv) - 1):
             if argv[i] == "--device_id" and argv[i + 1] == old:

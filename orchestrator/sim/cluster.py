@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
-import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Sequence, Union
+from typing import Callable, Optional, Sequence, Union
 
 from orchestrator.errors import SimError
 from orchestrator.sim import hardware as hwmod
-from orchestrator.sim import inventory_file, netns, node, sshd, state, subnet, teardown, tools
+from orchestrator.sim import (
+    inventory_file,
+    netns,
+    node,
+    node_files,
+    node_python,
+    node_user,
+    sshd,
+    state,
+    subnet,
+    teardown,
+    tools,
+)
 from orchestrator.sim.fake_tools import printers
 from orchestrator.sim.state import ClusterState, NodeState
+
+Report = Callable[[str], None]
+
+
+def _stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
@@ -43,7 +61,12 @@ class Cluster:
     key = property(lambda self: self.dir / "id_ed25519")
     known_hosts = property(lambda self: self.dir / "known_hosts")
     inventory = property(lambda self: self.dir / "inventory.yaml")
-    hardware = property(lambda self: self.dir / "hardware.yaml")
+    hardware = property(lambda self: self.dir / "shared" / "hardware.yaml")  # nodes read its JSON twin
+
+    @property
+    def user(self) -> str:
+        """The non-root user jobs run as on every node (the inventory's ssh user)."""
+        return self.state().user or state.JOB_USER
 
     def state(self) -> ClusterState:
         st = ClusterState.load(self.name)
@@ -65,18 +88,24 @@ class Cluster:
         if [n.name for n in hw.nodes] != [n.hostname for n in self.nodes]:
             raise SimError(f"hardware nodes must be {[n.hostname for n in self.nodes]}")
         hwmod.save(hw, self.hardware)
-        for n, hw_node in zip(self.nodes, hw.to_dict()["nodes"]):
-            text = printers.hccn_conf(hw_node)
+        for i, n in enumerate(self.nodes):
+            text = printers.hccn_conf(hwmod.node_dict(hw, i))
             proc = self.exec(n.hostname, ["sh", "-c", 'printf %s "$1" > /etc/hccn.conf', "sh", text])
             if proc.returncode != 0:
                 raise SimError(f"{n.hostname}: could not write /etc/hccn.conf: {proc.stderr.strip()}")
 
     def exec(
-        self, ref: Union[str, int], cmd: Union[str, Sequence[str]], timeout: float = 60
+        self,
+        ref: Union[str, int],
+        cmd: Union[str, Sequence[str]],
+        timeout: float = 60,
+        user: Optional[str] = None,
     ) -> subprocess.CompletedProcess[str]:
-        """Run a command inside a node without SSH (a string runs under ``sh -c``)."""
+        """Run a command inside a node without SSH (a string runs under ``sh -c``), as root (the
+        simulation's own management) or as ``user`` (e.g. ``cluster.user``, with a fresh login-less
+        environment: no CANN variables, as over SSH)."""
         argv = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
-        return node.run(self.state().node(str(ref)), argv, timeout=timeout)
+        return node.run(self.state().node(str(ref)), argv, timeout=timeout, user=user)
 
 
 def _handle(st: ClusterState) -> Cluster:
@@ -106,19 +135,27 @@ def _check_hash_collision(name: str) -> None:
             )
 
 
-def up(name: str = "sim", nodes: int = 2, hardware_file: Optional[Path] = None, devices: int = 8) -> Cluster:
-    """Build cluster ``name`` with ``nodes`` nodes (removing leftovers of the same name first)."""
+def up(name: str = "sim", nodes: int = 2, hardware_file: Optional[Path] = None, devices: int = 0,
+       kind: str = "cpu", report: Report = _stderr) -> Cluster:  # fmt: skip
+    """Build cluster ``name`` with ``nodes`` nodes (removing leftovers of the same name first).
+
+    Without ``hardware_file``, every node has ``devices`` idle NPUs of ``kind`` (default: the kind's
+    count). The node Python is built first if this machine has none for the current pins (``report``
+    gets a progress line).
+    """
     netns.require_root()
     state.check_name(name)
     if not 1 <= nodes <= 150:
         raise SimError("a simulated cluster has 1..150 nodes")
     hostnames = [f"{name}-node{i}" for i in range(1, nodes + 1)]
-    hw_in = hwmod.load(hardware_file) if hardware_file else hwmod.default_hardware(hostnames, devices)
+    hw_in = hwmod.load(hardware_file) if hardware_file else hwmod.default_hardware(hostnames, devices, kind)
     hw = hwmod.with_names(hw_in, hostnames)
+    python = node_python.ensure(report)
     with state.lock():
         teardown.remove(name)
         _check_hash_collision(name)
         st = ClusterState(name, subnet.choose(name, _taken_subnets(name)), state.bridge_name(name))
+        st.user, (st.uid, st.gid), st.node_python = state.JOB_USER, node_user.choose_ids(), python.key
         st.nodes = [
             NodeState(
                 i, h, state.netns_name(name, i), state.veth_name(name, i), subnet.node_address(st.subnet, i)
@@ -135,21 +172,22 @@ def up(name: str = "sim", nodes: int = 2, hardware_file: Optional[Path] = None, 
             teardown.remove(name)
             raise
     try:
-        return _build(st, hw)
+        return _build(st, hw, python)
     except BaseException:
         teardown.down(name)
         raise
 
 
-def _build(st: ClusterState, hw: hwmod.Hardware) -> Cluster:
-    hwmod.save(hw, st.dir / "hardware.yaml")
+def _build(st: ClusterState, hw: hwmod.Hardware, python: node_python.NodePython) -> Cluster:
+    (st.dir / "shared").mkdir(mode=0o755)
+    hwmod.save(hw, st.dir / "shared" / "hardware.yaml")
     client_pub = sshd.keygen(st.dir / "id_ed25519", f"orchestrate-sim-{st.name}")
-    shutil.copyfile(client_pub, st.dir / "authorized_keys")
-    (st.dir / "authorized_keys").chmod(0o600)
-    installed = tools.install(st.dir / "tools", inventory_file.node_python())
+    setup = node_files.ClusterSetup(st.uid, st.gid, client_pub.read_text(), python, node_files.hidden_paths(),
+                                    tools.system_python())  # fmt: skip
     hosts = Path("/etc/hosts").read_text() + "".join(f"{n.address}\t{n.hostname}\n" for n in st.nodes)
     known = "".join(
-        sshd.host_key_line(node.prepare(st, n, hw, hosts, installed), n.address, n.hostname) for n in st.nodes
+        sshd.host_key_line(node_files.prepare(st, n, hw, hosts, setup), n.address, n.hostname)
+        for n in st.nodes
     )
     sshd.write_private(st.dir / "known_hosts", known)
     for n in st.nodes:
@@ -158,7 +196,7 @@ def _build(st: ClusterState, hw: hwmod.Hardware) -> Cluster:
     for n in st.nodes:
         node.wait_sshd(st, n)
     cluster = _handle(st)
-    inv = inventory_file.render(st, hw, cluster.key, cluster.known_hosts, cluster.hardware)
+    inv = inventory_file.render(st, hw, cluster.key, cluster.known_hosts, cluster.hardware, python.python)
     sshd.write_private(cluster.inventory, inv)
     st.status = "up"
     st.save()

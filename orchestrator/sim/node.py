@@ -1,102 +1,28 @@
-"""One simulated node: its private layers on disk, its network plumbing, and its init process.
+"""One simulated node at run time: its network plumbing, its init process, commands inside it.
 
-A node's files live in ``<cluster dir>/nodes/<hostname>/``; ``layer/etc``, ``layer/usr_local`` and
-``layer/opt`` are overlaid (inside the node only) onto /etc, /usr/local and /opt, so /etc/hccn.conf,
-the fake tools on /usr/local/bin and the work folder /opt/orchestrate-node exist on that node alone,
-while the rest of the host's filesystem (e.g. the controller's venv) stays visible.
+What a node is made of on disk is :mod:`orchestrator.sim.node_files`. Its init (``node_init.py``, copied
+into the cluster folder and run by the system Python, so no controller path is needed once it runs)
+mounts the node's layers and hides the controller's paths in the node's own mount namespace.
 """
 
 from __future__ import annotations
 
-import json
+import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Optional, Sequence
 
 from orchestrator.errors import SimError
-from orchestrator.sim import netns, sshd
-from orchestrator.sim.fake_tools import printers
-from orchestrator.sim.hardware import Hardware
-from orchestrator.sim.state import WORKDIR, ClusterState, NodeState
+from orchestrator.sim import netns
+from orchestrator.sim.node_files import node_dir, workdir_on_host
+from orchestrator.sim.state import ClusterState, NodeState
+from orchestrator.sim.tools import system_python
 
-LAYERS = {"/etc": "etc", "/usr/local": "usr_local", "/opt": "opt"}
+__all__ = ["node_dir", "workdir_on_host"]
 INIT = Path(__file__).with_name("node_init.py")
-
-
-def node_dir(cluster: ClusterState, node: NodeState) -> Path:
-    return cluster.dir / "nodes" / node.hostname
-
-
-def workdir_on_host(cluster: ClusterState, node: NodeState) -> Path:
-    """Where the node's private work folder (WORKDIR inside the node) is seen from the host."""
-    return node_dir(cluster, node) / "layer" / LAYERS["/opt"] / WORKDIR.removeprefix("/opt/")
-
-
-def _write(path: Path, text: str, mode: int = 0o644) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text)
-    path.chmod(mode)
-
-
-def _link(path: Path, target: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.unlink(missing_ok=True)
-    path.symlink_to(target)
-
-
-def _write_etc(etc: Path, cluster: ClusterState, node: NodeState, hw: Hardware, hosts: str) -> None:
-    """The node's /etc additions: identity, name resolution, hccn.conf, the fake tools' config."""
-    _write(etc / "hostname", node.hostname + "\n")
-    _write(etc / "hosts", hosts)
-    _write(
-        etc / "resolv.conf",
-        "# simulated node: no DNS server; names come from /etc/hosts\nnameserver 127.0.0.1\n",
-    )
-    _write(etc / "hccn.conf", printers.hccn_conf(hw.to_dict()["nodes"][node.index - 1]))
-    conf = {"hardware": str(cluster.dir / "hardware.json"), "node": node.hostname}
-    _write(etc / "orchestrate-sim" / "node.json", json.dumps(conf) + "\n")
-    (etc / "orchestrate-sim" / "npu-procs").mkdir(exist_ok=True)
-    (etc / "orchestrate-sim" / "npu-procs").chmod(0o1777)
-
-
-def _write_usr_local(usr: Path, hw: Hardware, tools: dict[str, Path]) -> None:
-    """The node's /usr/local additions: npu-smi and hccn_tool on PATH, the driver's tools and version."""
-    for name, exe in tools.items():
-        _link(usr / "bin" / name, exe)
-    _link(usr / "Ascend" / "driver" / "tools" / "hccn_tool", tools["hccn_tool"])
-    version = f"Version={hw.driver_version}\npackage_version={hw.driver_version}\n"
-    _write(usr / "Ascend" / "driver" / "version.info", version)
-
-
-def prepare(cluster: ClusterState, node: NodeState, hw: Hardware, hosts: str, tools: dict[str, Path]) -> Path:
-    """Write the node's layers, host key and sshd/init configs; return its public host key file."""
-    d = node_dir(cluster, node)
-    d.mkdir(mode=0o700, parents=True, exist_ok=True)
-    _write_etc(d / "layer" / "etc", cluster, node, hw, hosts)
-    _write_usr_local(d / "layer" / "usr_local", hw, tools)
-    workdir_on_host(cluster, node).mkdir(parents=True, exist_ok=True)
-    host_key = d / "ssh_host_ed25519_key"
-    pub = sshd.keygen(host_key, f"root@{node.hostname}")
-    config = sshd.sshd_config(node.address, host_key, cluster.dir / "authorized_keys", d / "sshd.pid")
-    _write(d / "sshd_config", config, 0o600)
-    overlays = []
-    for target, layer in LAYERS.items():
-        (d / "ovl" / layer).mkdir(parents=True, exist_ok=True)
-        (d / "layer" / layer).mkdir(parents=True, exist_ok=True)
-        overlays.append({"target": target, "upper": str(d / "layer" / layer), "work": str(d / "ovl" / layer)})
-    # A node is a fresh machine: root's shell start-up files of the host (pyenv init and the like,
-    # run by bash for every SSH command) are hidden behind the node's own, empty ones.
-    rc = d / "root_bashrc"
-    _write(rc, "# root's ~/.bashrc on simulated node " + node.hostname + "\n")
-    binds = [{"source": str(rc), "target": str(Path.home() / name)} for name in (".bashrc", ".profile")]
-    init = {"hostname": node.hostname, "overlays": overlays, "binds": binds, "mkdirs": ["/run/sshd"]}
-    init["sshd"] = [sshd.SSHD, "-f", str(d / "sshd_config"), "-E", str(d / "sshd.log")]
-    _write(d / "init.json", json.dumps(init, indent=1) + "\n", 0o600)
-    return pub
 
 
 def plumb(cluster: ClusterState, node: NodeState) -> None:
@@ -121,6 +47,9 @@ def start(cluster: ClusterState, node: NodeState) -> None:
     """
     d = node_dir(cluster, node)
     (d / "sshd.pid").unlink(missing_ok=True)
+    init = cluster.dir / INIT.name
+    if not init.exists():
+        shutil.copyfile(INIT, init)
     argv = [
         "nsenter",
         f"--net=/run/netns/{node.netns}",
@@ -136,9 +65,9 @@ def start(cluster: ClusterState, node: NodeState) -> None:
         "--propagation",
         "private",
         "--",
-        sys.executable,
+        system_python(),
         "-I",
-        str(INIT),
+        str(init),
         str(d / "init.json"),
     ]
     script = f'"$@" </dev/null >>{d / "init.log"} 2>&1 & echo $!'
@@ -193,15 +122,20 @@ def wait_sshd(cluster: ClusterState, node: NodeState, timeout: float = 15.0) -> 
         time.sleep(0.01)
 
 
-def exec_argv(node: NodeState, argv: Sequence[str]) -> list[str]:
+def exec_argv(node: NodeState, argv: Sequence[str], user: Optional[str] = None) -> list[str]:
+    """The command line running ``argv`` inside the node: as root, or as ``user`` with a login-free
+    environment (HOME, USER, LOGNAME, PATH and the user's groups, nothing else)."""
     if not running(node):
         raise SimError(f"node {node.hostname} is not running")
+    if user:
+        argv = ["setpriv", f"--reuid={user}", f"--regid={user}", "--init-groups", "--reset-env", *argv]
     return netns.nsenter_argv(node.init_pid, argv)
 
 
-def run(node: NodeState, argv: Sequence[str], timeout: float = 60, **kw) -> subprocess.CompletedProcess[str]:
-    """Run ``argv`` inside the node (without SSH) and capture its output."""
-    return subprocess.run(exec_argv(node, argv), capture_output=True, text=True, timeout=timeout, **kw)
+def run(node: NodeState, argv: Sequence[str], timeout: float = 60, user: Optional[str] = None,
+        **kw) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    """Run ``argv`` inside the node (without SSH; as root unless ``user``) and capture its output."""
+    return subprocess.run(exec_argv(node, argv, user), capture_output=True, text=True, timeout=timeout, **kw)
 
 
 def kill(node: NodeState) -> None:

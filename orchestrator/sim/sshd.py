@@ -1,4 +1,4 @@
-"""Keys and configuration of the nodes' OpenSSH servers: key-only root login, one host key per node."""
+"""Keys and configuration of the nodes' OpenSSH servers: key-only logins, one host key per node."""
 
 from __future__ import annotations
 
@@ -32,14 +32,16 @@ def write_private(path: Path, text: str) -> Path:
     return path
 
 
-def sshd_config(address: str, host_key: Path, authorized_keys: Path, pid_file: Path) -> str:
-    """The node's sshd_config: listens on the node's address only; public keys only; no PAM."""
+def sshd_config(address: str, host_key: Path, keys_dir: str, pid_file: Path) -> str:
+    """The node's sshd_config: listens on the node's address only; public keys only; no PAM. A user's
+    keys are in ``~/.ssh/authorized_keys`` (the job user) or ``<keys_dir>/<user>`` (root, whose home
+    on a node is empty)."""
     return f"""# sshd of a simulated node (orchestrate sim)
 ListenAddress {address}
 Port 22
 HostKey {host_key}
 PidFile {pid_file}
-AuthorizedKeysFile {authorized_keys}
+AuthorizedKeysFile .ssh/authorized_keys {keys_dir}/%u
 PermitRootLogin prohibit-password
 PubkeyAuthentication yes
 PasswordAuthentication no

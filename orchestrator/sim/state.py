@@ -26,6 +26,7 @@ ROOT = Path(os.environ.get("ORCHESTRATE_SIM_ROOT", "/var/lib/orchestrate-sim"))
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,23}$")
 NETNS_PREFIX = "osim-"
 WORKDIR = "/opt/orchestrate-node"  # the node work folder: same path, private content on every node
+JOB_USER = "spark"  # the non-root user jobs run as on every node (the generated inventory's ssh user)
 
 
 def check_name(name: str) -> str:
@@ -84,6 +85,10 @@ class ClusterState:
     bridge: str
     status: str = "creating"  # creating, up
     nodes: list[NodeState] = field(default_factory=list)
+    user: str = ""  # the job user of every node, with the same uid/gid everywhere
+    uid: int = 0
+    gid: int = 0
+    node_python: str = ""  # key of the cached node Python env the nodes mount
 
     @property
     def dir(self) -> Path:

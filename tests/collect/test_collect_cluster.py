@@ -12,6 +12,7 @@ import dataclasses
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -37,6 +38,23 @@ def on_host(node, path: str) -> Path:
     return node.workdir / Path(path).relative_to(WORKDIR)
 
 
+def as_job_user(node, path: Path) -> None:
+    """Give the job user what root made in the node's work folder (the user owns that folder)."""
+    owner = node.workdir.stat().st_uid, node.workdir.stat().st_gid
+    for p in [path, *path.parents]:
+        if p == node.workdir or node.workdir not in p.parents:
+            break
+        os.chown(p, *owner)
+
+
+def ship(nodes, script: Path) -> str:
+    """Copy ``script`` into each node's work folder (a node cannot read this checkout); its node path."""
+    for node in nodes:
+        shutil.copyfile(script, node.workdir / script.name)
+        as_job_user(node, node.workdir / script.name)
+    return f"{WORKDIR}/{script.name}"
+
+
 def files_of(root: Path) -> dict[str, tuple[int, float]]:
     return {str(p): (p.stat().st_size, p.stat().st_mtime) for p in root.rglob("*") if p.is_file()}
 
@@ -54,7 +72,7 @@ def failed_job(sim_cluster, tmp_path_factory):
     data.write_bytes(b"\0" * 64)
     Path(f"{data}.db").write_bytes(b"\0" * 64)  # the stand-in ranks read nothing; the plan needs a dataset
     plan = make_plan(inv, "pretrain", [f"job.train_dataset={data}"])
-    argv = (plan.nodes[0].python, str(FAILING_RANK), "--fail-rank", "1", "--fail-at", "4")
+    argv = (plan.nodes[0].python, ship(sim_cluster.nodes, FAILING_RANK), "--fail-rank", "1", "--fail-at", "4")
     plan = dataclasses.replace(plan, nodes=tuple(
         dataclasses.replace(n, launches=tuple(dataclasses.replace(x, argv=argv) for x in n.launches))
         for n in plan.nodes))  # fmt: skip
@@ -62,6 +80,7 @@ def failed_job(sim_cluster, tmp_path_factory):
     old.parent.mkdir(parents=True, exist_ok=True)
     old.write_text("an earlier job's log\n")
     os.utime(old, (1e9, 1e9))
+    as_job_user(sim_cluster.nodes[0], old)
     try:
         done = launch(plan, inv)
         status = Monitor(done.job, poll_s=0.3).run()

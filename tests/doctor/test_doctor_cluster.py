@@ -24,6 +24,8 @@ def test_healthy_cluster_passes(sim_cluster, capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["ok"]
     for host, checks in data["nodes"].items():
+        # the cpu profile has no Ascend install to check: `cann` is skipped, every other check passes
+        assert checks.pop("cann")["status"] == "skip", (host, checks)
         assert {c["status"] for c in checks.values()} == {"ok"}, (host, checks)
 
 

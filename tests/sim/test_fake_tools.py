@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -44,7 +46,7 @@ def node_tools(tmp_path: Path, monkeypatch, capsys):
 
 def test_installed_executables_run(node_tools):
     for tool, args, want in [
-        ("npu-smi", ["-v"], "npu-smi version: 25.2.0\n"),
+        ("npu-smi", ["-v"], "npu-smi version: 25.3.rc1\n"),
         ("hccn_tool", ["-i", "0", "-link", "-g"], "link status: UP\n"),
     ]:
         proc = subprocess.run([str(node_tools.exe[tool]), *args], capture_output=True, text=True, timeout=10)
@@ -52,7 +54,7 @@ def test_installed_executables_run(node_tools):
 
 
 def test_npu_smi_commands(node_tools):
-    assert node_tools("npu-smi", "-v").stdout == "npu-smi version: 25.2.0\n"
+    assert node_tools("npu-smi", "-v").stdout == "npu-smi version: 25.3.rc1\n"
     info = node_tools("npu-smi", "info").stdout
     assert info.count("910B3") == 4 and {len(x) for x in info.splitlines()} == {98}
     assert "Total Count                    : 4" in node_tools("npu-smi", "info", "-l").stdout
@@ -62,22 +64,38 @@ def test_npu_smi_commands(node_tools):
     assert bad.returncode != 0 and "Command error" in bad.stdout
 
 
-def test_live_process_registration_shows_while_alive(node_tools):
+def test_live_process_registration_shows_while_alive_and_until_released(node_tools, monkeypatch):
     sleeper = subprocess.Popen(["sleep", "30"])
     node_tools.procs_dir.mkdir()
     (node_tools.procs_dir / f"{sleeper.pid}.json").write_text(
         json.dumps({"npu": 2, "pid": sleeper.pid, "name": "train", "memory_mb": 512})
     )
+    row = f"| 2       0                 | {sleeper.pid:<13d} | train "
     try:
-        assert (
-            f"| 2       0                 | {sleeper.pid:<13d} | train "
-            in node_tools("npu-smi", "info").stdout
-        )
+        assert row in node_tools("npu-smi", "info").stdout
     finally:
         sleeper.kill()
         sleeper.wait()
+    ended = time.time()
+    assert row in node_tools("npu-smi", "info").stdout  # a real driver releases the NPU seconds later
+    claim = json.loads((node_tools.procs_dir / f"{sleeper.pid}.json").read_text())
+    assert ended - 1 <= claim["exited"] <= time.time()  # stamped by the first npu-smi that saw it gone
+    monkeypatch.setattr(time, "time", lambda: claim["exited"] + hw.Hardware(nodes=()).npu_release_s)
     assert "train" not in node_tools("npu-smi", "info").stdout
-    assert not list(node_tools.procs_dir.iterdir())  # the stale claim was removed
+    assert not list(node_tools.procs_dir.glob("*.json"))  # the released claim was removed
+
+
+def test_a_held_npu_cannot_be_claimed_twice(node_tools):
+    nodeconf = importlib.import_module("nodeconf")
+    assert nodeconf.claim(3, "python", 100) == (True, [])
+    other = subprocess.run(
+        [sys.executable, "-c", "import sys, nodeconf; print(nodeconf.claim(int(sys.argv[1]))[0])", "3"],
+        capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(nodeconf.__file__).rsplit("/", 1)[0]},
+    )  # fmt: skip
+    assert other.stdout.strip() == "False", other.stderr
+    assert (
+        f"| 3       0                 | {os.getpid():<13d} | python " in node_tools("npu-smi", "info").stdout
+    )
 
 
 def test_hccn_tool_answers_and_pings(node_tools):

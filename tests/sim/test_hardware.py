@@ -86,4 +86,47 @@ def test_save_writes_yaml_and_json_twin_that_round_trip(tmp_path: Path):
     h = hw.default_hardware(["a", "b"], devices=2)
     hw.save(h, tmp_path / "hardware.yaml")
     assert hw.load(tmp_path / "hardware.yaml") == h
-    assert json.loads((tmp_path / "hardware.json").read_text()) == h.to_dict()
+    twin = json.loads((tmp_path / "hardware.json").read_text())
+    assert twin == dict(h.to_dict(), nodes=[hw.node_dict(h, i) for i in range(2)])
+    assert twin["nodes"][1]["kind"] == "cpu" and twin["nodes"][1]["server_index"] == 1
+
+
+def test_kinds_set_chips_hbm_and_the_inventory_profile(tmp_path: Path):
+    a2 = hw.default_hardware(["n1"], kind="atlas-800t-a2")
+    assert a2.inventory_profile == "atlas-800t-a2-64g" and len(a2.nodes[0].npus) == 8
+    assert {(n.chip_name, n.hbm_total_mb) for n in a2.nodes[0].npus} == {("910B3", 65536)}
+    a3 = hw.default_hardware(["n1"], kind="atlas-900-a3")
+    assert a3.inventory_profile == "atlas-900-a3-64g" and len(a3.nodes[0].npus) == 16
+    assert hw.default_hardware(["n1"]).inventory_profile == "cpu"
+    doc = {  # an 800I A2 node (910B4, 32 GB) among 800T A2 ones, CANN elsewhere, faster release
+        "kind": "atlas-800t-a2",
+        "ascend_root": "/opt/Ascend",
+        "cann_version": "8.2.RC1",
+        "npu_release_s": 0.5,
+        "nodes": [
+            {"npus": [{"id": 0, "ip": "10.1.1.10"}]},
+            {"kind": "atlas-800i-a2-32g", "npus": [{"id": 0, "ip": "10.1.2.10"}, {"id": 1, "ip": "10.1.2.11", "chip_name": "910B9"}]},
+        ],
+    }  # fmt: skip
+    h = hw.load(_write(tmp_path, doc))
+    assert (h.ascend_root, h.cann_version, h.npu_release_s, h.inventory_profile) == (
+        "/opt/Ascend", "8.2.RC1", 0.5, "atlas-800t-a2-64g")  # fmt: skip
+    assert (h.nodes[0].npus[0].chip_name, h.nodes[0].npus[0].hbm_total_mb) == ("910B3", 65536)
+    assert [(n.chip_name, n.hbm_total_mb) for n in h.nodes[1].npus] == [("910B4", 32768), ("910B9", 32768)]
+    assert hw.node_dict(h, 1)["kind"] == "atlas-800i-a2-32g" and hw.node_dict(h, 0)["kind"] == "atlas-800t-a2"
+    hw.save(h, tmp_path / "again.yaml")
+    assert hw.load(tmp_path / "again.yaml") == h
+
+
+def test_bad_settings_are_problems(tmp_path: Path):
+    doc = {"kind": "dgx", "ascend_root": "opt/Ascend", "npu_release_s": "soon", "colour": 1,
+           "nodes": [{"kind": "tpu", "npus": [{"id": 0, "ip": "10.0.0.1"}]}]}  # fmt: skip
+    with pytest.raises(InputError) as err:
+        hw.load(_write(tmp_path, doc))
+    assert {p.field for p in err.value.problems} == {
+        "kind",
+        "ascend_root",
+        "npu_release_s",
+        "colour",
+        "nodes[0].kind",
+    }

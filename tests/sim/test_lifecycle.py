@@ -41,7 +41,7 @@ def test_two_clusters_coexist_and_down_leaves_nothing(sim_cluster, tmp_path, cap
         assert other.subnet != sim_cluster.subnet
         client = ssh_client(other, other.nodes[0])
         _, out, _ = client.exec_command(
-            "npu-smi info -l; hccn_tool -i 1 -link -g; hccn_tool -i 1 -net_health -g"
+            "npu-smi info -l; T=/usr/local/Ascend/driver/tools/hccn_tool; $T -i 1 -link -g; $T -i 1 -net_health -g"
         )
         text = out.read().decode()
         client.close()

@@ -7,7 +7,9 @@ with identical weights that moved away from the initial ones.
 
 from __future__ import annotations
 
+import os
 import shlex
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,11 @@ def test_data_parallel_job_across_two_nodes(sim_cluster):
     n1, n2 = sim_cluster.nodes
     python = yaml.safe_load(sim_cluster.inventory.read_text())["cluster"]["python"]
     out_dir = "/opt/orchestrate-node/dp-test"
+    owner = (n1.workdir.stat().st_uid, n1.workdir.stat().st_gid)
+    for node in (n1, n2):  # shipped, as the orchestrator ships code: the node cannot read our checkout
+        shutil.copyfile(SCRIPT, node.workdir / SCRIPT.name)
+        os.chown(node.workdir / SCRIPT.name, *owner)
+    script = f"/opt/orchestrate-node/{SCRIPT.name}"
     env = {
         "MS_SCHED_HOST": n1.host,
         "MS_SCHED_PORT": str(PORT),
@@ -36,7 +43,7 @@ def test_data_parallel_job_across_two_nodes(sim_cluster):
     clients, channels = [], []
     for node, extra in roles:
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in {**env, **extra}.items())
-        cmd = f"cd /opt/orchestrate-node && {exports} exec {python} {shlex.quote(str(SCRIPT))} {out_dir} 2>&1"
+        cmd = f"cd /opt/orchestrate-node && {exports} exec {python} {script} {out_dir} 2>&1"
         clients.append(ssh_client(sim_cluster, node))
         _, stdout, _ = clients[-1].exec_command(cmd, timeout=180)
         channels.append(stdout)

@@ -118,3 +118,32 @@ def test_reachability_follows_links_and_duplicates():
     assert up["192.168.101.10"] and not up["192.168.102.10"] and "10.9.9.9" not in up
     cluster["nodes"][0]["npus"][1]["ip"] = "192.168.102.10"  # a duplicate that is UP
     assert printers.reachable_ips(cluster)["192.168.102.10"]
+
+
+def test_atlas_a3_layout_reads_as_two_chips_per_card():
+    from orchestrator.ascend.npu_smi import parse_npu_smi_info
+    from orchestrator.ascend.npu_smi_queries import (
+        parse_npu_smi_list,
+        parse_npu_smi_mapping,
+        parse_npu_smi_spod_info,
+    )
+
+    node = hw.node_dict(hw.default_hardware(["a", "b"], kind="atlas-900-a3"), 1)
+    live = [{"npu": 5, "pid": 77, "name": "python", "memory_mb": 1000, "live": True}]
+    out = printers.npu_smi_info(node, "25.3.rc1", live)
+    assert {len(line) for line in out.splitlines()} == {98}
+    assert (
+        "| Chip  Phy-ID              | Bus-Id" in out
+        and "| 0     Ascend910           | OK            | -   " in out
+    )
+    info = parse_npu_smi_info(out)
+    assert [n.npu_id for n in info.npus] == list(range(8))
+    assert [(c.chip_id, c.phy_id) for c in info.npus[2].chips] == [(0, 4), (1, 5)]
+    assert info.npus[2].chips[1].power_w is None
+    assert [(p.npu_id, p.chip_id, p.pid) for p in info.processes] == [(2, 1, 77)]
+    assert parse_npu_smi_list(printers.npu_smi_list(node)) == tuple(range(8))
+    assert [(m.npu_id, m.chip_id, m.logic_id) for m in parse_npu_smi_mapping(printers.npu_smi_map(node))[:3]] == [
+        (0, 0, 0), (0, 1, 1), (1, 0, 2)]  # fmt: skip
+    spod = parse_npu_smi_spod_info(printers.npu_smi_spod_info(node, 3, 1, 7))
+    assert (spod.super_pod_id, spod.server_index, spod.sdid) == (7, 1, 16 + 7)
+    assert printers.npu_smi_spod_info(hw.node_dict(hw.default_hardware(["a"]), 0), 0, 0, 0) is None

@@ -24,7 +24,7 @@ def test_fabric_connection_checks_host_keys(sim_cluster):
     node = sim_cluster.nodes[1]
     config = Config(overrides={"load_ssh_configs": False})
     conn = Connection(
-        node.host, user="root", config=config, connect_kwargs={"key_filename": str(sim_cluster.key)}
+        node.host, user=sim_cluster.user, config=config, connect_kwargs={"key_filename": str(sim_cluster.key)}
     )
     conn.client.load_host_keys(str(sim_cluster.known_hosts))
     conn.client.set_missing_host_key_policy(paramiko.RejectPolicy())

@@ -176,3 +176,14 @@ def test_convert_rules():
         "keep",
         "keep",
     ]
+
+
+def test_a_renumbered_device_id_is_checked_by_its_physical_id(tmp_path):
+    """Under ASCEND_RT_VISIBLE_DEVICES the process sees NPU 6 as device 0; the table keeps 6."""
+    table = write_table(tmp_path / "rt.json", [(0, 6), (1, 7)])
+    seen = {"RANK_TABLE_FILE": table, "RANK_ID": "0", "DEVICE_ID": "0", "RANK_SIZE": "2",
+            "ASCEND_RT_VISIBLE_DEVICES": "6,7"}  # fmt: skip
+    assert detect({**seen, "ORCHESTRATE_PHYSICAL_DEVICE_ID": "6"}, "Ascend").rank == 0  # the agent's mapping
+    assert detect(seen, "Ascend").rank == 0  # renumbered, no mapping given: not comparable, not refused
+    with pytest.raises(ParallelEnvError, match="DEVICE_ID=7 but"):
+        detect({**seen, "ORCHESTRATE_PHYSICAL_DEVICE_ID": "7"}, "Ascend")

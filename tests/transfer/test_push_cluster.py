@@ -6,10 +6,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 
@@ -36,7 +39,7 @@ def cache(tmp_path):
 
 
 def _on(cluster, k: int, cmd: str) -> str:
-    res = cluster.exec(k + 1, cmd)
+    res = cluster.exec(k + 1, cmd, user=cluster.user)  # as the job user: the push writes as that user
     assert res.returncode == 0, res.stderr
     return res.stdout
 
@@ -134,11 +137,12 @@ def test_killed_push_resumes_from_the_parts(sim_cluster, nodes, tmp_path):
         assert sim_cluster.exec(k + 1, f"test -e {part}").returncode != 0
 
 
-def test_shared_storage_is_verified_and_written_once(sim_cluster, nodes, tmp_path, cache):
+def test_shared_storage_is_verified_and_written_once(sim_cluster, nodes, tmp_path, cache, request):
     data = random_file(tmp_path / "d" / "eval.bin", MB)
     items = tuple(build_items(source_files(data), cache))
-    shared = tmp_path / "shared"  # the host's /tmp: one folder every node sees
-    shared.mkdir()
+    shared = Path(tempfile.mkdtemp(prefix="orchestrate-shared-", dir="/tmp"))  # one folder every node sees
+    shared.chmod(0o777)  # the job user writes there (pytest's tmp_path is private to root)
+    request.addfinalizer(lambda: shutil.rmtree(shared, ignore_errors=True))
     result = push([Target(n, str(shared / "in"), items) for n in nodes],
                   PushOptions(shared_paths=(str(shared),))).check()  # fmt: skip
     assert [n.route for n in result.nodes] == ["direct", "shared"] and result.controller_bytes == MB

@@ -6,7 +6,6 @@ import hashlib
 import os
 import shutil
 import stat
-import sys
 
 import pytest
 
@@ -14,6 +13,7 @@ from orchestrator.errors import HostKeyError, RemoteCommandError, TransportError
 from orchestrator.transport import SshOptions, SshTransport, TransportPool, fan_out
 
 pytestmark = pytest.mark.cluster
+NODE_PYTHON = "python3"  # the node's system Python: a node cannot see this controller's interpreter
 NASTY = ["a b", "it's", '"dq"', "$(touch /tmp/pwned)", "`id`", "x;y", "*", "", "$HOME", "-n"]
 
 
@@ -37,7 +37,7 @@ def test_run_reaches_each_node(ssh, sim_cluster):
 
 def test_arguments_env_and_stdin_survive_sshd(ssh):
     code = "import json, os, sys; print(json.dumps([sys.argv[1:], os.environ['V'], sys.stdin.read()]))"
-    r = ssh[0].run([sys.executable, "-c", code, *NASTY], env={"V": "x 'y' $(z)"}, stdin=b"data in")
+    r = ssh[0].run([NODE_PYTHON, "-c", code, *NASTY], env={"V": "x 'y' $(z)"}, stdin=b"data in")
     import json
 
     assert json.loads(r.stdout) == [NASTY, "x 'y' $(z)", "data in"]
@@ -127,7 +127,7 @@ def test_unreachable_address_fails_within_the_timeout(sim_cluster):
 
 def test_large_stdout_and_stderr_together(ssh):
     code = "import sys; sys.stdout.write('o' * 3_000_000); sys.stderr.write('e' * 2_000_000)"
-    r = ssh[0].run([sys.executable, "-c", code])
+    r = ssh[0].run([NODE_PYTHON, "-c", code])
     assert (len(r.stdout), len(r.stderr)) == (3_000_000, 2_000_000)
 
 
@@ -141,7 +141,7 @@ def test_stream_lines_file_and_exit_through_sshd(ssh, tmp_path, bulk):
     blob = tmp_path / "blob"
     blob.write_bytes(os.urandom(2_000_000))
     with ssh[0].open_stream(
-        [sys.executable, "-c", code, *NASTY], env={"V": "x 'y'"}, cwd="/tmp", bulk=bulk
+        [NODE_PYTHON, "-c", code, *NASTY], env={"V": "x 'y'"}, cwd="/tmp", bulk=bulk
     ) as s:
         assert s.readline(timeout=30) == b"x 'y' /tmp True\n"
         s.write(b"abc\n")

@@ -47,45 +47,94 @@ def _card_rows(npu: Npu, extra_mb: int) -> List[str]:
     return [row1, row2, _EQ]
 
 
+def _a3_card_rows(npu: Npu, extra_mb: int) -> List[str]:
+    """Atlas A3: one chip (``id`` = Phy-ID) of a two-chip card; the second chip prints no power."""
+    card, chip = divmod(npu["id"], 2)
+    power = "%-11.1f" % npu["power_w"] if chip == 0 else "%-11s" % "-"
+    row1 = "| %-5d %-20s| %-13s | %s %-17d %-5d/ %-13d |" % (
+        card,
+        npu["chip_name"],
+        npu["health"],
+        power,
+        npu["temp_c"],
+        npu["hugepages_used"],
+        npu["hugepages_total"],
+    )
+    row2 = "| %-5d %-20d| %-13s | %-11d %-5d/ %-10d %-5d/ %-13d |" % (
+        chip,
+        npu["id"],
+        npu["bus_id"],
+        npu["aicore_pct"],
+        npu["memory_used_mb"],
+        npu["memory_total_mb"],
+        min(npu["hbm_used_mb"] + extra_mb, npu["hbm_total_mb"]),
+        npu["hbm_total_mb"],
+    )
+    return [row1, row2, "+" + "-" * 96 + "+" if chip == 0 else _EQ]
+
+
 def npu_smi_info(node: Dict[str, Any], version: str, extra: Optional[List[Npu]] = None) -> str:
-    """`npu-smi info`: cards, then the process table (hardware processes plus ``extra`` live ones)."""
+    """`npu-smi info`: cards, then the process table (hardware processes plus ``extra`` live ones).
+    A node with ``chips_per_npu`` 2 (Atlas A3) prints the A3 layout: card ``id // 2``, chip ``id % 2``."""
+    a3 = node.get("chips_per_npu", 1) == 2
     procs: Dict[int, List[Npu]] = {n["id"]: list(n.get("processes", [])) for n in node["npus"]}
     for p in extra or []:
         procs.setdefault(p["npu"], []).append(p)
     lines = ["+" + "-" * 96 + "+", "| npu-smi %-24s Version: %-52s |" % (version, version), _DASH]
-    lines += [*_HEAD, _EQ]
+    head = (_HEAD[0], _HEAD[1].replace("| Chip" + " " * 22, "| Chip  Phy-ID" + " " * 14)) if a3 else _HEAD
+    lines += [*head, _EQ]
     for npu in node["npus"]:
         extra_mb = sum(p["memory_mb"] for p in procs[npu["id"]] if p.get("live"))
-        lines += _card_rows(npu, extra_mb)
+        lines += _a3_card_rows(npu, extra_mb) if a3 else _card_rows(npu, extra_mb)
     lines += [_DASH, _PROC_HEAD, _EQ]
+    cards: Dict[int, List[Npu]] = {}
     for npu in node["npus"]:
-        held = procs[npu["id"]]
-        for p in held:
+        cards.setdefault(npu["id"] // 2 if a3 else npu["id"], []).append(npu)
+    for card, chips in cards.items():
+        held = [(npu["id"] % 2 if a3 else 0, p) for npu in chips for p in procs[npu["id"]]]
+        for chip, p in held:
             lines.append(
-                "| %-7d %-18d| %-13d | %-24s | %-23d |" % (npu["id"], 0, p["pid"], p["name"], p["memory_mb"])
+                "| %-7d %-18d| %-13d | %-24s | %-23d |" % (card, chip, p["pid"], p["name"], p["memory_mb"])
             )
         if not held:
-            lines.append(("| No running processes found in NPU %-7d" % npu["id"]).ljust(97) + "|")
+            lines.append(("| No running processes found in NPU %-7d" % card).ljust(97) + "|")
         lines.append(_EQ)
     return "\n".join(lines) + "\n"
 
 
 def npu_smi_list(node: Dict[str, Any]) -> str:
     """`npu-smi info -l`: tab-indented ``Key : value`` blocks, one per card."""
-    out = "\t%-30s : %d\n\n" % ("Total Count", len(node["npus"]))
-    for npu in node["npus"]:
-        out += "\t%-30s : %d\n\t%-30s : %d\n\n" % ("NPU ID", npu["id"], "Chip Count", 1)
+    per = node.get("chips_per_npu", 1)
+    cards = sorted({npu["id"] // per for npu in node["npus"]})
+    out = "\t%-30s : %d\n\n" % ("Total Count", len(cards))
+    for card in cards:
+        out += "\t%-30s : %d\n\t%-30s : %d\n\n" % ("NPU ID", card, "Chip Count", per)
     return out
 
 
 def npu_smi_map(node: Dict[str, Any]) -> str:
-    """`npu-smi info -m`: NPU id, chip id, logic id (the runtime index), name; 910B cards add an Mcu row."""
+    """`npu-smi info -m`: NPU id, chip id, logic id (the runtime index), name; 910B cards add an Mcu row,
+    A3 cards list both chips."""
+    per = node.get("chips_per_npu", 1)
     out = "\t%-31s%-31s%-31s%-30s\n" % ("NPU ID", "Chip ID", "Chip Logic ID", "Chip Name")
     for logic, npu in enumerate(node["npus"]):
-        out += "\t%-31d%-31d%-31d%s\n" % (npu["id"], 0, logic, "Ascend " + npu["chip_name"])
+        card, chip = divmod(npu["id"], per)
+        name = npu["chip_name"] if npu["chip_name"].startswith("Ascend") else "Ascend " + npu["chip_name"]
+        out += "\t%-31d%-31d%-31d%s\n" % (card, chip, logic, name)
         if npu["chip_name"].startswith("910B"):
             out += "\t%-31d%-31d%-31s%-30s\n" % (npu["id"], 1, "-", "Mcu")
     return out
+
+
+def npu_smi_spod_info(node: Dict[str, Any], card: int, chip: int, super_pod_id: int) -> Optional[str]:
+    """`npu-smi info -t spod-info -i N -c C` on an A3 node (None elsewhere: unsupported there):
+    SDID (the chip's super device id, unique in the SuperPoD), pod size, pod id, server index."""
+    if node.get("chips_per_npu", 1) != 2:
+        return None
+    index = int(node.get("server_index", 0))
+    sdid = index * 16 + card * 2 + chip
+    rows = [("SDID", sdid), ("Super Pod Size", 0), ("Super Pod ID", super_pod_id), ("Server Index", index)]
+    return "".join("\t%-30s : %d\n" % row for row in rows)
 
 
 def npu_smi_version(version: str) -> str:
