@@ -40,11 +40,16 @@ def prepare(out: str, records: int, sft_records: int, seq_length: int) -> None:
     tokenizer = root / "tokenizer"
     if not (tokenizer / "tokenizer.model").exists():
         build_tokenizer(tokenizer)
-    sets = (("pretrain", "corpus.json", records, 0, 24), ("sft", "sft.json", sft_records, 1, 10))  # short answers fit SFT rows
+    sets = (
+        ("pretrain", "corpus.json", records, 0, 24),
+        ("sft", "sft.json", sft_records, 1, 10),
+    )  # short answers fit SFT rows
     for kind, name, n, seed, words in sets:
         data = root / "data" / f"{kind}.mindrecord"
         if not (data.exists() and Path(f"{data}.db").exists()):
-            _preprocess(kind, tokenizer, write_corpus(root / name, n=n, seed=seed, max_words=words), data, seq_length)
+            _preprocess(
+                kind, tokenizer, write_corpus(root / name, n=n, seed=seed, max_words=words), data, seq_length
+            )
     click.echo(str(root / "data" / "pretrain.mindrecord"))
 
 

@@ -137,3 +137,12 @@ def agent(tmp_path: Path):
         yield harness
     finally:
         harness.kill_all()
+
+
+def wait_for_file(path: Path) -> None:
+    """Wait (up to 20 s) until ``path`` exists: a rank signals it is ready by writing it."""
+    for _ in range(400):
+        if path.exists():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{path} never appeared")

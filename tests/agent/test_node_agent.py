@@ -11,13 +11,12 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from orchestrator.agent import node_agent
-from tests.agent.conftest import AGENT, DUMMY, AgentHarness, job_pids
+from tests.agent.conftest import AGENT, DUMMY, AgentHarness, job_pids, wait_for_file
 from tests.fixtures.captures import CAPTURES
 
 SLEEP = ("--sleep", "60")
@@ -28,14 +27,6 @@ def _alive(pid: int) -> bool:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
     except OSError:
         return False
-
-
-def _wait_for(path: Path) -> None:
-    for _ in range(400):
-        if path.exists():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{path} never appeared")
 
 
 def test_start_status_stop_leaves_nothing(agent: AgentHarness, tmp_path: Path):
@@ -49,8 +40,8 @@ def test_start_status_stop_leaves_nothing(agent: AgentHarness, tmp_path: Path):
     assert code == 0, started
     assert [p["name"] for p in started["processes"]] == ["scheduler", "rank-0", "rank-1"]
     assert all(p["pid"] == p["pgid"] for p in started["processes"])
-    _wait_for(tmp_path / "r0")
-    _wait_for(tmp_path / "r1")
+    wait_for_file(tmp_path / "r0")
+    wait_for_file(tmp_path / "r1")
 
     st = agent.status("job-a")
     assert st["state"] == "running" and st["supervisor_alive"] and st["heartbeat_age"] < 30

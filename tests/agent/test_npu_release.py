@@ -7,22 +7,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 from orchestrator.agent import node_agent
 from tests.agent import fake_npu_smi
-from tests.agent.conftest import DUMMY, AgentHarness
+from tests.agent.conftest import DUMMY, AgentHarness, wait_for_file
 
 SLEEP = ("--sleep", "60")
-
-
-def _wait_for(path: Path) -> None:
-    for _ in range(400):
-        if path.exists():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"{path} never appeared")
 
 
 def test_stop_returns_once_npu_smi_no_longer_lists_the_jobs_processes(agent: AgentHarness, tmp_path: Path):
@@ -33,7 +24,7 @@ def test_stop_returns_once_npu_smi_no_longer_lists_the_jobs_processes(agent: Age
     assert code == 0, started
     assert started["released"]["free"] is True and started["released"]["waited_s"] == 0.0  # nothing listed
     for r in ready:
-        _wait_for(r)
+        wait_for_file(r)
     pids = {p["pid"] for p in started["processes"]}
     code, busy = agent.run("check-devices", "--devices", "0,1", env=env)
     assert code == node_agent.EXIT_BUSY and {h["pid"] for h in busy["holders"]} == pids
@@ -55,7 +46,7 @@ def test_start_skips_exited_pids_npu_smi_lists_but_waits_for_their_release(
     crashed = subprocess.Popen(
         [sys.executable, str(DUMMY), *SLEEP, "--claim-npu", "2", "--ready", str(ready)], env=env
     )
-    _wait_for(ready)
+    wait_for_file(ready)
     crashed.kill()  # an earlier rank died; npu-smi keeps listing it for a while
     crashed.wait()
 
@@ -92,7 +83,7 @@ def test_device_id_is_the_id_the_process_sees(agent: AgentHarness, tmp_path: Pat
     code, started = agent.run("start", "--spec", spec, env=env)
     assert code == 0, started
     for o in out:
-        _wait_for(o)
+        wait_for_file(o)
     seen = [json.loads(o.read_text()) for o in out]
     assert [s["DEVICE_ID"] for s in seen] == ["0", "1"]
     assert seen[0]["argv"][-2:] == ["--device_id", "0"]  # a single-device run's argument too
@@ -106,7 +97,7 @@ def test_device_id_is_the_id_the_process_sees(agent: AgentHarness, tmp_path: Pat
     out[0].unlink()
     code, started = agent.run("start", "--spec", one, env=visible)
     assert code == 0, started
-    _wait_for(out[0])
+    wait_for_file(out[0])
     assert json.loads(out[0].read_text())["DEVICE_ID"] == "0"
     assert agent.run("stop", "--job", "job-v", "--grace", "1", env=visible)[0] == 0
     hidden = _ranks_with_devices(agent.spec("job-h", [SLEEP], devices=[4]), [4])
@@ -118,7 +109,7 @@ def test_device_id_is_the_id_the_process_sees(agent: AgentHarness, tmp_path: Pat
     holder = subprocess.Popen([sys.executable, str(DUMMY), *SLEEP, "--claim-npu", "4", "--ready", str(tmp_path / "h")],
                               env=env)  # fmt: skip
     try:
-        _wait_for(tmp_path / "h")
+        wait_for_file(tmp_path / "h")
         on5 = _ranks_with_devices(agent.spec("job-5", [SLEEP], devices=[5]), [5])
         assert agent.run("start", "--spec", on5, env=env)[0] == 0
         assert agent.run("stop", "--job", "job-5", "--grace", "1", env=env)[0] == 0

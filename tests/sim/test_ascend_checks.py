@@ -6,19 +6,16 @@ and names it."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 import yaml
 
+from tests.fixtures.sim import orchestrate as _cli
 from tests.fixtures.sim import sim_name
 
 pytestmark = pytest.mark.cluster
-ORCHESTRATE = str(Path(sys.executable).with_name("orchestrate"))
 
 
 @pytest.fixture(scope="module")
@@ -36,11 +33,6 @@ def mixed_pair(tmp_path_factory) -> Iterator[object]:
         yield cluster
     finally:
         sim.down(name)
-
-
-def _cli(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ORCHESTRATE_HOME=str(home))
-    return subprocess.run([ORCHESTRATE, *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def _inventory(cluster, tmp_path: Path, **cluster_settings) -> Path:

@@ -6,10 +6,7 @@ NPUs are released, and the logs collected. Nothing here knows it is simulated bu
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Iterator
@@ -17,10 +14,10 @@ from typing import Iterator
 import pytest
 import yaml
 
+from tests.fixtures.sim import orchestrate as _cli
 from tests.fixtures.sim import sim_name
 
 pytestmark = pytest.mark.cluster
-ORCHESTRATE = str(Path(sys.executable).with_name("orchestrate"))
 BOUND = re.compile(r"rank (\d+) bound device (\d+) \(logical \d+\)")
 
 
@@ -37,11 +34,6 @@ def a2_pair(tmp_path_factory) -> Iterator[object]:
         yield cluster
     finally:
         sim.down(name)
-
-
-def _cli(home: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = dict(os.environ, ORCHESTRATE_HOME=str(home))
-    return subprocess.run([ORCHESTRATE, *args], capture_output=True, text=True, timeout=timeout, env=env)
 
 
 def _status(home: Path, job: str) -> dict:
