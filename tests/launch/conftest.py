@@ -52,9 +52,20 @@ def sim_inventory(sim_cluster, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory) -> Path:
     """A pretraining MindRecord for the tiny preset (``orchestrate demo prepare``, ~45 rows: ~22 steps)."""
+    return _demo_dataset(tmp_path_factory, 64)
+
+
+@pytest.fixture(scope="session")
+def long_dataset(tmp_path_factory) -> Path:
+    """As ``tiny_dataset`` with ~90 steps on two ranks: a job interrupted after a few steps, even on a loaded
+    machine where the controller sees progress late, still has steps left to resume."""
+    return _demo_dataset(tmp_path_factory, 256)
+
+
+def _demo_dataset(tmp_path_factory, records: int) -> Path:
     out = tmp_path_factory.mktemp("demo")
-    proc = subprocess.run([ORCHESTRATE, "demo", "prepare", "--out", str(out), "--records", "64"], capture_output=True, text=True,
-                          timeout=180)  # fmt: skip
+    proc = subprocess.run([ORCHESTRATE, "demo", "prepare", "--out", str(out), "--records", str(records)],
+                          capture_output=True, text=True, timeout=180)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     return Path(proc.stdout.strip().splitlines()[-1])
 

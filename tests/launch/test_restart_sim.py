@@ -48,9 +48,9 @@ def _attempts(home: Path, job_id: str) -> list[dict]:
 
 
 def test_killed_rank_restarts_from_the_last_common_checkpoint(
-    orch_home, sim_cluster, sim_inventory, tiny_dataset
+    orch_home, sim_cluster, sim_inventory, long_dataset
 ):
-    job = _launch(sim_inventory, tiny_dataset, "--max-restarts", "1")
+    job = _launch(sim_inventory, long_dataset, "--max-restarts", "1")
     wait_for(lambda: _min_step(job) >= 5, 240, "five steps on every rank")
     victim = next(r for n in status_of(job)["nodes"] for r in n["ranks"] if r["name"] == "rank-1")
     sim_cluster.exec(sim_cluster.nodes[1].hostname, f"kill -9 {victim['pid']}")

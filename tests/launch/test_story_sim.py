@@ -16,10 +16,12 @@ from tests.launch.conftest import cli, latest_job, status_of
 pytestmark = [pytest.mark.cluster, pytest.mark.mindspore]
 
 VOCAB = "model.vocab_size=400"  # the demo tokenizer's pieces
+# A learning rate the tiny model learns with in a few dozen steps (the sim inventory has no job defaults)
+LR = ("job.learning_rate=0.005", "job.lr_end=0.0005", "job.warmup_steps=2", "job.total_steps=60")
 
 
 def _launch(inventory: Path, task: str, *sets: str) -> str:
-    args = ["launch", task, "-i", str(inventory), "--set", VOCAB, *[a for s in sets for a in ("--set", s)]]
+    args = ["launch", task, "-i", str(inventory), *[a for s in (VOCAB, *LR, *sets) for a in ("--set", s)]]
     res = cli(*args, timeout=600)
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
     job = latest_job()
