@@ -20,6 +20,7 @@ from mindformers.tools.register import MindFormerModuleType, MindFormerRegister
 from .errors import ConfigError
 from .generation_config import GenerationConfig
 from .presets import PRESETS
+from .stages import StageError, stage_layer_counts
 
 __all__ = ["IFlytekSparkConfig", "GenerationConfig", "REFERENCE_ONLY_FIELDS", "LOSS_MASK_ALIGNMENTS"]
 
@@ -34,7 +35,6 @@ REFERENCE_ONLY_FIELDS = frozenset(
         "enable_offload",
         "ignore_token_id",
         "bias_dropout_fusion",
-        "offset",
     }
 )
 
@@ -53,7 +53,9 @@ class IFlytekSparkConfig(PretrainedConfig):
     layernorm_compute_type, softmax_compute_type, embedding_init_type (the embedding table).
     Behaviour: use_flash_attention (None = on Ascend chips that have FlashAttentionScore, not the
     910A; the plan always sets it), loss_mask_alignment ("labels" | "reference"),
-    use_past (incremental decoding, inference only), parallel_config (dp / mp).
+    use_past (incremental decoding, inference only), parallel_config (dp / mp / pipeline_stage ...),
+    offset (layers per pipeline stage beyond num_layers // pp: one int or one per stage, as
+    MindFormers' LLaMA takes it; see stages.py).
     """
 
     model_type = "iflytekspark"
@@ -81,6 +83,7 @@ class IFlytekSparkConfig(PretrainedConfig):
         use_flash_attention: Optional[bool] = None,
         loss_mask_alignment: str = "labels",
         use_past: bool = False,
+        offset: Any = 0,
         parallel_config: Any = default_transformer_config,
         **kwargs: Any,
     ):
@@ -105,6 +108,7 @@ class IFlytekSparkConfig(PretrainedConfig):
         self.use_flash_attention = use_flash_attention
         self.loss_mask_alignment = loss_mask_alignment
         self.use_past = use_past
+        self.offset = list(offset) if isinstance(offset, (list, tuple)) else offset
         if isinstance(parallel_config, dict):
             parallel_config = TransformerOpParallelConfig(**parallel_config)
         self.parallel_config = parallel_config
@@ -143,5 +147,10 @@ class IFlytekSparkConfig(PretrainedConfig):
             problems.append(
                 f"loss_mask_alignment {self.loss_mask_alignment!r} must be one of {LOSS_MASK_ALIGNMENTS}"
             )
+        pp = int(getattr(self.parallel_config, "pipeline_stage", 1) or 1)
+        try:
+            stage_layer_counts(self.num_layers, pp, self.offset)
+        except StageError as exc:
+            problems.append(f"pipeline_stage {pp}: {exc}")
         if problems:
             raise ConfigError("IFlytekSparkConfig: " + "; ".join(problems))

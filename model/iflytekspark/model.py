@@ -20,8 +20,9 @@ from .attention import Attention, rope_inv_freq, rope_tables, window_mask
 from .config import IFlytekSparkConfig
 from .errors import ConfigError
 from .layers import MLP, Embedding, LayerNorm, cast_to, dp_mp
+from .stages import layer_stages
 
-__all__ = ["DecoderLayer", "IFlytekSparkModel", "IFlytekSparkForCausalLM", "MaskedCrossEntropy"]
+__all__ = ["DecoderLayer", "IFlytekSparkModel", "IFlytekSparkForCausalLM", "MaskedCrossEntropy", "TiedHead"]
 
 
 # Ascend SoC versions without FlashAttentionScore: the 910A (Atlas 800) reports "ascend910" (the
@@ -113,6 +114,25 @@ class IFlytekSparkModel(nn.Cell):
         if recompute is True:
             for layer in self.transformer.layers:
                 layer.recompute()
+        self.set_pipeline(config)
+
+    def set_pipeline(self, config: Any) -> None:
+        """Stages and gradient fusion groups as MindFormers' LLaMA sets them (docs/model.md §9): the
+        embedding on stage 0, layer i on ``layer_stages(...)[i]`` (num_layers // pp each, plus the
+        ``offset`` list), the final LayerNorm on the last stage. With pp > 1 every cell fuses its
+        gradients in group 2; otherwise layers are spread over ``gradient_aggregation_group`` groups."""
+        parallel = config.parallel_config
+        pp = int(getattr(parallel, "pipeline_stage", 1) or 1)
+        stages = layer_stages(config.num_layers, pp, config.offset)
+        group = int(getattr(parallel, "gradient_aggregation_group", 4) or 4)
+        dis = max(int((config.num_layers + 1) / group), 1)
+        for i, layer in enumerate(self.transformer.layers):
+            layer.pipeline_stage = stages[i]
+            layer.set_comm_fusion(2 if pp > 1 else int(i / dis) + 1)
+        self.embedding.pipeline_stage = 0
+        self.transformer.layernorm.pipeline_stage = pp - 1
+        for cell in (self.embedding, self.transformer.layernorm):
+            cell.set_comm_fusion(2 if pp > 1 else group)
 
     def construct(self, tokens):
         positions = ops.arange(0, tokens.shape[1], dtype=mstype.int32)
@@ -123,6 +143,29 @@ class IFlytekSparkModel(nn.Cell):
     def shard(self, parallel_config: Any) -> None:
         self.embedding.shard(parallel_config)
         self.transformer.shard(parallel_config)
+
+
+class TiedHead(nn.Cell):
+    """logits = h @ E^T in float32, E the embedding table passed in (no weight of its own, docs/model.md §2).
+
+    A cell of its own so that it sits on the last pipeline stage while the table's lookup sits on the
+    first: the table is then a parameter shared by two stages, as MindFormers' LLaMA shares its tied
+    ``lm_head.weight`` with ``tok_embeddings``. Vocabulary split over mp unless vocab_emb_dp (as
+    LLaMA's lm_head)."""
+
+    def __init__(self, config: Any):
+        super().__init__()
+        self.compute_dtype = config.compute_type
+        self.matmul = P.MatMul(transpose_b=True)
+
+    def construct(self, hidden, table):
+        table = cast_to(table, self.compute_dtype)
+        return cast_to(self.matmul(hidden, table), mstype.float32)  # (B*S, V)
+
+    def shard(self, parallel_config: Any) -> None:
+        dp, mp = dp_mp(parallel_config)
+        vocab_split = 1 if getattr(parallel_config, "vocab_emb_dp", True) else mp
+        self.matmul.shard(((dp, 1), (vocab_split, 1)))  # (B*S, H) x (V, H)^T -> (B*S, V)
 
 
 class MaskedCrossEntropy(nn.Cell):
@@ -183,11 +226,13 @@ class IFlytekSparkForCausalLM(PreTrainedModel):
         self.pad_token_id = config.pad_token_id
         self.reference_alignment = config.loss_mask_alignment == "reference"
         self.compute_dtype = config.compute_type
-        self.cast_table = config.embedding_init_type != config.compute_type  # fixed: no Cast op when equal
         self.metric_outputs = False
         self.transformer = IFlytekSparkModel(config)
-        self.head = P.MatMul(transpose_b=True)
+        self.head = TiedHead(config)
         self.loss = MaskedCrossEntropy()
+        pp = int(getattr(config.parallel_config, "pipeline_stage", 1) or 1)
+        self.head.pipeline_stage = pp - 1  # the tied head and the loss on the last stage (LLaMA: lm_head)
+        self.loss.pipeline_stage = pp - 1
         self.shard(config.parallel_config)
         self.load_checkpoint(config)
 
@@ -215,18 +260,14 @@ class IFlytekSparkForCausalLM(PreTrainedModel):
     def _flat_logits(self, tokens):
         hidden = self.transformer(tokens)  # (B, S, H)
         hidden = ops.reshape(hidden, (-1, hidden.shape[-1]))
-        table = self.transformer.embedding.word_embeddings.embedding_table
-        if self.cast_table:
-            table = ops.cast(table, self.compute_dtype)
-        return cast_to(self.head(hidden, table), mstype.float32)  # (B*S, V)
+        return self.head(hidden, self.transformer.embedding.word_embeddings.embedding_table)  # (B*S, V)
 
     def _pad_mask(self, ids):
         return ops.cast(ids != self.pad_token_id, mstype.float32)
 
     def shard(self, parallel_config: Any) -> None:
-        dp, mp = dp_mp(parallel_config)
         self.transformer.shard(parallel_config)
-        self.head.shard(((dp, 1), (mp, 1)))  # (B*S, H) x (V, H)^T -> (B*S, V), vocab split over mp
+        self.head.shard(parallel_config)
         self.loss.shard(parallel_config)
 
     def set_metric_outputs(self, enabled: bool = True) -> None:

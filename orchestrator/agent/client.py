@@ -3,7 +3,7 @@
 The agent (``node_agent.py``) is copied to each node and run there as
 ``<python> <agent> [--workdir DIR] <verb> ...``; :class:`AgentCommands` builds those argv lists for a
 ``Transport.run(argv, check=False)``, and the ``parse_*`` functions turn the ``RunResult`` into typed
-answers or raise: :class:`NodeBusy` (an earlier job still runs there), :class:`AgentMismatch`, or
+answers or raise: :class:`NodeBusy` (a live job holds a needed NPU or port there), :class:`AgentMismatch`, or
 ``RemoteCommandError`` for anything else (message, exit code and output tail included).
 """
 
@@ -61,7 +61,8 @@ class JobSpec:
     work_dir: str  # the agent's state folder on the node: <work_dir>/jobs/<job_id>/
     ranks: Tuple[ProcessSpec, ...]
     scheduler: Optional[ProcessSpec] = None  # on the master node only
-    devices: Tuple[int, ...] = ()  # NPU ids this node's ranks use (checked against npu-smi)
+    devices: Tuple[int, ...] = ()  # NPU ids (rank slots on cpu) this node's ranks hold; none: the whole node
+    ports: Tuple[int, ...] = ()  # ports the job reserves here (the dynamic-cluster scheduler's)
     grace_s: float = 10.0  # TERM -> KILL delay when stopping
     fail_fast: bool = True  # stop the node's other processes when one exits non-zero
     heartbeat_s: float = 1.0
@@ -85,7 +86,9 @@ class JobSpec:
 
     def to_json(self) -> str:
         data = dataclasses.asdict(self)
-        data.update(ranks=[p.to_dict() for p in self.ranks], devices=list(self.devices))
+        data.update(
+            ranks=[p.to_dict() for p in self.ranks], devices=list(self.devices), ports=list(self.ports)
+        )
         data["scheduler"] = self.scheduler.to_dict() if self.scheduler else None
         return json.dumps(data, indent=1, sort_keys=True)
 
@@ -300,25 +303,33 @@ class DeviceCheck:
 
 @dataclass(frozen=True)
 class Conflict:
-    """A process of an earlier job on the node (found by the agent's records, environment or npu-smi)."""
+    """What is in the way of a job on the node: a process of another job (found by the agent's records,
+    environment or npu-smi) or a port a foreign listener holds (``source`` port, no pid)."""
 
-    source: str  # record | environment | npu-smi
-    pid: int
+    source: str  # record | environment | npu-smi | port
+    pid: Optional[int]
     job: Optional[str]
     cmd: str = ""
     npu: Optional[int] = None  # the physical NPU id npu-smi lists the pid on
     user: Optional[str] = None
     state: str = "running"  # npu-smi rows: running, or exited (listed, not released yet)
+    npus: Optional[Tuple[int, ...]] = ()  # record: the needed NPUs its job holds (None: the whole node)
+    ports: Tuple[int, ...] = ()  # record: the needed ports its job holds
+    port: Optional[int] = None  # source port: the port in use
 
     def __str__(self) -> str:
+        if self.source == "port":
+            return f"port {self.port} in use"
+        held = "" if self.source != "record" else ", holds " + node_devices.describe(
+            None if self.npus is None else list(self.npus), list(self.ports))  # fmt: skip
         where = "" if self.npu is None else f", NPU {self.npu}"
         who = f", user {self.user}" if self.user else ""
-        return f"pid {self.pid} ({self.source}{where}{who}, {self.state}, job {self.job}): {self.cmd}"
+        return f"pid {self.pid} ({self.source}{where}{who}, {self.state}, job {self.job}{held}): {self.cmd}"
 
 
 class NodeBusy(RemoteCommandError):
-    """``start`` refused: processes of an earlier job still run on the node, an NPU is held by another
-    process or not released yet (listed in ``conflicts``)."""
+    """``start`` refused: a live job of ours holds an NPU or port the job needs, an NPU is held by another
+    process or not released yet, a port by a foreign listener (listed in ``conflicts``)."""
 
     def __init__(self, result: RunResult, message: str, conflicts: Sequence[Conflict]):
         self.conflicts = tuple(conflicts)

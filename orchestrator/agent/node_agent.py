@@ -7,13 +7,15 @@ plus data, or ``error``), exit codes ``EXIT_*``. A job lives in ``<workdir>/jobs
 ``spec.json``, ``state.json`` (0600, written atomically by the detached supervisor), ``supervisor.log``,
 the ``stop-requested`` marker. Every process we start carries ORCHESTRATE_JOB_ID, _ROLE and _RANK in its
 environment, which finds leftovers. A node is this host's network namespace. Only processes of jobs
-recorded here are ever stopped; NPUs count as free once npu-smi lists no process on them.
+recorded here are ever stopped; NPUs count as free once npu-smi lists no process on them. Several jobs
+may run at once: a start is refused only for the NPUs (rank slots on cpu) and ports a live job holds.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -29,7 +31,7 @@ if __package__:  # imported from the controller's package
 else:  # run as a script: node_devices.py was shipped next to this file
     import node_devices as npus  # type: ignore[no-redef]
 
-AGENT_VERSION = "2"
+AGENT_VERSION = "3"
 ENV_JOB, ENV_RANK, ENV_ROLE = "ORCHESTRATE_JOB_ID", "ORCHESTRATE_RANK", "ORCHESTRATE_ROLE"
 # When set, scans only see processes carrying the same value (tests; several agents on one host).
 ENV_SCOPE = "ORCHESTRATE_AGENT_SCOPE"
@@ -419,26 +421,43 @@ def daemonize(workdir: str, job: str, jdir: str, timeout: float = 60.0) -> Json:
 
 
 # ---------------------------------------------------------------- verbs
-def find_conflicts(workdir: str, devices: Iterable[int], info: Any = None) -> List[Json]:
-    """Processes in the way of a job on ``devices``: those of jobs recorded here (``record``: --force stops
-    them), marked by an agent for a job not recorded here and run by our user (``environment``), and live
-    ones npu-smi (``info``) lists on ``devices`` that are neither (``npu-smi``: never stopped by us)."""
+def find_conflicts(
+    workdir: str, devices: Iterable[int], info: Any = None, ports: Iterable[int] = ()
+) -> List[Json]:
+    """Processes in the way of a job on ``devices`` (none: the whole node) reserving ``ports``: those of
+    jobs recorded here whose spec holds one of them (``record``, with the ``npus`` and ``ports`` they take:
+    --force stops them), marked by an agent for a job not recorded here and run by our user
+    (``environment``), and live ones npu-smi (``info``) lists on ``devices`` that are neither (``npu-smi``:
+    never stopped by us). Jobs of ours on other NPUs and ports are no conflict."""
     found: Dict[int, Json] = {}
-    states = all_states(workdir)
+    states, need = all_states(workdir), npus.holds({"devices": list(devices), "ports": list(ports)})
+    clash: Dict[str, Json] = {}  # job id -> what of ``need`` it holds
     for st in states:
+        taken = npus.overlap(
+            need, npus.holds(read_json(os.path.join(job_dir(workdir, st["job_id"]), "spec.json")))
+        )
+        if taken is None:
+            continue
+        clash[st["job_id"]] = taken
         sup = {"name": "supervisor", "pid": st["supervisor_pid"], "start_ticks": st.get("supervisor_start")}
         for r in [sup] + st["processes"]:
             if is_alive(r["pid"], r["start_ticks"]):
-                found[r["pid"]] = {"source": "record", "job": st["job_id"], "name": r["name"], "pid": r["pid"],
-                                   "pgid": r.get("pgid"), "cmd": " ".join(proc_read(r["pid"], "cmdline"))}  # fmt: skip
+                found[r["pid"]] = dict(taken, source="record", job=st["job_id"], name=r["name"], pid=r["pid"],
+                                       pgid=r.get("pgid"), cmd=" ".join(proc_read(r["pid"], "cmdline")))  # fmt: skip
     recorded = {st["job_id"] for st in states}
     for p in scan_marked():
-        if p["job"] in recorded or npus.uid_of(p["pid"]) == os.getuid():
-            found.setdefault(p["pid"], dict(p, source="record" if p["job"] in recorded else "environment"))
+        if p["job"] in clash:
+            found.setdefault(p["pid"], dict(p, source="record", **clash[p["job"]]))
+        elif p["job"] not in recorded and npus.uid_of(p["pid"]) == os.getuid():
+            found.setdefault(p["pid"], dict(p, source="environment"))
     for h in npus.holders(info, devices) if info is not None else []:
         if h["state"] == "running" and h["local_pid"] not in found:
-            marks = proc_marks(h["local_pid"])
-            found[h["local_pid"]] = dict(h, source="npu-smi", job=marks.get(ENV_JOB), npu=h["device"])
+            job = proc_marks(h["local_pid"]).get(ENV_JOB)
+            found[h["local_pid"]] = dict(h, source="npu-smi", job=job, npu=h["device"])
+            if (
+                job in recorded
+            ):  # a job of ours on a needed NPU its spec does not name: in the way all the same
+                found[h["local_pid"]].update(source="record", npus=[h["device"]], ports=[])
     return sorted(found.values(), key=lambda c: c["pid"])
 
 
@@ -453,26 +472,41 @@ def cmd_start(args: argparse.Namespace) -> Json:
     workdir = spec["work_dir"] = os.path.abspath(workdir)  # the supervisor runs in the job folder
     for p in spec["ranks"] + ([spec["scheduler"]] if spec.get("scheduler") else []):
         p["log"] = os.path.abspath(p["log"])
-    jdir, devices, smi = job_dir(workdir, job), spec.get("devices", []), npus.find_tool("npu-smi")
+    job_dir(workdir, job)  # a bad job id is refused before anything else
+    devices, smi = spec.get("devices", []), npus.find_tool("npu-smi")
     info = npus.read(smi)[0] if smi and devices else None
     try:  # each rank's DEVICE_ID as its process sees the device (ASCEND_RT_VISIBLE_DEVICES, containers)
         spec["device_map"] = npus.map_rank_devices(spec, smi, info, dict(os.environ))
     except ValueError as e:
         raise AgentError(EXIT_USAGE, str(e)) from None
-    conflicts = find_conflicts(workdir, devices, info)
-    if conflicts and args.force:  # only jobs recorded here, never a process we did not start
+    ports, unit = spec.get("ports") or [], "NPU" if smi else "device"
+    os.makedirs(workdir, mode=0o700, exist_ok=True)
+    lock_fd = os.open(os.path.join(workdir, "start.lock"), os.O_WRONLY | os.O_CREAT, 0o600)
+    with os.fdopen(lock_fd, "w") as lock:  # one start at a time on this node: check, then spawn
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _start_locked(args, spec, workdir, job, grace, devices, smi, info, ports, unit)
+
+
+def _start_locked(args: argparse.Namespace, spec: Json, workdir: str, job: str, grace: float,
+                  devices: List[int], smi: Optional[str], info: Any, ports: List[int], unit: str) -> Json:  # fmt: skip
+    """The rest of ``start``, under the node's start lock (two starts never both see the NPUs free)."""
+    jdir = job_dir(workdir, job)
+    conflicts = find_conflicts(workdir, devices, info, ports)
+    if conflicts and args.force:  # only jobs recorded here holding what we need, never a foreign process
         for other in sorted({c["job"] for c in conflicts if c["source"] == "record"}):
             stop_job(workdir, other, grace)
-        conflicts = find_conflicts(workdir, devices, npus.read(smi)[0] if smi and devices else None)
+        conflicts = find_conflicts(workdir, devices, npus.read(smi)[0] if smi and devices else None, ports)
+    held = {p for c in conflicts for p in c.get("ports") or []}
+    conflicts += npus.ports_in_use(p for p in ports if p not in held)  # a listener we did not start
     if conflicts:
-        raise AgentError(EXIT_BUSY, npus.busy_message(conflicts, workdir), conflicts=conflicts)
+        raise AgentError(EXIT_BUSY, npus.busy_message(conflicts, workdir, unit=unit), conflicts=conflicts)
     if os.path.exists(os.path.join(jdir, "state.json")):
         raise AgentError(EXIT_BUSY, f"job {job} was already started on this node: use a new job id")
     wait = float(spec.get("release_wait_s", RELEASE_WAIT_S))
     released = npus.wait_released(smi, devices, (), wait)  # pids npu-smi still lists but that are gone
     if released["free"] is False:
         listed = [dict(r, source="npu-smi", npu=r["device"], job=None) for r in released["listed"]]
-        message = npus.busy_message(listed, workdir, released["waited_s"])
+        message = npus.busy_message(listed, workdir, released["waited_s"], unit)
         raise AgentError(EXIT_BUSY, message, conflicts=listed, released=released)
     for d in (workdir, os.path.dirname(jdir), jdir):
         os.makedirs(d, mode=0o700, exist_ok=True)
@@ -550,9 +584,12 @@ def stop_job(workdir: str, job: str, grace: float, release_wait: Optional[float]
 
 
 def cmd_list(args: argparse.Namespace) -> Json:
-    keys = ("job_id", "started", "ended", "root_cause")
-    jobs = [dict({k: st[k] for k in keys}, state=job_state(st), processes=len(st["processes"]))
-            for st in all_states(args.workdir)]  # fmt: skip
+    """Every job recorded here, with the devices (None: the whole node) and ports its spec holds."""
+    keys, jobs = ("job_id", "started", "ended", "root_cause"), []
+    for st in all_states(args.workdir):
+        devices, ports = npus.holds(read_json(os.path.join(job_dir(args.workdir, st["job_id"]), "spec.json")))
+        jobs.append(dict({k: st[k] for k in keys}, state=job_state(st), processes=len(st["processes"]),
+                         devices=devices, ports=ports))  # fmt: skip
     return {"jobs": jobs}
 
 

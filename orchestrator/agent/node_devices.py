@@ -10,6 +10,8 @@
 - Device map: physical id -> logic id (``npu-smi info -m``; renumbered from 0 in a container) -> the
   index a process sees under ASCEND_RT_VISIBLE_DEVICES (a list of logic ids), which DEVICE_ID carries.
 - Release: an NPU is usable only once npu-smi stops listing a process on it, which lags its exit.
+- Holds: the NPUs (rank slots on ``cpu``) and ports a job's spec reserves; jobs conflict only where
+  those overlap (a spec without devices holds the whole node), and the busy message names job and what.
 """
 
 from __future__ import annotations
@@ -303,11 +305,51 @@ def map_rank_devices(spec: Json, exe: Optional[str], info: Any, agent_env: Dict[
     return out
 
 
-def busy_message(conflicts: List[Json], workdir: str, waited_s: Optional[float] = None) -> str:
-    """One message naming every conflict (from the agent's ``find_conflicts`` or an unreleased NPU)."""
-    parts, jobs = [], sorted({str(c["job"]) for c in conflicts if c["source"] == "record"})
-    if jobs:
-        parts.append(f"processes of earlier job(s) {', '.join(jobs)} still run (launch --force stops them)")
+# ---------------------------------------------------------------- what a job holds on this node
+def holds(spec: Optional[Json]) -> Tuple[Optional[List[int]], List[int]]:
+    """(devices, ports) a job spec reserves on this node. Devices are NPU ids (rank slots on ``cpu``);
+    None when the spec lists none: such a job (or a spec we cannot read) holds the whole node."""
+    spec = spec or {}
+    devices = sorted({int(d) for d in spec.get("devices") or []})
+    return devices or None, sorted({int(p) for p in spec.get("ports") or []})
+
+
+def overlap(need: Tuple[Optional[List[int]], List[int]], held: Tuple[Optional[List[int]], List[int]]) -> Optional[Json]:  # fmt: skip
+    """What of ``need`` another job's ``held`` takes ({"npus": [...] or None for all, "ports": [...]});
+    None when they are disjoint. A side without devices takes (or needs) the whole node."""
+    (nd, np_), (hd, hp) = need, held
+    if nd is None or hd is None:
+        devices: Optional[List[int]] = None if nd is None and hd is None else (nd if hd is None else hd)
+    else:
+        devices = sorted(set(nd) & set(hd))
+    ports = sorted(set(np_) & set(hp))
+    if nd is not None and hd is not None and not devices and not ports:
+        return None
+    return {"npus": devices, "ports": ports}
+
+
+def describe(npus: Optional[List[int]], ports: List[int], unit: str = "NPU") -> str:
+    """``NPU 0, 1 and port 8118`` / ``the whole node`` (``npus`` None)."""
+    parts = [
+        "the whole node" if npus is None else f"{unit} {', '.join(str(d) for d in npus)}" if npus else ""
+    ]
+    parts.append(f"port {', '.join(str(p) for p in ports)}" if ports else "")
+    return " and ".join(p for p in parts if p) or "nothing"
+
+
+def busy_message(
+    conflicts: List[Json], workdir: str, waited_s: Optional[float] = None, unit: str = "NPU"
+) -> str:
+    """One message naming every conflict (from the agent's ``find_conflicts`` or an unreleased NPU): for a
+    job of ours, the job and the NPUs (``unit``: rank slots on ``cpu``) and ports it holds that are needed."""
+    parts, jobs = [], {}
+    for c in conflicts:
+        if c["source"] == "record":
+            jobs.setdefault(str(c["job"]), c)
+    for job, c in sorted(jobs.items()):
+        held = describe(c.get("npus", None), c.get("ports") or [], unit)
+        parts.append(f"job {job} of this orchestrator still runs and holds {held}, which this job needs "
+                     "(`orchestrate stop` it, or launch --force stops it)")  # fmt: skip
     for c in conflicts:
         who = ", ".join(
             x for x in (f"user {c['user']}" if c.get("user") else "", c.get("cmd") or c.get("name")) if x
@@ -315,6 +357,9 @@ def busy_message(conflicts: List[Json], workdir: str, waited_s: Optional[float] 
         if c["source"] == "environment":
             parts.append(f"pid {c['pid']} carries the marks of job {c['job']}, which is not recorded under "
                          f"{workdir}: stop it yourself if it is yours (--force stops only jobs recorded here)")  # fmt: skip
+        elif c["source"] == "port":
+            parts.append(f"port {c['port']} is in use ({c.get('error') or 'bind failed'}) by a process that is not "
+                         "a job recorded here: free it, or plan with another port (--force never stops it)")  # fmt: skip
         elif c["source"] == "npu-smi" and c.get("state") == "running":
             parts.append(f"NPU {c['npu']} is held by pid {c['pid']} ({who or 'unknown'}), which this orchestrator "
                          "did not start: free the NPU or plan without it (--force never stops it)")  # fmt: skip
@@ -324,3 +369,20 @@ def busy_message(conflicts: List[Json], workdir: str, waited_s: Optional[float] 
                          "(or is a host pid this container cannot see) and the driver has not released the NPU "
                          "yet; try again shortly")  # fmt: skip
     return "node busy: " + "; ".join(parts)
+
+
+def ports_in_use(ports: Iterable[int]) -> List[Json]:
+    """Conflicts (``source`` port) for each of ``ports`` that cannot be bound here (a listener holds it)."""
+    import socket
+
+    out = []
+    for port in sorted(set(ports)):
+        s = socket.socket()
+        try:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("0.0.0.0", port))
+        except OSError as e:
+            out.append({"source": "port", "pid": None, "job": None, "port": port, "error": e.strerror})
+        finally:
+            s.close()
+    return out

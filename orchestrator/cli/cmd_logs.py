@@ -17,11 +17,15 @@ import click
 def command(job: Optional[str], rank: Optional[int], follow: bool, lines: int) -> None:
     """Print the logs of JOB (default: the latest job) from every node, each line as `[host rank-R] ...`."""
     from orchestrator.errors import InputError, Problem
-    from orchestrator.jobs.state import resolve_job
+    from orchestrator.jobs.state import resolve_job, unfinished_jobs
     from orchestrator.launch import logs
     from orchestrator.launch.nodes import JobNodes
 
     jd = resolve_job(job)
+    if job is None:
+        others = [j for j in unfinished_jobs() if j != jd.job_id]
+        if others:
+            click.echo(f"(the latest job {jd.job_id}; also running: {', '.join(others)})", err=True)
     record = jd.record()
     try:
         procs = logs.select(record, rank)

@@ -20,11 +20,15 @@ def command(job: Optional[str], as_json: bool, watch: bool) -> None:
     import json
 
     from orchestrator.cli.console import make_console
-    from orchestrator.jobs.state import resolve_job
+    from orchestrator.jobs.state import resolve_job, unfinished_jobs
     from orchestrator.launch import attach
     from orchestrator.launch.live import render
 
     jd = resolve_job(job)
+    if job is None:
+        others = [j for j in unfinished_jobs() if j != jd.job_id]
+        if others:
+            click.echo(f"(the latest job {jd.job_id}; also running: {', '.join(others)})", err=True)
     if watch:
         attach.outcome(attach.watch(jd, make_console()))
         return

@@ -181,6 +181,32 @@ def list_jobs(root: Optional[Path] = None) -> list[str]:
     return sorted(p.name for p in base.iterdir() if (p / "job.json").exists())
 
 
+def unfinished_jobs(root: Optional[Path] = None) -> list[str]:
+    """Ids of the recorded jobs whose last snapshot is not terminal (running, starting, ...), oldest first;
+    several can run at once on disjoint NPUs of the same nodes."""
+    out = []
+    for job in list_jobs(root):
+        try:
+            status = JobDir(job, root).status()
+        except (OSError, ValueError, KeyError):
+            continue
+        if status is not None and not status.state.is_terminal():
+            out.append(job)
+    return out
+
+
+def resolve_to_stop(job_id: Optional[str], root: Optional[Path] = None) -> JobDir:
+    """The job ``stop`` means: the named one; without a name the one unfinished job (else the latest job).
+    With several unfinished jobs and no name, InputError naming them: a stop is never a guess."""
+    if job_id is not None:
+        return resolve_job(job_id, root)
+    live = unfinished_jobs(root)
+    if len(live) > 1:
+        raise InputError([Problem(str(root or jobs_root()), "job", f"{len(live)} jobs are running: {', '.join(live)}",
+                                  "name the one to stop: `orchestrate stop JOB` (an id, unique prefix or suffix)")])  # fmt: skip
+    return JobDir(live[0], root) if live else resolve_job(None, root)
+
+
 def resolve_job(job_id: Optional[str], root: Optional[Path] = None) -> JobDir:
     """The named job, or the latest one; InputError when there is none."""
     jobs = list_jobs(root)

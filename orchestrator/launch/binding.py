@@ -4,6 +4,11 @@
 
 - ``output_dir`` gets the job id as a last folder (``<output_dir>/<job_id>``), so a fresh job never sees
   the checkpoints of earlier jobs of the same cluster and task, while every attempt of one job shares it;
+- the job's own files on each node (rendered YAML, rank table, env files, ``commands.sh``, the code-folder
+  note, rank and MindFormers logs, MindIR, the ranks' working directory) move from the plan's job folder
+  ``<workdir>/jobs/<cluster>-<task>/`` into ``<that>/runs/<job_id>/``, so two jobs of the same task
+  running at once on other NPUs of a node share no file; the inputs (``inputs/``, pushed with a manifest,
+  unchanged files skipped) stay shared;
 - the dynamic-cluster scheduler port, when launch picked a free one (the user set none);
 - for a resumed attempt: ``load_checkpoint`` at ``<output>/<resume_dir>`` (one checkpoint per rank
   folder, prepared on the nodes), ``resume_training`` on, ``auto_trans_ckpt`` off (same layout), and
@@ -34,6 +39,22 @@ class Binding:
     job_id: str
     sched_port: Optional[int] = None  # None: the plan's
     resume_dir: Optional[str] = None  # relative to the job's output folder; None: not resuming
+
+
+# The job's own files under a plan's job folder (moved into its run folder); inputs/ and output/ stay.
+OWN = ("config/", "rank_table.json", "env/", "commands.sh", "output/log", "output/mindir")
+
+
+def run_dir(job_dir: str, job_id: str) -> str:
+    """Where job ``job_id`` keeps its own files on a node whose plan's job folder is ``job_dir``."""
+    return f"{job_dir.rstrip('/')}/runs/{job_id}"
+
+
+def relocate(text: str, old: str, new: str) -> str:
+    """``text`` with every path of the job's own files (``OWN``) under ``old`` moved under ``new``."""
+    for rel in OWN:
+        text = text.replace(f"{old}/{rel}", f"{new}/{rel}")
+    return text
 
 
 def job_output_dir(node: NodePlan, job_id: str) -> str:
@@ -73,11 +94,13 @@ def _argv(argv: tuple[str, ...], resume: Optional[str]) -> tuple[str, ...]:
     return tuple(out) + ("--load_checkpoint", resume, "--resume", "True", "--auto_trans_ckpt", "False")
 
 
-def _launch(x: RankLaunch, port: Optional[int], resume: Optional[str]) -> RankLaunch:
-    env = x.env
+def _launch(x: RankLaunch, port: Optional[int], resume: Optional[str], old: str, new: str) -> RankLaunch:
+    env = tuple((k, relocate(v, old, new)) for k, v in x.env)
     if port is not None and any(k == "MS_SCHED_PORT" for k, _ in env):
         env = tuple((k, str(port) if k == "MS_SCHED_PORT" else v) for k, v in env)
-    return replace(x, env=env, argv=_argv(x.argv, resume))
+    argv = tuple(relocate(a, old, new) for a in _argv(x.argv, resume))
+    return replace(x, env=env, argv=argv, cwd=new if x.cwd == old else relocate(x.cwd, old, new),
+                   log_dir=relocate(x.log_dir, old, new), stdout=relocate(x.stdout, old, new))  # fmt: skip
 
 
 def _node(node: NodePlan, b: Binding) -> NodePlan:
@@ -89,14 +112,19 @@ def _node(node: NodePlan, b: Binding) -> NodePlan:
         text = set_top_key(text, "auto_trans_ckpt", False)
         text = set_top_key(text, "resume_training", True)
         text = set_top_key(text, "resume_by_last_timestamp_ckpt", True, after="resume_training")
-    launches = tuple(_launch(x, b.sched_port, resume) for x in node.launches)
-    return replace(node, yaml_text=text, launches=launches)
+    old, new = node.job_dir.rstrip("/"), run_dir(node.job_dir, b.job_id)
+    launches = tuple(_launch(x, b.sched_port, resume, old, new) for x in node.launches)
+    return replace(node, yaml_text=relocate(text, old, new), launches=launches, job_dir=new)
 
 
 def bind_plan(base: Plan, b: Binding) -> Plan:
     """``base`` as job ``b.job_id`` runs it (see the module docstring)."""
     nodes = tuple(_node(n, b) for n in base.nodes)
-    transfers = base.transfers
+    moved = {n.host: (n.job_dir.rstrip("/"), run_dir(n.job_dir, b.job_id)) for n in base.nodes}
+    transfers = tuple(
+        replace(t, dest=relocate(t.dest, *moved[t.host])) if t.kind == "generated" and t.host in moved else t
+        for t in base.transfers
+    )
     if b.resume_dir:  # the job's own checkpoints replace the one it started from
         transfers = tuple(
             t for t in transfers if not (t.kind == "input" and "/inputs/load_checkpoint/" in t.dest)

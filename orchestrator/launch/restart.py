@@ -33,6 +33,7 @@ from orchestrator.launch.start import (
     Launched,
     NodeNotFree,
     check_inputs,
+    needs_of,
     preflight,
     run_attempt,
     scheduler_port,
@@ -120,7 +121,7 @@ def relaunch(job: JobDir, how: str, say: Report = lambda _m: None) -> Launched:
         say(f"job {job.job_id}: attempt {number}/{attempts.max_attempts} {what}")
         if point:
             _prepare(current, nodes, point, resume_dir)  # type: ignore[arg-type]
-        preflight(nodes, force=False, environment=False)  # the CANN environment recorded at launch
+        preflight(nodes, force=False, environment=False, needs=needs_of(base))  # CANN's env: as recorded
         append_event(job.path, "npus-free", waited_s=devices_free(base, nodes))  # before any node starts
         bound = bind_plan(base, Binding(job.job_id, scheduler_port(nodes, base), resume_dir))
         check_inputs(bound)

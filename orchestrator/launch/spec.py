@@ -50,6 +50,12 @@ def _process(launch: RankLaunch, code: str, node_env: Mapping[str, str]) -> Proc
                        device=launch.device_id if binds else None)  # fmt: skip
 
 
+def _ports(plan: Plan, node: NodePlan) -> tuple[int, ...]:
+    """The ports the job reserves on ``node``: the dynamic-cluster scheduler's, where it runs."""
+    sched = any(x.role == "scheduler" for x in node.launches)
+    return (plan.sched_port,) if sched and plan.sched_port else ()
+
+
 def node_spec(plan: Plan, node: NodePlan, job_id: str, workdir: str, code: str,
               node_env: Mapping[str, str] = {}) -> JobSpec:  # fmt: skip
     """The agent spec of ``node``; ``code`` is the shipped model code folder on that node, ``node_env``
@@ -62,6 +68,7 @@ def node_spec(plan: Plan, node: NodePlan, job_id: str, workdir: str, code: str,
         ranks=tuple(_process(x, code, node_env) for x in node.launches if x.role == "worker"),
         scheduler=sched[0] if sched else None,
         devices=node.devices,
+        ports=_ports(plan, node),
         grace_s=FAIL_FAST_GRACE_S,
         fail_fast=True,
         heartbeat_s=plan.timeouts.heartbeat_s,

@@ -1,7 +1,8 @@
 """Launching a planned job: preflight every node, record the job, stage, start every agent at once.
 
 Nothing is written to a node before every node answered with a trusted host key, the right user,
-a compatible agent, no job still running there (``--force`` stops such a job first) and its CANN
+a compatible agent, no job of ours still running there on one of the job's NPUs (rank slots on ``cpu``)
+or ports (``--force`` stops such a job first; jobs on other NPUs keep running) and its CANN
 environment sourced (``launch.node_env``: a node without ``<ascend_root>/ascend-toolkit/set_env.sh``
 is refused). If any node refuses to start, the nodes already started are stopped again and the job is
 marked failed.
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
+from orchestrator.agent import node_devices
 from orchestrator.agent.client import StartResult, parse_start
 from orchestrator.errors import InputError, OrchestrateError, Problem
 from orchestrator.inventory.model import Inventory
@@ -36,7 +38,7 @@ BASE_PLAN = "base-plan"  # the job folder's copy of the plan as made; ``plan/`` 
 
 
 class NodeNotFree(OrchestrateError, RuntimeError):
-    """A node still runs another job, or its scheduler port is taken."""
+    """A node still runs another job on the NPUs or ports this one needs, or its scheduler port is taken."""
 
     exit_code = 5
 
@@ -119,18 +121,33 @@ except OSError as e:
 """
 
 
-def _preflight_node(t: Transport, python: str, workdir: str, force: bool, port: Optional[int] = None) -> str:
-    """Check one node (agent, running jobs, the scheduler ``port``); its installed agent version."""
+Needs = tuple[tuple[int, ...], tuple[int, ...]]  # (devices, ports) a job takes on a node; no devices: all
+
+
+def in_the_way(live: Sequence[dict[str, Any]], need: Optional[Needs]) -> list[tuple[dict[str, Any], dict[str, Any]]]:  # fmt: skip
+    """The live jobs (as the agent's ``list`` answers) that hold a device or port of ``need`` (None: the
+    whole node), each with what it takes; a job listed without its devices (an older agent) holds all."""
+    want = node_devices.holds({"devices": list(need[0]), "ports": list(need[1])} if need else None)
+    taken = [(j, node_devices.overlap(want, node_devices.holds(j))) for j in live]
+    return [(j, t) for j, t in taken if t is not None]
+
+
+def _preflight_node(t: Transport, python: str, workdir: str, force: bool, port: Optional[int] = None,
+                    need: Optional[Needs] = None, unit: str = "NPU") -> str:  # fmt: skip
+    """Check one node (agent, running jobs holding a device or port of ``need``, the scheduler ``port``);
+    its installed agent version. Jobs of ours on other devices and ports are left running."""
     version = agent_rpc.installed_version(t, python, workdir)
     live = agent_rpc.live_jobs(t, python, workdir) if version != agent_rpc.NOT_INSTALLED else []
-    if live and not force:
-        jobs = ", ".join(f"{j['job_id']} ({j['state']}, {j['processes']} processes)" for j in live)
-        raise NodeNotFree(f"{t.host}: the agent refuses: job(s) still running there: {jobs}; "
-                       "`orchestrate stop JOB` first, or launch with --force to stop them")  # fmt: skip
-    if live and version != agent_rpc.AGENT_VERSION:  # --force: stop them with the agent that runs them
-        for j in live:
+    blocking = in_the_way(live, need)
+    if blocking and not force:
+        jobs = "; ".join(f"{j['job_id']} ({j['state']}, {j['processes']} processes) holds {node_devices.describe(taken['npus'], taken['ports'], unit)}"
+                         for j, taken in blocking)  # fmt: skip
+        raise NodeNotFree(f"{t.host}: the agent refuses: job(s) of this orchestrator still running there hold what this job needs: "
+                          f"{jobs}; `orchestrate stop JOB` first, or launch with --force to stop them")  # fmt: skip
+    if blocking and version != agent_rpc.AGENT_VERSION:  # --force: stop them with the agent that runs them
+        for j, _taken in blocking:
             agent_rpc.stop(t, python, workdir, j["job_id"], grace=10.0)
-    if port is not None and not live:  # with --force the old job frees the port when it is stopped
+    if port is not None and not blocking:  # with --force the old job frees the port when it is stopped
         res = t.run([python, "-c", _PORT_FREE, t.host, str(port)], check=False, timeout=30)
         if res.exit_code != 0:
             raise NodeNotFree(f"{t.host}: the scheduler port is taken ({res.stderr.strip()}); free it, or plan "
@@ -146,16 +163,26 @@ class NodeReady:
     env: node_env.NodeEnv
 
 
+def needs_of(plan: Plan, ports: Optional[dict[str, int]] = None) -> dict[str, Needs]:
+    """What ``plan`` takes on each node: its devices, and the port in ``ports`` of that host."""
+    return {
+        n.host: (n.devices, tuple([(ports or {})[n.host]] if n.host in (ports or {}) else []))
+        for n in plan.nodes
+    }
+
+
 def preflight(nodes: JobNodes, force: bool, ports: Optional[dict[str, int]] = None, source: str = "inventory",
-              environment: bool = True) -> dict[str, NodeReady]:  # fmt: skip
-    """Every node reachable and free (or ``force``), and (``environment``) its CANN scripts sourced,
+              environment: bool = True, needs: Optional[dict[str, Needs]] = None) -> dict[str, NodeReady]:  # fmt: skip
+    """Every node reachable and free of jobs holding what ``needs`` names (the devices and ports the job
+    takes there; missing: the whole node) or ``force``, and (``environment``) its CANN scripts sourced,
     all nodes at once; raises one error naming every failing node (InputError when every failure is a
     missing set_env.sh, ``source`` being the inventory)."""
 
     def one(t: Transport) -> NodeReady:
         spec = nodes.node(t.host)
         env = node_env.probe(t, spec.ascend_root, source) if environment else node_env.NodeEnv(t.host)
-        version = _preflight_node(t, spec.python, spec.workdir, force, (ports or {}).get(t.host))
+        need, unit = (needs or {}).get(t.host), "NPU" if spec.ascend_root else "device"
+        version = _preflight_node(t, spec.python, spec.workdir, force, (ports or {}).get(t.host), need, unit)
         return NodeReady(version, env)
 
     res = nodes.fan(one)
@@ -225,7 +252,7 @@ def _launch(plan: Plan, nodes: JobNodes, inventory: Inventory, force: bool, say:
     say(f"checking {len(nodes.hosts)} node(s)")
     pinned = plan.scheduler_host and plan.sched_port and user_set_port(plan)
     ports = {plan.scheduler_host: plan.sched_port} if pinned else {}
-    ready = preflight(nodes, force, ports, inventory.source)  # type: ignore[arg-type]
+    ready = preflight(nodes, force, ports, inventory.source, needs=needs_of(plan, ports))  # type: ignore[arg-type]
     port = scheduler_port(nodes, plan)
     now = time.time()
     job = JobDir(new_job_id(plan.task, now)).create()

@@ -4,9 +4,13 @@ Sizes are in GB of 2**30 bytes (what MindSpore's ``max_device_memory: "58GB"`` m
 b micro-batch size, s seq_length, h hidden, f the MLP inner width (ffn_hidden_size / 2), a heads,
 V vocab, L layers, t = mp, e bytes per element of the compute dtype, w the KV window.
 
-- Weights (the worst pipeline stage: L/pp layers plus the embedding): linear weights and the q/k/v
-  and fc0/fc1 biases are split over mp; out_proj/fc2 biases and LayerNorms are replicated; the
-  embedding table is split over mp unless vocab_emb_dp. Matrices are stored in the compute dtype
+- Per pipeline stage, the busiest one counting (``iflytekspark.stages``, as the model assigns them):
+  stage k holds its L_k layers (L // pp plus ``offset[k]``); the first also the embedding table, the
+  last the final LayerNorm, the logits and, because the head is tied, the embedding table again (a
+  parameter shared by two stages is held, with its gradient and optimizer state, by both). With pp 1
+  the one stage holds everything. The estimate reports the stage with the largest total.
+- Weights: linear weights and the q/k/v and fc0/fc1 biases are split over mp; out_proj/fc2 biases
+  and LayerNorms are replicated; the embedding table is split over mp unless vocab_emb_dp. Matrices are stored in the compute dtype
   (the reference keeps no fp32 master copy), LayerNorms in fp32, the embedding in fp32 when
   computing in bfloat16 (docs/model.md §1).
 - Gradients: the trainable parameters again, in their own dtype (LoRA: only the adapters,
@@ -23,9 +27,10 @@ V vocab, L layers, t = mp, e bytes per element of the compute dtype, w the KV wi
   product, plus fp32 softmax statistics. Without it (Atlas 800, 800I A2, CPU) the dense path of
   attention.py materialises the whole S x S score matrix (the window only masks it): fp32 scores, fp32
   probabilities and the probabilities in the compute dtype, (8 + e) a s^2 b / t bytes more.
-  Without recompute all L/pp layers are kept; with recompute (the model's ``layer.recompute()``,
+  Without recompute all L_k layers are kept; with recompute (the model's ``layer.recompute()``,
   whole layers) only each layer's input (e*sbh, not sliced) plus one layer in full while it is
-  recomputed. The first pipeline stage holds min(micro_batch_num, pp) micro batches.
+  recomputed. Stage k holds min(micro_batch_num, pp - k) micro batches in flight (1F1B); b is the
+  micro batch times ``micro_batch_interleave_num`` (the interleaved halves run in one graph).
 - Logits on the last stage: s b V / t elements, in the compute dtype plus an fp32 copy and its fp32
   gradient (e + 8 bytes).
 - Inference (predict, predict_lora, export): the cached path (iflytekspark.inference) always attends
@@ -41,6 +46,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from typing import Optional
+
+from iflytekspark.stages import stage_layer_counts
 
 from orchestrator.errors import PlanError
 from orchestrator.inventory.profiles import HardwareProfile, Layout
@@ -68,6 +75,8 @@ class MemoryEstimate:
     overhead_gb: float
     total_gb: float
     budget_gb: float
+    stage: int = 0  # the pipeline stage these figures are of (the busiest)
+    stage_layers: tuple[int, ...] = ()  # decoder layers on each stage
 
     @property
     def fits(self) -> bool:
@@ -78,26 +87,49 @@ class MemoryEstimate:
         return round(self.budget_gb - self.total_gb, 3)
 
 
-def _weights_bytes(m: ModelPreset, st: Strategy) -> float:
+@dataclass(frozen=True)
+class _Stage:
+    """What one pipeline stage holds: its decoder layers, the embedding table, the final LayerNorm."""
+
+    index: int
+    layers: int
+    embedding: bool
+    final: bool  # final LayerNorm, tied head and logits
+
+
+def stages_of(m: ModelPreset, st: Strategy) -> list[_Stage]:
+    counts = stage_layer_counts(m.num_layers, st.pp, list(st.offset) or None)
+    last = st.pp - 1
+    return [_Stage(k, n, k in (0, last), k == last) for k, n in enumerate(counts)]
+
+
+def _weights_bytes(m: ModelPreset, st: Strategy, stage: _Stage) -> float:
     h, f, t, e = m.hidden_size, m.ffn_inner, st.mp, _BYTES[st.compute_dtype]
     split = 4 * h * h + 3 * h + 3 * h * f + 2 * f  # matrices plus q/k/v and fc0/fc1 biases
     layer = e * (split / t + 2 * h) + 4 * 4 * h  # out_proj/fc2 biases replicated, LayerNorms fp32
     emb_bytes = 4 if st.compute_dtype in ("bfloat16", "float32") else e
     emb = emb_bytes * m.vocab_size * h / (1 if st.vocab_emb_dp else t)
-    return layer * m.num_layers / st.pp + emb + 4 * 2 * h
+    return layer * stage.layers + emb * stage.embedding + 4 * 2 * h * stage.final
 
 
-def _trainable_params(m: ModelPreset, st: Strategy) -> float:
-    """Trainable parameters on the worst device (all of them, or only the LoRA adapters)."""
+def _trainable_params(m: ModelPreset, st: Strategy, stage: _Stage) -> float:
+    """Trainable parameters on one device of ``stage`` (all of them, or only the LoRA adapters)."""
     h, f = m.hidden_size, m.ffn_inner
     if st.task == "lora":
-        return LORA_RANK * (4 * 2 * h + 2 * (h + f) + (f + h)) * m.num_layers / st.pp / st.mp
+        return LORA_RANK * (4 * 2 * h + 2 * (h + f) + (f + h)) * stage.layers / st.mp
     layer = (4 * h * h + 3 * h + 3 * h * f + 2 * f) / st.mp + 6 * h
-    return layer * m.num_layers / st.pp + m.vocab_size * h / (1 if st.vocab_emb_dp else st.mp) + 2 * h
+    emb = m.vocab_size * h / (1 if st.vocab_emb_dp else st.mp)
+    return layer * stage.layers + emb * stage.embedding + 2 * h * stage.final
 
 
 def _layer_activation_bytes(m: ModelPreset, st: Strategy, flash: bool, seq: Optional[int] = None) -> float:
-    b, h, f, a, t = st.batch_size, m.hidden_size, m.ffn_inner, m.num_heads, st.mp
+    b, h, f, a, t = (
+        st.batch_size * st.micro_batch_interleave_num,
+        m.hidden_size,
+        m.ffn_inner,
+        m.num_heads,
+        st.mp,
+    )
     s = seq or m.seq_length
     e = _BYTES[st.compute_dtype]
     out = e * (4 * s * b * h + 4 * s * b * h / t + 4 * s * b * f / t) + 8 * s * b * a / t
@@ -109,21 +141,33 @@ def _layer_activation_bytes(m: ModelPreset, st: Strategy, flash: bool, seq: Opti
 def estimate_memory(
     m: ModelPreset, st: Strategy, flash_attention: bool = True, infer_length: Optional[int] = None
 ) -> MemoryEstimate:
-    """The per-device estimate of ``st`` for model ``m`` (formulas in the module docstring)."""
+    """The per-device estimate of ``st`` for model ``m`` on its busiest pipeline stage (formulas in the
+    module docstring)."""
+    stages = stages_of(m, st)
+    best = max((_estimate_stage(m, st, k, flash_attention, infer_length) for k in stages), key=_total)
+    return replace(best, stage_layers=tuple(k.layers for k in stages))
+
+
+def _total(est: MemoryEstimate) -> tuple[float, int]:
+    return est.total_gb, -est.stage  # the earliest stage among equals
+
+
+def _estimate_stage(
+    m: ModelPreset, st: Strategy, stage: _Stage, flash_attention: bool, infer_length: Optional[int]
+) -> MemoryEstimate:
     e = _BYTES[st.compute_dtype]
-    b, s = st.batch_size, m.seq_length
-    weights = _weights_bytes(m, st)
+    b, s = st.batch_size * st.micro_batch_interleave_num, m.seq_length
+    weights = _weights_bytes(m, st, stage)
     layer = _layer_activation_bytes(m, st, flash_attention)
     if st.training:
-        trainable = _trainable_params(m, st)
+        trainable = _trainable_params(m, st, stage)
         grads = weights if st.task != "lora" else trainable * e
         optim = 8 * trainable / (st.dp if st.optimizer_shard else 1)
-        in_flight = min(st.micro_batch_num, st.pp)
-        layers = m.num_layers / st.pp
-        no_rc = in_flight * layers * layer
-        rc = in_flight * layers * e * s * b * m.hidden_size + layer
+        in_flight = min(st.micro_batch_num, st.pp - stage.index)
+        no_rc = in_flight * stage.layers * layer
+        rc = in_flight * stage.layers * e * s * b * m.hidden_size + layer
         acts = rc if st.recompute else no_rc
-        logits = s * b * m.vocab_size / st.mp * (e + 8)
+        logits = s * b * m.vocab_size / st.mp * (e + 8) * stage.final
         kv = 0.0
     elif st.task == "eval":  # one forward pass over whole rows for the loss: full logits, no cache
         grads = optim = kv = 0.0
@@ -153,6 +197,7 @@ def estimate_memory(
         overhead_gb=OVERHEAD_GB,
         total_gb=round(total, 3),
         budget_gb=st.max_device_memory_gb,
+        stage=stage.index,
     )
 
 
@@ -172,9 +217,19 @@ def _fitting(
     mps = _divisors(world, profile.devices_per_node if profile.accelerator else 1)
     pps = _divisors(m.num_layers, world) if st.training and profile.accelerator else [1]
     for mp, pp in sorted(((mp, pp) for mp in mps for pp in pps), key=lambda x: (x[0] * x[1], x[1])):
-        if world % (mp * pp) or layout_problems(Layout(world // (mp * pp), mp, pp), m, profile, world):
+        offset = st.offset if pp == st.pp else ()
+        if world % (mp * pp) or layout_problems(
+            Layout(world // (mp * pp), mp, pp), m, profile, world, offset
+        ):
             continue
-        cand = replace(st, dp=world // (mp * pp), mp=mp, pp=pp, micro_batch_num=max(st.micro_batch_num, pp))
+        cand = replace(
+            st,
+            dp=world // (mp * pp),
+            mp=mp,
+            pp=pp,
+            micro_batch_num=max(st.micro_batch_num, pp),
+            offset=offset,
+        )
         if estimate_memory(m, cand, flash, infer_length).fits:
             return cand
     return None

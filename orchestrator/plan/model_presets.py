@@ -59,7 +59,7 @@ class ModelPreset:
     def model_config_fields(self) -> dict[str, Any]:
         """The architecture fields in the order the YAML lists them (``extra`` last)."""
         out = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in ("name", "extra")}
-        out.update(dict(self.extra))
+        out.update({k: v for k, v in self.extra if k != "offset"})  # offset: from the strategy
         return out
 
 

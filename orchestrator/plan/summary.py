@@ -39,7 +39,9 @@ def _strategy(plan: Plan) -> Table:
         ),
         (
             "layout",
-            f"dp {s.dp} x mp {s.mp} x pp {s.pp} = {s.world} devices, micro batches {s.micro_batch_num}",
+            f"dp {s.dp} x mp {s.mp} x pp {s.pp} = {s.world} devices, micro batches {s.micro_batch_num}"
+            + (f", interleave {s.micro_batch_interleave_num}" if s.micro_batch_interleave_num > 1 else "")
+            + (f", layers per stage {list(plan.memory.stage_layers)}" if s.pp > 1 else ""),
         ),
         ("precision", f"{s.compute_dtype}, loss scale {s.loss_scale}"),
         (
@@ -60,7 +62,8 @@ def _strategy(plan: Plan) -> Table:
 
 def _memory(plan: Plan) -> Table:
     m = plan.memory
-    t = Table(title=f"Memory per device (GB, budget {m.budget_gb:g})", title_justify="left")
+    busiest = f", pipeline stage {m.stage} (the fullest)" if len(m.stage_layers) > 1 else ""
+    t = Table(title=f"Memory per device (GB, budget {m.budget_gb:g}{busiest})", title_justify="left")
     parts = [
         ("weights", m.weights_gb),
         ("gradients", m.gradients_gb),

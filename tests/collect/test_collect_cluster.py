@@ -76,13 +76,13 @@ def failed_job(sim_cluster, tmp_path_factory):
     plan = dataclasses.replace(plan, nodes=tuple(
         dataclasses.replace(n, launches=tuple(dataclasses.replace(x, argv=argv) for x in n.launches))
         for n in plan.nodes))  # fmt: skip
-    old = on_host(sim_cluster.nodes[0], plan.nodes[0].launches[-1].stdout + ".1000000000")
-    old.parent.mkdir(parents=True, exist_ok=True)
-    old.write_text("an earlier job's log\n")
-    os.utime(old, (1e9, 1e9))
-    as_job_user(sim_cluster.nodes[0], old)
     try:
         done = launch(plan, inv)
+        # a file older than the job in its log folder (each job logs in its own run folder)
+        old = on_host(sim_cluster.nodes[0], done.job.plan().nodes[0].launches[-1].stdout + ".1000000000")
+        old.write_text("an earlier job's log\n")
+        os.utime(old, (1e9, 1e9))
+        as_job_user(sim_cluster.nodes[0], old)
         status = Monitor(done.job, poll_s=0.3).run()
         assert status is not None and status.state.value == "failed", status
         yield done.job.job_id, done.job.plan(), old  # the plan the nodes ran (bound to the job)

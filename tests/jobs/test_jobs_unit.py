@@ -21,7 +21,7 @@ from orchestrator.jobs.model import (
     overall,
 )
 from orchestrator.jobs.rootcause import pick_root_cause
-from orchestrator.jobs.state import JobDir, list_jobs, resolve_job
+from orchestrator.jobs.state import JobDir, list_jobs, resolve_job, resolve_to_stop, unfinished_jobs
 
 
 def rank(host="a", r=0, code=None, ended=None, killed=False, sig=None, state="exited", tail=()):
@@ -135,6 +135,31 @@ def test_state_folder_is_private_and_resolvable(tmp_path):
     assert resolve_job("abcd", root).job_id.startswith("20260101")
     with pytest.raises(InputError, match="no job"):
         resolve_job("nope", root)
+
+
+def test_stop_without_a_job_id_never_guesses_between_running_jobs(tmp_path):
+    """Two jobs running at once (other NPUs of the same nodes): `stop` without JOB names them and stops
+    neither; with one running it stops that one, even when a later job already ended; with none, the latest."""
+    root = tmp_path / "jobs"
+
+    def job(job_id: str, state: JobState) -> JobDir:
+        jd = JobDir(job_id, root).create()
+        jd.write("job.json", "{}")
+        jd.save_status(JobStatus(job_id, "pretrain", state, 1.0))
+        return jd
+
+    job("20260101-000000-pretrain-aaaa", JobState.SUCCEEDED)
+    assert resolve_to_stop(None, root).job_id.endswith("aaaa")  # nothing runs: the latest, as before
+    job("20260101-000100-pretrain-bbbb", JobState.RUNNING)
+    job("20260101-000200-eval-cccc", JobState.FAILED)
+    assert resolve_to_stop(None, root).job_id.endswith("bbbb")  # the one running job, not the latest
+    job("20260101-000300-eval-dddd", JobState.STARTING)
+    assert unfinished_jobs(root) == ["20260101-000100-pretrain-bbbb", "20260101-000300-eval-dddd"]
+    with pytest.raises(
+        InputError, match="2 jobs are running: 20260101-000100-pretrain-bbbb, 20260101-000300-eval"
+    ):
+        resolve_to_stop(None, root)
+    assert resolve_to_stop("cccc", root).job_id.endswith("cccc")  # a named job, running or not
 
 
 def test_a_finished_job_keeps_its_outcome(tmp_path):

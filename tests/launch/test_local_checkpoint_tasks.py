@@ -97,10 +97,12 @@ def _job_output(node_dir: Path, task: str, job: str) -> Path:
     return node_dir / "jobs" / f"local-{task}" / "output" / job
 
 
-def _rank_log(node_dir: Path, task: str, rank: int) -> str:
-    return (node_dir / "jobs" / f"local-{task}" / "output" / "log" / f"rank_{rank}" / "stdout.log").read_text(
-        errors="replace"
+def _rank_log(node_dir: Path, task: str, rank: int, job: str) -> str:
+    """The rank's log in the job's own run folder (``<job folder>/runs/<job id>/``)."""
+    log = (
+        node_dir / "jobs" / f"local-{task}" / "runs" / job / "output" / "log" / f"rank_{rank}" / "stdout.log"
     )
+    return log.read_text(errors="replace")
 
 
 @pytest.mark.parametrize("task", ["finetune", "lora"])
@@ -112,7 +114,7 @@ def test_training_from_a_dp_pretrain_checkpoint_runs_to_completion(orch_home, lo
     plan = json.loads((orch_home / "jobs" / job / "plan" / "plan.json").read_text())
     assert (plan["checkpoint"]["case"], plan["checkpoint"]["auto_trans_ckpt"]) == ("direct", False)
     for rank in (0, 1):
-        log = _rank_log(node_dir, task, rank)
+        log = _rank_log(node_dir, task, rank, job)
         found = re.search(r"Network parameters are not loaded: \((\[[^\]]*\])", log)
         assert found, f"rank {rank} loaded no checkpoint"
         missing = ast.literal_eval(found.group(1))  # LoRA's adapters start from their own init
@@ -126,12 +128,13 @@ def test_training_from_a_dp_pretrain_checkpoint_runs_to_completion(orch_home, lo
 def test_predict_with_a_smaller_tokenizer_given_as_its_model_file_writes_text(orch_home, local_inventory, node_dir,
                                                                               dp_checkpoint, tiny_tokenizer):  # fmt: skip
     model_file = tiny_tokenizer / "tokenizer.model"
-    _launch(local_inventory, "predict", f"job.load_checkpoint={dp_checkpoint}", f"job.tokenizer={model_file}",
-            "job.predict_data=[Tell me about the river.##Hello]", "job.predict_length=40")  # fmt: skip
+    job, _res = _launch(local_inventory, "predict", f"job.load_checkpoint={dp_checkpoint}", f"job.tokenizer={model_file}",
+                        "job.predict_data=[Tell me about the river.##Hello]", "job.predict_length=40")  # fmt: skip
+    run = (
+        node_dir / "jobs" / "local-predict" / "runs" / job
+    )  # the job's own folder, the ranks' working directory
     for rank in (0, 1):
-        lines = (
-            node_dir / "jobs" / "local-predict" / "log" / f"infer_result_num2_rank{rank}.json"
-        ).read_text()
+        lines = (run / "log" / f"infer_result_num2_rank{rank}.json").read_text()
         answers = [json.loads(line)["predict"] for line in lines.splitlines()]
         assert len(answers) == 2 and any(answers), answers  # decoded: no id beyond the tokenizer's pieces
 

@@ -35,7 +35,7 @@ def _min_step(job_id: str) -> int:
 def _steps(cluster, rank: int) -> tuple[list[int], list[int], int]:
     """The steps rank ``rank`` logged before and after the resume (one log over the attempts), and the total."""
     node = cluster.nodes[rank]
-    logs = list((node.workdir / "jobs").glob(f"*-pretrain/output/log/rank_{rank}/stdout.log"))
+    logs = list((node.workdir / "jobs").glob(f"*-pretrain/runs/*/output/log/rank_{rank}/stdout.log"))
     assert len(logs) == 1, logs
     before, marker, after = logs[0].read_text(errors="replace").rpartition(RESUMED)
     assert marker, "the second attempt did not resume"

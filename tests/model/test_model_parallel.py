@@ -21,7 +21,7 @@ def test_shard_sets_strategies_without_changing_stand_alone_results(tiny_model, 
     assert layer.mlp.fc2.matmul.in_strategy == ((2, 2), (1, 2))
     assert layer.layer_norm.norm.in_strategy == ((2, 1, 1), (1,), (1,))
     assert sharded.transformer.embedding.word_embeddings.gather.in_strategy == ((2, 1), (2, 1))
-    assert sharded.head.in_strategy == ((2, 1), (2, 1))
+    assert sharded.head.matmul.in_strategy == ((2, 1), (2, 1))
     tokens = ms_context.Tensor(np.arange(24, dtype=np.int32).reshape(2, 12))
     plain.set_train(False)
     sharded.set_train(False)

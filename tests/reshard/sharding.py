@@ -37,13 +37,14 @@ def layout(name: str, dp: int, mp: int) -> Tuple[List[int], List[int]]:
     return dev, tmap
 
 
-def write_strategy(path: Path, names: List[str], dp: int, mp: int) -> Path:
-    """A strategy file as ``strategy_ckpt_save_file`` writes it (protobuf ParallelStrategyMap)."""
+def write_strategy(path: Path, names: List[str], dp: int, mp: int, stage: int = 0) -> Path:
+    """A strategy file as ``strategy_ckpt_save_file`` writes it (protobuf ParallelStrategyMap); with
+    pipeline stages, a rank of stage ``stage`` lists only the parameters its stage uses."""
     from mindspore.train import node_strategy_pb2 as pb
 
-    smap = pb.ParallelStrategyMap(current_stage=0)
+    smap = pb.ParallelStrategyMap(current_stage=stage)
     op = smap.parallel_strategy_item.add(node_name="Default/network-IFlytekSparkForCausalLM/MatMul-op0")
-    op.parallel_strategys.stage = 0
+    op.parallel_strategys.stage = stage
     op.parallel_strategys.parallel_strategy.add().dim.extend([dp, 1])
     op.parallel_strategys.parallel_strategy.add().dim.extend([mp, 1])
     for name in names:

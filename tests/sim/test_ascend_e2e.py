@@ -85,7 +85,7 @@ def test_sixteen_stand_in_ranks_killed_restarted_and_collected(a2_pair, tmp_path
     attempts = json.loads((home / "jobs" / job / "attempts.json").read_text())["attempts"]
     assert len(attempts) == 2 and attempts[1]["resumed_from"] == 10, attempts
     for index, node in enumerate(a2_pair.nodes):  # every rank bound its own NPU, on the node the table says
-        logs = sorted((node.workdir / "jobs").glob("*-pretrain/output/log/rank_*/stdout.log"))
+        logs = sorted((node.workdir / "jobs").glob(f"*-pretrain/runs/{job}/output/log/rank_*/stdout.log"))
         bound = {int(r): int(d) for log in logs for r, d in BOUND.findall(log.read_text(errors="replace"))}
         assert bound == {8 * index + d: d for d in range(8)}, (node.hostname, bound)
         assert all("Start resume training from checkpoint" in log.read_text() for log in logs)

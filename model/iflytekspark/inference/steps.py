@@ -26,8 +26,6 @@ class _Step(nn.Cell):
         self.core = model.transformer  # IFlytekSparkModel
         self.num_layers = len(self.core.transformer.layers)
         self.window = model.config.sparse_local_size
-        table = self.core.embedding.word_embeddings.embedding_table
-        self.cast_table = table.dtype != model.compute_dtype  # a same-dtype cast still copies the table
 
     def rope(self, positions):
         cos, sin = rope_tables(positions, self.core.inv_freq)  # (B, S, d)
@@ -37,10 +35,7 @@ class _Step(nn.Cell):
         """Float32 logits (B, V) of the final states x (B, 1, H)."""
         h = self.core.transformer.layernorm(x)
         h = ops.reshape(h, (h.shape[0], h.shape[-1]))
-        table = self.core.embedding.word_embeddings.embedding_table
-        if self.cast_table:
-            table = ops.cast(table, self.model.compute_dtype)
-        return ops.cast(self.model.head(h, table), mstype.float32)
+        return self.model.head(h, self.core.embedding.word_embeddings.embedding_table)  # float32, tied
 
 
 class PrefillStep(_Step):
