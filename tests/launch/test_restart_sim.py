@@ -32,10 +32,11 @@ def _min_step(job_id: str) -> int:
     return min([(r["progress"] or {}).get("step", 0) for r in workers] or [0])
 
 
-def _steps(cluster, rank: int) -> tuple[list[int], list[int], int]:
-    """The steps rank ``rank`` logged before and after the resume (one log over the attempts), and the total."""
+def _steps(cluster, rank: int, job: str) -> tuple[list[int], list[int], int]:
+    """The steps rank ``rank`` of ``job`` logged before and after the resume (one log over the attempts), and
+    the total."""
     node = cluster.nodes[rank]
-    logs = list((node.workdir / "jobs").glob(f"*-pretrain/runs/*/output/log/rank_{rank}/stdout.log"))
+    logs = list((node.workdir / "jobs").glob(f"*-pretrain/runs/{job}/output/log/rank_{rank}/stdout.log"))
     assert len(logs) == 1, logs
     before, marker, after = logs[0].read_text(errors="replace").rpartition(RESUMED)
     assert marker, "the second attempt did not resume"
@@ -65,7 +66,7 @@ def test_killed_rank_restarts_from_the_last_common_checkpoint(
     assert second["how"] == "restart" and resumed >= 2 and resumed % 2 == 0  # a saved step
     assert (st["attempt"], st["max_attempts"], st["resumed_from"]) == (2, 2, resumed)
     for rank in (0, 1):  # the step count continues: attempt 2 starts right after the step it resumed from
-        before, after, total = _steps(sim_cluster, rank)
+        before, after, total = _steps(sim_cluster, rank, job)
         assert before == list(range(1, len(before) + 1)) and len(before) >= resumed
         assert after == list(range(resumed + 1, total + 1))
     index = Path(st["logs_index"])  # collected automatically after the failed attempt
