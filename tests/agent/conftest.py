@@ -146,3 +146,12 @@ def wait_for_file(path: Path) -> None:
             return
         time.sleep(0.05)
     raise AssertionError(f"{path} never appeared")
+
+
+def job_pids_after_exit(job: str, timeout: float = 10.0) -> List[int]:
+    """``job_pids(job)`` once they are gone, or what is left after ``timeout``: the supervisor records a
+    job's end before it exits itself, so a check right after the state changed can still see it."""
+    deadline = time.monotonic() + timeout
+    while (left := job_pids(job)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left

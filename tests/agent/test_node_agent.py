@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.agent import node_agent
-from tests.agent.conftest import AGENT, DUMMY, AgentHarness, job_pids, wait_for_file
+from tests.agent.conftest import AGENT, DUMMY, AgentHarness, job_pids, job_pids_after_exit, wait_for_file
 from tests.fixtures.captures import CAPTURES
 
 SLEEP = ("--sleep", "60")
@@ -78,7 +78,7 @@ def test_fail_fast_names_the_first_failure(agent: AgentHarness):
     peers = [p for p in st["processes"] if p["name"] != "rank-1"]
     assert all((p["exit_code"], p["returncode"], p["signal"]) == (143, -15, "SIGTERM") for p in peers)
     assert all(p["killed_by_agent"] and p["end_seq"] > 1 for p in peers)
-    assert job_pids("job-ff") == []
+    assert job_pids_after_exit("job-ff") == []
     code, listing = agent.run("list")
     assert code == 0 and [(j["job_id"], j["state"]) for j in listing["jobs"]] == [("job-ff", "failed")]
 
@@ -177,7 +177,7 @@ def test_stop_without_a_supervisor(agent: AgentHarness):
     assert not st["supervisor_alive"] and st["processes"][0]["state"] == "running"
     code, stopped = agent.run("stop", "--job", "job-lost", "--grace", "1")
     assert code == 0 and stopped["state"] == "stopped" and stopped["none_left"], stopped
-    assert job_pids("job-lost") == []
+    assert job_pids_after_exit("job-lost") == []
     assert agent.status("job-lost")["processes"][0]["killed_by_agent"]
 
 
