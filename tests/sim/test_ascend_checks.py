@@ -12,8 +12,8 @@ from typing import Iterator
 import pytest
 import yaml
 
+from tests.fixtures.sim import ascend_pair
 from tests.fixtures.sim import orchestrate as _cli
-from tests.fixtures.sim import sim_name
 
 pytestmark = pytest.mark.cluster
 
@@ -21,18 +21,7 @@ pytestmark = pytest.mark.cluster
 @pytest.fixture(scope="module")
 def mixed_pair(tmp_path_factory) -> Iterator[object]:
     """Two A2 nodes, planned as Atlas 800T A2; the second is really an 800I A2 (910B4, 32 GB)."""
-    from orchestrator import sim
-
-    hw = tmp_path_factory.mktemp("mixed") / "hardware.yaml"
-    nodes = [{"npus": [{"id": d, "ip": f"192.168.{190 + n}.{10 + d}"} for d in range(8)]} for n in range(2)]
-    nodes[1]["kind"] = "atlas-800i-a2-32g"
-    hw.write_text(yaml.safe_dump({"kind": "atlas-800t-a2", "nodes": nodes}))
-    name = sim_name("m")
-    cluster = sim.up(name, nodes=2, hardware_file=hw)
-    try:
-        yield cluster
-    finally:
-        sim.down(name)
+    yield from ascend_pair(tmp_path_factory.mktemp("mixed"), "m", 190, node_kinds=("", "atlas-800i-a2-32g"))
 
 
 def _inventory(cluster, tmp_path: Path, **cluster_settings) -> Path:

@@ -15,8 +15,8 @@ from typing import Iterator
 import pytest
 import yaml
 
+from tests.fixtures.sim import ascend_pair
 from tests.fixtures.sim import orchestrate as _cli
-from tests.fixtures.sim import sim_name
 
 pytestmark = pytest.mark.cluster
 BOUND = re.compile(r"rank (\d+) bound device (\d+) \(logical \d+\)")
@@ -24,17 +24,7 @@ BOUND = re.compile(r"rank (\d+) bound device (\d+) \(logical \d+\)")
 
 @pytest.fixture(scope="module")
 def a2_pair(tmp_path_factory) -> Iterator[object]:
-    from orchestrator import sim
-
-    hw = tmp_path_factory.mktemp("a2conc") / "hardware.yaml"
-    nodes = [{"npus": [{"id": d, "ip": f"192.168.{170 + n}.{10 + d}"} for d in range(8)]} for n in range(2)]
-    hw.write_text(yaml.safe_dump({"kind": "atlas-800t-a2", "step_s": 0.25, "nodes": nodes}))
-    name = sim_name("c")
-    cluster = sim.up(name, nodes=2, hardware_file=hw)
-    try:
-        yield cluster
-    finally:
-        sim.down(name)
+    yield from ascend_pair(tmp_path_factory.mktemp("a2conc"), "c", 170, step_s=0.25)
 
 
 def _inventory(cluster, tmp_path: Path, name: str, devices: list[int]) -> Path:
