@@ -1,2 +1,2 @@
-"""The node agent (``node_agent.py`` with ``node_devices.py`` and the npu-smi parser, shipped to nodes and
-run there without this package) and its controller side (``client``)."""
+"""The node agent (``node``: node side, shipped to nodes as one zipapp built by ``bundle``) and its
+controller side (``client``, ``bundle``)."""

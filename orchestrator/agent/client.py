@@ -1,6 +1,6 @@
 """The controller's side of the node agent: the job spec it reads, its command lines, its typed answers.
 
-The agent (``node_agent.py``) is copied to each node and run there as
+The agent (``orchestrator.agent.node``, one zipapp: ``orchestrator.agent.bundle``) is run on each node as
 ``<python> <agent> [--workdir DIR] <verb> ...``; :class:`AgentCommands` builds those argv lists for a
 ``Transport.run(argv, check=False)``, and the ``parse_*`` functions turn the ``RunResult`` into typed
 answers or raise: :class:`NodeBusy` (a live job holds a needed NPU or port there), :class:`AgentMismatch`, or
@@ -13,21 +13,15 @@ import dataclasses
 import json
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Tuple, Type, TypeVar
 
-from orchestrator.agent import node_agent, node_devices
+from orchestrator.agent.node import base as node_base
+from orchestrator.agent.node import devices as node_devices
 from orchestrator.errors import OrchestrateError, RemoteCommandError
 from orchestrator.transport.base import RunResult
 
-AGENT_FILE = Path(node_agent.__file__)
-# Shipped next to the agent (relative path on the node -> file here): its NPU module and npu-smi's parser.
-AGENT_SIBLINGS = {"node_devices.py": AGENT_FILE.with_name("node_devices.py")} | {
-    f"{node_devices.PARSER_DIR}/{name}": AGENT_FILE.parents[1] / "ascend" / name
-    for name in node_devices.PARSER_FILES
-}
-AGENT_VERSION = node_agent.AGENT_VERSION
-TERMINAL_STATES = node_agent.TERMINAL
+AGENT_VERSION = node_base.AGENT_VERSION
+TERMINAL_STATES = node_base.TERMINAL
 _JOB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 T = TypeVar("T")
 
@@ -68,7 +62,7 @@ class JobSpec:
     heartbeat_s: float = 1.0
     inherit_env: bool = True  # start from the agent's environment, then apply each process's env
     seq_length: Optional[int] = None  # turns samples/s into tokens/s in status
-    release_wait_s: float = node_agent.RELEASE_WAIT_S  # at most this long for npu-smi to free the NPUs
+    release_wait_s: float = node_base.RELEASE_WAIT_S  # at most this long for npu-smi to free the NPUs
     agent_version: str = AGENT_VERSION
 
     def __post_init__(self) -> None:
@@ -97,7 +91,7 @@ class JobSpec:
 class AgentCommands:
     """The argv lists that run the agent on one node (hand them to ``Transport.run``)."""
 
-    agent_path: str  # where node_agent.py was copied on the node
+    agent_path: str  # the agent zipapp on the node (``orchestrator.agent.bundle``)
     python: str = "python3"
     workdir: Optional[str] = None  # as in JobSpec.work_dir (status/stop/list need it)
 
@@ -115,6 +109,14 @@ class AgentCommands:
         """``release_wait``: seconds to wait for the NPUs' release (default: the job spec's)."""
         wait = [] if release_wait is None else ["--release-wait", str(release_wait)]
         return self._argv("stop", "--job", job_id, "--grace", str(grace), *wait)
+
+    def watch(self, job_id: str, after: int = 0, heartbeat: float = 1.0) -> list[str]:
+        """The job's event stream (``agent.node.watch``): JSON lines out, commands in, until stdin ends."""
+        return self._argv("watch", "--job", job_id, "--after", str(after), "--heartbeat", str(heartbeat))
+
+    def stage(self) -> list[str]:
+        """Write a job's small files from the JSON bundle on stdin (``agent.node.stage``)."""
+        return self._argv("stage")
 
     def list_jobs(self) -> list[str]:
         return self._argv("list")
@@ -358,7 +360,7 @@ def answer(result: RunResult) -> Dict[str, Any]:
         raise RemoteCommandError(result.host, result.command, result.exit_code, result.stdout, result.stderr)
     if not data.get("ok"):
         message = data.get("error", "the agent failed")
-        if result.exit_code == node_agent.EXIT_BUSY and "conflicts" in data:
+        if result.exit_code == node_base.EXIT_BUSY and "conflicts" in data:
             raise NodeBusy(result, message, [_build(Conflict, c) for c in data["conflicts"]])
         raise RemoteCommandError(result.host, result.command, result.exit_code, stderr=message)
     return data
@@ -372,7 +374,11 @@ def parse_start(result: RunResult) -> StartResult:
 
 
 def parse_status(result: RunResult) -> JobStatus:
-    data = answer(result)
+    return status_from(answer(result))
+
+
+def status_from(data: Mapping[str, Any]) -> JobStatus:
+    """A JobStatus from the agent's ``status`` JSON (an answer, or a snapshot on the watch stream)."""
     procs = tuple(
         _build(
             ProcessStatus,
@@ -389,7 +395,11 @@ def parse_status(result: RunResult) -> JobStatus:
 
 def parse_stop(result: RunResult) -> StopResult:
     """The stop report; ``RemoteCommandError`` (exit 5) when processes of the job survived."""
-    data = answer(result)
+    return stop_from(answer(result))
+
+
+def stop_from(data: Mapping[str, Any]) -> StopResult:
+    """A StopResult from the agent's ``stop`` JSON."""
     killed = {int(pid): sig for pid, sig in data["killed"].items()}
     left = tuple(p["pid"] for p in data["left"])
     return StopResult(data["job"], data["state"], killed, left, _release(data.get("release")))

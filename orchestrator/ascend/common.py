@@ -6,7 +6,7 @@ from typing import Optional
 
 try:
     from orchestrator.errors import OrchestrateError
-except ImportError:  # on a node, shipped with the agent (node_devices.py) without the orchestrator package
+except ImportError:  # on a node: inside the agent zipapp, without the rest of the orchestrator package
 
     class OrchestrateError(Exception):  # type: ignore[no-redef]
         """Stands in for orchestrator.errors.OrchestrateError."""

@@ -21,8 +21,8 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-# Relative imports: the node agent ships this module with common.py and npu_smi_queries.py and imports
-# them as a package of their own (orchestrator/agent/node_devices.py), without the orchestrator package.
+# Standard library only: the node agent's zipapp ships this package (orchestrator.agent.bundle) and
+# runs it on the node's Python 3.9+.
 from .common import AscendParseError, raise_tool_error
 from .npu_smi_queries import (  # noqa: F401  (re-exported: one import site)
     BoardInfo,

@@ -3,6 +3,7 @@ and `orchestrate launch --resume JOB [--max-restarts N] [--detach]`."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import click
@@ -42,7 +43,7 @@ def command(task: Optional[str], inventory: Optional[str], plan_dir: Optional[st
     from orchestrator.cli.console import make_console
     from orchestrator.errors import InputError, Problem
     from orchestrator.launch import attach, start
-    from orchestrator.launch.supervisor import spawn_monitor
+    from orchestrator.launch.watch_process import spawn_monitor
 
     console = make_console()
 
@@ -58,6 +59,8 @@ def command(task: Optional[str], inventory: Optional[str], plan_dir: Optional[st
         raise InputError(
             [Problem("launch", "TASK", "missing", f"one of {', '.join(TASKS)}, or --resume JOB")]
         )
+    elif (slurm_inv := _slurm_inventory(inventory, plan_dir)) is not None:
+        done = _launch_on_slurm(slurm_inv, task, sets, force, max_restarts, say, console)
     else:
         plan, inv = start.resolve_plan(task, inventory, plan_dir, sets)
         for warning in plan.warnings:
@@ -85,6 +88,42 @@ def command(task: Optional[str], inventory: Optional[str], plan_dir: Optional[st
     attach.outcome(attach.settled(done.job, status))
 
 
+def _slurm_inventory(path: Optional[str], plan_dir: Optional[str]):
+    """The inventory at ``path`` when it says ``scheduler: slurm`` (Slurm gives the nodes at launch)."""
+    from orchestrator.errors import InputError, Problem
+    from orchestrator.inventory import load_inventory
+
+    if plan_dir:
+        from orchestrator.plan.plan_io import load_plan
+
+        source = load_plan(plan_dir).inventory_source
+        if Path(source).is_file() and load_inventory(source).cluster.scheduler == "slurm":
+            raise InputError([Problem(plan_dir, "--plan", "the plan of a Slurm inventory: the nodes are those of "
+                                      "the allocation launch is given", f"orchestrate launch TASK -i {source}")])  # fmt: skip
+        return None
+    if not path:
+        return None
+    inv = load_inventory(path)
+    return inv if inv.cluster.scheduler == "slurm" else None
+
+
+def _launch_on_slurm(inv, task: str, sets: tuple[str, ...], force: bool, max_restarts: int, say, console):
+    """Hold nodes through Slurm, plan on them, launch: the allocation is cancelled if the launch fails."""
+    import time
+
+    from orchestrator.launch import start
+    from orchestrator.plan.planner import make_plan
+    from orchestrator.slurm.backend import allocated
+
+    with allocated(inv, f"{inv.cluster.name}-{task}-{time.strftime('%Y%m%d-%H%M%S')}", say) as held:
+        plan = make_plan(held, task, sets)
+        for warning in plan.warnings:
+            console.print(f"[yellow]warning:[/] {warning}")
+        for note in plan.notes:
+            say(f"note: {note}")
+        return start.launch(plan, held, force=force, report=say, max_restarts=max_restarts)
+
+
 def _resume(job: str, max_restarts: int, say):
     from orchestrator.jobs.state import resolve_job
     from orchestrator.launch.restart import mark_failed, relaunch, reopen
@@ -109,7 +148,7 @@ def _offline_if_needed(plan, inv, task, sets, plan_dir, say, console):
     from orchestrator.jobs.state import home
     from orchestrator.launch import attach, start
     from orchestrator.launch.offline import default_actions, run_offline
-    from orchestrator.launch.supervisor import spawn_monitor
+    from orchestrator.launch.watch_process import spawn_monitor
     from orchestrator.reshard import plan_flow, render
 
     if plan_dir:

@@ -27,6 +27,21 @@ def _discover(inventory):
     return found
 
 
+def _slurm_nodes(inv, task: str):
+    """A Slurm inventory planned on the nodes of the allocation it names (``slurm.job_id``, e.g. from
+    ``salloc``); without one, Slurm gives the nodes only at launch."""
+    from orchestrator.errors import InputError, Problem
+    from orchestrator.slurm.backend import allocated
+
+    if not inv.cluster.slurm.settings.job_id:
+        raise InputError([Problem(inv.source, "cluster.slurm.job_id", "Slurm gives the nodes at launch: there "
+                                  "are none to plan on yet", "`orchestrate launch TASK -i INVENTORY` plans on the "
+                                  "nodes it is given; or hold nodes (salloc) and set `slurm.job_id` to plan on "
+                                  "them")])  # fmt: skip
+    with allocated(inv, f"{inv.cluster.name}-{task}-plan", lambda m: click.echo(m, err=True)) as held:
+        return held
+
+
 @click.command("plan")
 @click.argument("inventory", required=False, type=click.Path(exists=True, dir_okay=False))
 @click.option("--task", default="pretrain", show_default=True, type=click.Choice(TASK_CHOICES))
@@ -56,6 +71,8 @@ def command(inventory: Optional[str], task: str, sets: tuple[str, ...], do_disco
     from orchestrator.plan.summary import print_summary, summary_text
 
     inv = load_inventory(inventory) if inventory else default_inventory()
+    if inv.cluster.scheduler == "slurm":
+        inv = _slurm_nodes(inv, task)
     found = _discover(inv) if do_discover else None
     plan = make_plan(inv, task, sets, found)
     out = Path(out_dir) if out_dir else Path("orchestrate-plans") / f"{plan.cluster}-{task}"

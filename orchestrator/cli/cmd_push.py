@@ -48,6 +48,9 @@ def _summary(result) -> str:
 @click.option("--hosts", default=None, help="Comma-separated hosts to push to (default: every node).")
 @click.option("--mode", default="auto", show_default=True, type=click.Choice(["auto", "relay", "direct"]),
               help="relay: chain the nodes (controller sends once); direct: controller to each node.")  # fmt: skip
+@click.option("--relay-hop", default="tcp", show_default=True, type=click.Choice(["tcp", "ssh"]),
+              help="How nodes forward to each other: tcp (plain, on the cluster network) or ssh (encrypted, "
+                   "for an untrusted data network; the nodes need SSH keys for each other).")  # fmt: skip
 @click.option(
     "--verify", is_flag=True, help="Re-hash files on the nodes instead of trusting their hash caches."
 )
@@ -60,8 +63,8 @@ def _summary(result) -> str:
 @click.option(
     "--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal)."
 )
-def command(inventory: str, src: str, dest: str, checkpoint: bool, hosts: Optional[str], mode: str, verify: bool,
-            limit_rate: Optional[str], as_json: bool, progress: Optional[bool]) -> None:  # fmt: skip
+def command(inventory: str, src: str, dest: str, checkpoint: bool, hosts: Optional[str], mode: str, relay_hop: str,
+            verify: bool, limit_rate: Optional[str], as_json: bool, progress: Optional[bool]) -> None:  # fmt: skip
     """Push SRC (file or folder) to NODE_PATH on the nodes of INVENTORY.
 
     Files a node already holds (same size, mtime and sha256) are skipped; interrupted files resume from
@@ -85,7 +88,7 @@ def command(inventory: str, src: str, dest: str, checkpoint: bool, hosts: Option
         items = tuple(build_items(source_files(Path(src))))
         targets = [Target(n, node_dest(n, dest), items) for n in nodes]
     show = sys.stderr.isatty() and not as_json if progress is None else progress
-    options = PushOptions(mode=mode, verify=verify, limit_rate=_rate(limit_rate),
+    options = PushOptions(mode=mode, verify=verify, limit_rate=_rate(limit_rate), relay_hop=relay_hop,
                           shared_paths=inv.cluster.shared_paths, progress=show)  # fmt: skip
     result = push(targets, options)
     click.echo(result.to_json() if as_json else _summary(result))

@@ -40,17 +40,36 @@ def command() -> None:
     show_default=True,
     help="NPUs per node (default hardware).",
 )
-def up_cmd(nodes: int, name: str, hardware: Path | None, devices: int) -> None:
+@click.option("--link-rate", default=None, metavar="RATE",
+              help="Bandwidth of every node link and of the controller's uplink, e.g. 200mbit, 1gbit.")  # fmt: skip
+@click.option("--link-delay", type=float, default=None, metavar="MS",
+              help="Latency added to each link in each direction, in ms (needs --link-rate and sch_netem).")  # fmt: skip
+@click.option("--slurm", is_flag=True,
+              help="Run Slurm: slurmctld on this host, slurmd in every node (partition npu).")  # fmt: skip
+@click.option("--bastion", is_flag=True,
+              help="Put the nodes behind a login node: reachable only through it (inventory proxy_jump).")  # fmt: skip
+def up_cmd(nodes: int, name: str, hardware: Path | None, devices: int, link_rate: str | None,
+           link_delay: float | None, slurm: bool, bastion: bool) -> None:  # fmt: skip
     """Build a cluster (replacing any leftover of the same name) and write its inventory."""
-    from orchestrator.sim import cluster
+    from orchestrator.sim import cluster, links
     from orchestrator.sim.inventory_file import table
 
-    c = cluster.up(name, nodes, hardware, devices)
+    limits = links.limits_from(link_rate, link_delay)
+    c = cluster.up(name, nodes, hardware, devices, limits=limits, with_slurm=slurm, bastion=bastion)
+    if limits is not None:
+        click.echo(f"links:       {limits.label} (every node link, both ways, and the controller's uplink)")
     click.echo(
         table([{"node": n.hostname, "address": n.address, "workdir": str(n.workdir)} for n in c.nodes]),
         nl=False,
     )
     click.echo(f"inventory:   {c.inventory}\nknown_hosts: {c.known_hosts}\nkey:         {c.key}")
+    if bastion:
+        click.echo(f"bastion:     {c.state().bastion.address} (the nodes are reachable only through it)")
+    if slurm:
+        from orchestrator.sim.slurm import conf_path, inventory_path
+
+        click.echo(f"slurm:       partition npu; on this host: SLURM_CONF={conf_path(name)} sinfo")
+        click.echo(f"slurm inventory: {inventory_path(name)} (node1 is the login host)")
 
 
 @command.command("down")
@@ -82,7 +101,10 @@ def status_cmd(name: str | None, as_json: bool) -> None:
         click.echo(json.dumps(clusters, indent=1))
         return
     for c in clusters:
-        click.echo(f"{c['name']}: {c.get('subnet', '?')} {c['status']}")
+        limits = c.get("links")
+        shown = f" links {limits['rate_bps'] / 1e6:g} Mbit/s" if limits else ""
+        shown += f" +{limits['delay_ms']:g} ms" if limits and limits.get("delay_ms") else ""
+        click.echo(f"{c['name']}: {c.get('subnet', '?')} {c['status']}{shown}")
         click.echo(table([{k: str(v) for k, v in n.items()} for n in c["nodes"]]), nl=False)
     if not clusters:
         click.echo("no simulated clusters")

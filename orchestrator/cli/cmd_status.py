@@ -35,7 +35,36 @@ def command(job: Optional[str], as_json: bool, watch: bool) -> None:
     status = attach.reattach(jd)
     if status is None:
         raise click.ClickException(f"job {jd.job_id} has no status yet")
+    slurm = _slurm_view(jd)
     if as_json:
-        click.echo(json.dumps(status.to_dict(), indent=1, sort_keys=True, default=str))
+        data = status.to_dict()
+        if slurm is not None:
+            data["slurm"] = slurm
+        click.echo(json.dumps(data, indent=1, sort_keys=True, default=str))
     else:
         make_console().print(render(status))
+        if slurm is not None:
+            reason = f" ({slurm['reason']})" if slurm["reason"] not in ("None", "") else ""
+            click.echo(f"slurm job {slurm['job_id']}: {slurm['state']}{reason} on {slurm['nodes'] or '-'}"
+                       f"{'' if slurm['owned'] else ' (your allocation: left running)'}")  # fmt: skip
+
+
+def _slurm_view(jd) -> Optional[dict]:
+    """The Slurm job holding a Slurm job's nodes, as Slurm reports it now (None: not on Slurm)."""
+    from orchestrator.slurm.backend import route_of, slurm_job
+    from orchestrator.slurm.hostlist import compress
+
+    nodes = jd.record().nodes
+    route = route_of(nodes)
+    if route is None:
+        return None
+    try:
+        sj = slurm_job(nodes)
+    except Exception as exc:  # the login host is unreachable: say so, keep our own status
+        return {"job_id": route.slurm_job, "state": "UNKNOWN", "reason": str(exc).splitlines()[0],
+                "nodes": "", "owned": route.owned}  # fmt: skip
+    if sj is None:
+        return {"job_id": route.slurm_job, "state": "GONE", "reason": "no longer known to Slurm", "nodes": "",
+                "owned": route.owned}  # fmt: skip
+    return {"job_id": sj.job_id, "state": sj.state, "reason": sj.reason, "nodes": compress(list(sj.nodes)),
+            "time_limit": sj.time_limit, "owned": route.owned}  # fmt: skip

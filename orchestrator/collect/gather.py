@@ -1,15 +1,14 @@
 """Fetching one job's files from every node in parallel: one tar stream per node, unpacked locally.
 
 ``node_request`` says what to take from a node (from the job record and, when present, the plan
-copy); ``node_pack.py`` runs there, read-only, and answers the archive on stdout; ``fetch_node``
-unpacks it into ``<out>/<job>/<host>/`` (``layout``). A node that cannot be reached is reported,
-the others are still collected.
+copy); ``node_pack.py`` runs there, read-only, and streams the archive on stdout; ``fetch_node``
+copies the stream piece by piece into a file beside the host folder (never whole in memory), then
+unpacks it into ``<out>/<job>/<host>/`` (``layout``). A node that cannot be reached is reported, the
+others are still collected.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 import json
 import posixpath
@@ -18,19 +17,24 @@ import tarfile
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
-from orchestrator.agent import node_devices
+from orchestrator.agent.node import devices as node_devices
 from orchestrator.collect import layout, node_pack
+from orchestrator.errors import TransportError
 from orchestrator.inventory.model import NodeSpec
 from orchestrator.jobs.state import JobRecord, ProcessRef
 from orchestrator.plan.model import NodePlan
-from orchestrator.transport import Transport
+from orchestrator.transport import Stream, Transport
 
 NODE_SOURCE = Path(node_pack.__file__).read_text(encoding="utf-8")
 PLOG_ENV = "ASCEND_PROCESS_LOG_PATH"
 HCCN_QUERIES = ("link", "ip", "net_health")
 TOOLS = ("npu-smi", "hccn_tool")  # looked for on PATH, then where Ascend installs them (node_devices)
+MAX_FILE_BYTES = 64 << 20  # a bigger file is cut to its last bytes
+MAX_NODE_BYTES = 2 << 30  # the files packed from one node; what would pass it is left out and listed
+READ_CHUNK = 1 << 20
+MAX_NOISE = 1 << 20  # shell start-up output tolerated before the archive's marker line
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,8 @@ class NodeCollect:
     unreadable: tuple[str, ...] = ()  # "<node path>: <why>"
     tools_missing: tuple[str, ...] = ()  # tools not installed on the node (npu-smi, hccn_tool)
     skipped_old: int = 0  # files outside the job's run window (earlier jobs' logs)
+    left_out: tuple[str, ...] = ()  # "<node path> (<size> bytes)": over the node's total cap
+    max_node_bytes: int = 0  # that cap
 
     @property
     def ok(self) -> bool:
@@ -69,8 +75,8 @@ def _job_folders(procs: list[ProcessRef], plan_node: Optional[NodePlan]) -> tupl
     return common, common
 
 
-def node_request(record: JobRecord, spec: NodeSpec, plan_node: Optional[NodePlan],
-                 max_file_bytes: int = 64 << 20) -> dict[str, Any]:  # fmt: skip
+def node_request(record: JobRecord, spec: NodeSpec, plan_node: Optional[NodePlan], max_file_bytes: int = MAX_FILE_BYTES,
+                 max_node_bytes: int = MAX_NODE_BYTES) -> dict[str, Any]:  # fmt: skip
     """The JSON request ``node_pack`` answers for ``spec``'s node."""
     host, job_id = spec.host, record.job_id
     agent_dir = record.agent(host)[1]
@@ -102,27 +108,43 @@ def node_request(record: JobRecord, spec: NodeSpec, plan_node: Optional[NodePlan
         "commands": [{"arc": layout.snapshot_name(c), "argv": c} for c in commands],
         "tool_places": {t: node_devices.tool_places(t, getattr(spec, "ascend_root", None)) for t in TOOLS},
         "max_file_bytes": max_file_bytes,
+        "max_total_bytes": max_node_bytes,
         "disks": [job_dir, agent_dir],
     }
 
 
-def decode_answer(stdout: str) -> bytes:
-    """The archive between the marker lines of ``node_pack``'s output; ValueError if absent or damaged."""
-    begin, end = stdout.rfind(node_pack.BEGIN), stdout.rfind(node_pack.END)
-    if begin < 0 or end < begin:
-        raise ValueError("no archive in the node's answer")
-    try:
-        return base64.b64decode(stdout[begin + len(node_pack.BEGIN) : end].strip(), validate=True)
-    except binascii.Error as exc:
-        raise ValueError(f"damaged archive in the node's answer: {exc}") from None
+def receive_archive(stream: Stream, path: Path, timeout: float, limit: int) -> int:
+    """Copy the archive after ``node_pack``'s marker line from ``stream`` into ``path``, piece by piece;
+    its size. ValueError when no marker comes or the archive passes ``limit`` bytes."""
+    marker = f"\n{node_pack.BEGIN}\n".encode()
+    head = bytearray(b"\n")
+    while (at := head.find(marker)) < 0:
+        chunk = stream.read(READ_CHUNK, timeout)
+        if not chunk:
+            raise NoArchive("no archive in the node's answer")
+        if len(head) > MAX_NOISE:
+            raise ValueError(f"no archive marker in the first {MAX_NOISE} bytes of the node's answer")
+        head += chunk
+    size = 0
+    with open(path, "wb") as f:
+        chunk = bytes(head[at + len(marker) :])
+        while chunk:
+            size += len(chunk)
+            if size > limit:
+                raise ValueError(f"the node's archive passed {limit} bytes: stopped")
+            f.write(chunk)
+            chunk = stream.read(READ_CHUNK, timeout)
+    return size
 
 
-def unpack(data: bytes, dest: Path) -> dict[str, Any]:
-    """Extract the archive into ``dest`` (replacing an earlier collection there); its manifest."""
+def unpack(archive: Union[Path, bytes], dest: Path) -> dict[str, Any]:
+    """Extract the archive (a file, or bytes) into ``dest`` (replacing an earlier collection there);
+    its manifest."""
     dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", dir=dest.parent))
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        src = io.BytesIO(archive) if isinstance(archive, bytes) else None
+        with tarfile.open(name=None if src else archive, fileobj=src, mode="r:gz") as tar:
             tar.extractall(tmp, filter="data")  # no absolute paths, no '..', no links out
         manifest = json.loads((tmp / layout.MANIFEST).read_text(encoding="utf-8"))
         if dest.exists():
@@ -134,35 +156,59 @@ def unpack(data: bytes, dest: Path) -> dict[str, Any]:
     return manifest
 
 
+class NoArchive(ValueError):
+    """The node's output ended without the archive's marker line (its stderr says why)."""
+
+
+def _stream_to_file(
+    t: Transport, python: str, request: dict[str, Any], archive: Path, timeout: float
+) -> None:
+    """Run ``node_pack`` and store its archive in ``archive`` (ValueError naming the node's failure)."""
+    limit = int(request.get("max_total_bytes") or MAX_NODE_BYTES) + (256 << 20)  # tar and gzip overhead
+    with t.open_stream([python, "-c", NODE_SOURCE, json.dumps(request, sort_keys=True)], bulk=True) as stream:
+        try:
+            receive_archive(stream, archive, timeout, limit)
+        except NoArchive as exc:
+            end = stream.wait(timeout)  # its output ended: nothing more to read
+            raise NoArchive(f"{exc} (exited {end.exit_code}): {_tail(end.stderr)}") from None
+        end = stream.wait(timeout)
+        if end.exit_code != 0:
+            raise ValueError(f"exited {end.exit_code}: {_tail(end.stderr)}")
+
+
+def _tail(stderr: bytes) -> str:
+    return " | ".join(stderr.decode(errors="replace").strip().splitlines()[-3:]) or "no stderr"
+
+
 def fetch_node(
     t: Transport, python: str, request: dict[str, Any], dest: Path, timeout: float = 600
 ) -> NodeCollect:
-    """Run ``node_pack`` on the node behind ``t`` and unpack its archive into ``dest``."""
-    res = t.run(
-        [python, "-c", NODE_SOURCE, json.dumps(request, sort_keys=True)], timeout=timeout, check=False
-    )
+    """Run ``node_pack`` on the node behind ``t``, stream its archive to a file, unpack it into ``dest``."""
+    dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    archive = dest.parent / f".{dest.name}.tar.gz"
     try:
-        if res.exit_code != 0:
-            raise ValueError(f"exited {res.exit_code}")
-        data = decode_answer(res.stdout)
-        manifest = unpack(data, dest)
-    except (ValueError, tarfile.TarError, OSError) as exc:
-        tail = " | ".join(res.stderr.strip().splitlines()[-3:])
-        return NodeCollect(t.host, None, f"collecting failed: {exc}" + (f": {tail}" if tail else ""))
+        _stream_to_file(t, python, request, archive, timeout)
+        size = archive.stat().st_size
+        manifest = unpack(archive, dest)
+    except (ValueError, tarfile.TarError, OSError, TransportError) as exc:
+        return NodeCollect(t.host, None, f"collecting failed: {exc}")
+    finally:
+        archive.unlink(missing_ok=True)
     files, tools = tuple((f["path"], f["arc"]) for f in manifest["files"]), manifest["commands"]
     return NodeCollect(
-        host=t.host, dir=dest, files=files, archive_bytes=len(data),
+        host=t.host, dir=dest, files=files, archive_bytes=size,
         truncated=tuple(f["path"] for f in manifest["files"] if f["truncated"]),
         unreadable=tuple(f"{e['path']}: {e['error']}" for e in manifest["errors"])
         + tuple(f"{' '.join(c['argv'])}: {c['error']}" for c in tools if c["error"] not in ("", "not found")),
         tools_missing=tuple(sorted({c["argv"][0] for c in tools if c["error"] == "not found"})),
         skipped_old=int(manifest["skipped_outside_window"]),
+        left_out=tuple(f"{e['path']} ({e['size']} bytes)" for e in manifest.get("left_out", [])),
+        max_node_bytes=int(manifest.get("max_total_bytes", 0)),
     )  # fmt: skip
 
 
-def gather(
-    record: JobRecord, plans: dict[str, NodePlan], root: Path, fan: Any, timeout: float = 600
-) -> dict[str, NodeCollect]:
+def gather(record: JobRecord, plans: dict[str, NodePlan], root: Path, fan: Any, timeout: float = 600,
+           max_node_bytes: int = MAX_NODE_BYTES) -> dict[str, NodeCollect]:  # fmt: skip
     """Collect every node of ``record`` at once through ``fan`` (``JobNodes.fan``); per-host outcomes.
 
     ``plans`` maps host -> that node's plan (empty when the job has no plan copy).
@@ -171,7 +217,7 @@ def gather(
 
     def one(t: Transport) -> NodeCollect:
         spec = specs[t.host]
-        request = node_request(record, spec, plans.get(t.host))
+        request = node_request(record, spec, plans.get(t.host), max_node_bytes=max_node_bytes)
         return fetch_node(t, spec.python, request, layout.host_dir(root, t.host), timeout)
 
     res = fan(one)

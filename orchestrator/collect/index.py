@@ -196,6 +196,8 @@ def _node(record: JobRecord, host: str, c: NodeCollect, root: Path) -> _Node:
     notes = [f"cut to its last bytes: {p}" for p in c.truncated] + [f"unreadable: {u}" for u in c.unreadable]
     notes += [f"tool not available: {t}" for t in c.tools_missing]
     notes += [f"{c.skipped_old} file(s) of earlier runs skipped"] if c.skipped_old else []
+    cap = f"{c.max_node_bytes / (1 << 20):.0f} MiB" if c.max_node_bytes else "the"
+    notes += [f"left out (over {cap} per-node cap): {p}" for p in c.left_out]
     agent_state = state.get("state", "unknown") if state else "unknown"
     entry = NodeEntry(host, c.ok, c.error, _rel(c.dir, root), len(c.files), c.archive_bytes, agent_state,
                       npu_summary(c), tuple(notes))  # fmt: skip

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional, Union
 
 from orchestrator.collect import layout
-from orchestrator.collect.gather import NodeCollect, gather
+from orchestrator.collect.gather import MAX_NODE_BYTES, NodeCollect, gather
 from orchestrator.collect.index import CauseEntry, Index, build_index, write_index
 from orchestrator.collect.lossplot import plot_losses, read_loss
 from orchestrator.jobs.events import append_event
@@ -80,13 +80,15 @@ def _loss_plot(ix: Index, root: Path) -> Optional[Path]:
 
 
 def collect_job_logs(job: Union[str, JobDir, None] = None, out_dir: Optional[Path] = None, *,
-                     nodes: Optional[JobNodes] = None, timeout: float = 600) -> CollectResult:  # fmt: skip
+                     nodes: Optional[JobNodes] = None, timeout: float = 600,
+                     max_node_bytes: int = MAX_NODE_BYTES) -> CollectResult:  # fmt: skip
     """Collect ``job`` (an id, a unique prefix/suffix, a JobDir; None: the latest) into ``<out_dir>/<job>/``.
 
     From every node at once: rank and scheduler logs, the agent's records, CANN plogs, rendered
     configs, the rank table and npu-smi/hccn_tool snapshots; from here: the job's state and plan.
     Then ``INDEX.md``/``index.json`` (root cause and error lines) and ``loss.png``. ``nodes`` reuses
-    open connections (the monitor's). Nothing on the nodes is changed.
+    open connections (the monitor's). Nothing on the nodes is changed. ``max_node_bytes`` caps what is
+    taken from one node's files (what would pass it is left out and listed in INDEX.md).
     """
     jd = job if isinstance(job, JobDir) else resolve_job(job)
     record, status = jd.record(), jd.status()
@@ -99,7 +101,7 @@ def collect_job_logs(job: Union[str, JobDir, None] = None, out_dir: Optional[Pat
     own = nodes is None
     nodes = nodes or JobNodes(record.nodes)
     try:
-        collected = gather(record, plans, root, nodes.fan, timeout)
+        collected = gather(record, plans, root, nodes.fan, timeout, max_node_bytes)
     finally:
         if own:
             nodes.close()

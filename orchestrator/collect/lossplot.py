@@ -1,6 +1,6 @@
 """The loss curve of a job: every rank's MindFormers loss lines, one PNG (matplotlib, Agg backend).
 
-Loss lines are read with the node agent's own parser (``node_agent.parse_progress``), so the plot
+Loss lines are read with the node agent's own parser (``agent.node.progress.parse_progress``), so the plot
 and the live table agree on what a step and a loss are.
 """
 
@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Iterable, Mapping, Optional, Sequence
 
-from orchestrator.agent.node_agent import parse_progress
+from orchestrator.agent.node.progress import parse_progress
 
 Points = list[tuple[int, float]]
 _MARK = "step:["

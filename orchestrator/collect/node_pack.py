@@ -1,9 +1,10 @@
-"""Node side of ``collect-logs``: pack one job's files and tool snapshots into a tar.gz on stdout.
+"""Node side of ``collect-logs``: stream one job's files and tool snapshots as a tar.gz on stdout.
 
 Sent as source (``python -c``) with one JSON request argument; runs on the node's Python (3.9+, stdlib
-only) and only ever reads on the node: nothing is written, moved or deleted there. The archive is
-base64 between ``BEGIN``/``END`` marker lines, so shell start-up noise cannot corrupt it, and a node
-whose disk is full can still be collected. Request keys:
+only) and only ever reads on the node: nothing is written, moved or deleted there, so a node whose
+disk is full can still be collected. The output is a ``BEGIN`` marker line (shell start-up noise
+before it is ignored), then the raw tar.gz, written as it is built: no archive is ever held whole in
+memory, here or on the controller. Request keys:
 
 - ``entries``: ``[{"arc", "path", "window", "optional"}]``: a file or folder to pack under the archive
   name ``arc``; with ``window`` only files modified while the job ran (earlier runs' logs are skipped);
@@ -12,18 +13,20 @@ whose disk is full can still be collected. Request keys:
   (``$ASCEND_PROCESS_LOG_PATH`` or ``~/ascend/log``), time-windowed, under ``plog/default``;
 - ``state``: the agent's ``state.json`` of the job (its start and end times give the window);
   ``since``: the window start when there is no state (the controller's job creation time);
-- ``commands``: ``[{"arc", "argv"}]`` run now (``npu-smi info``, ``hccn_tool ...``), one at a time (the
-  Ascend tools must not run concurrently), output packed; ``tool_places``: ``{tool: [path, ...]}`` where a
-  tool not on PATH is looked for (hccn_tool: ``<ascend root>/driver/tools/``, /usr/local/Ascend/...);
+- ``commands``: ``[{"arc", "argv"}]`` run now (``npu-smi info``, ``hccn_tool ...``), strictly one at a
+  time (the Ascend tools must not run concurrently), output packed; ``tool_places``: ``{tool: [path,
+  ...]}`` where a tool not on PATH is looked for (hccn_tool: ``<ascend root>/driver/tools/``, ...);
 - ``max_file_bytes``: larger files are cut to their last bytes (errors are at the end);
+- ``max_total_bytes``: the cap on the bytes packed from this node's files; a file that would pass it
+  is left out whole and listed (``left_out`` in the manifest);
 - ``disks``: folders whose free space goes into ``node.json`` (a full disk is a common cause).
 
-The archive holds ``MANIFEST.json`` (what was packed, skipped, cut, failed) and ``node.json``.
+The archive holds ``MANIFEST.json`` (what was packed, skipped, cut, left out, failed) and ``node.json``.
 """
 
 from __future__ import annotations
 
-import base64
+import gzip
 import io
 import json
 import os
@@ -34,9 +37,11 @@ import subprocess
 import sys
 import tarfile
 import time
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, BinaryIO, Dict, List, Optional, Tuple
 
-BEGIN, END = "ORCHESTRATE-COLLECT-BEGIN", "ORCHESTRATE-COLLECT-END"
+BEGIN = "ORCHESTRATE-COLLECT-BEGIN"
+COMPRESS_LEVEL = 1  # logs shrink well already at 1; higher levels cost the node's CPU for little
+DEFAULT_TOTAL = 2 << 30  # bytes packed from one node's files unless the request says otherwise
 SLACK_S = 30.0  # clock and flush slack around the job's run window
 ENV_PREFIXES = ("ASCEND_", "HCCL_", "MS_", "RANK_", "DEVICE_", "LD_LIBRARY_PATH", "PATH", "PYTHONPATH")
 
@@ -71,15 +76,32 @@ def walk(path: str) -> List[Tuple[str, str]]:
     return out
 
 
-class Packer:
-    """Adds files to one in-memory tar.gz, once each, and keeps the manifest."""
+class _Exactly:
+    """Reads ``size`` bytes of ``f``: zeros if the file shrank meanwhile (``short`` says so)."""
 
-    def __init__(self, max_bytes: int):
-        self.buf = io.BytesIO()
-        self.tar = tarfile.open(fileobj=self.buf, mode="w:gz", compresslevel=6)
-        self.max_bytes = max_bytes
+    def __init__(self, f: BinaryIO, size: int):
+        self.f, self.left, self.short = f, size, False
+
+    def read(self, n: int = -1) -> bytes:
+        n = self.left if n < 0 else min(n, self.left)
+        data = self.f.read(n) if n else b""
+        if len(data) < n:
+            self.short = True
+            data += bytes(n - len(data))
+        self.left -= len(data)
+        return data
+
+
+class Packer:
+    """Streams files into one tar.gz on ``out``, once each, within a total cap, and keeps the manifest."""
+
+    def __init__(self, out: BinaryIO, max_bytes: int, max_total: int):
+        self.gz = gzip.GzipFile(fileobj=out, mode="wb", compresslevel=COMPRESS_LEVEL, mtime=0)
+        self.tar = tarfile.open(fileobj=self.gz, mode="w|")  # a stream: written as it is built
+        self.max_bytes, self.max_total, self.total = max_bytes, max_total, 0
         self.seen: set = set()
-        self.manifest: Json = {"files": [], "errors": [], "skipped_outside_window": 0, "commands": []}
+        self.manifest: Json = {"files": [], "errors": [], "skipped_outside_window": 0, "commands": [],
+                               "left_out": [], "max_total_bytes": max_total}  # fmt: skip
 
     def add_bytes(self, arc: str, data: bytes, mtime: float) -> None:
         info = tarfile.TarInfo(arc)
@@ -95,16 +117,23 @@ class Packer:
             if window and not window[0] <= st.st_mtime <= window[1]:
                 self.manifest["skipped_outside_window"] += 1
                 return
+            size = min(st.st_size, self.max_bytes)
+            if self.total + size > self.max_total:
+                self.manifest["left_out"].append({"path": path, "arc": arc, "size": st.st_size})
+                return
             with open(path, "rb") as f:
-                f.seek(max(0, st.st_size - self.max_bytes))
-                data = f.read(self.max_bytes)
+                f.seek(st.st_size - size)
+                info = tarfile.TarInfo(arc)
+                info.size, info.mtime, info.mode = size, int(st.st_mtime), 0o600
+                body = _Exactly(f, size)
+                self.tar.addfile(info, body)  # copied in pieces: never the whole file in memory
         except OSError as e:
             self.manifest["errors"].append({"path": path, "error": e.strerror or str(e)})
             return
         self.seen.add(key)
-        self.add_bytes(arc, data, st.st_mtime)
+        self.total += size
         self.manifest["files"].append({"arc": arc, "path": path, "size": st.st_size, "mtime": st.st_mtime,
-                                       "truncated": st.st_size > len(data)})  # fmt: skip
+                                       "truncated": st.st_size > size, "shrank": body.short})  # fmt: skip
 
     def add_tree(self, path: str, arc: str, window: Optional[Tuple[float, float]], optional: bool) -> None:
         if not os.path.exists(path):
@@ -114,11 +143,11 @@ class Packer:
         for full, rel in walk(path):
             self.add_file(full, f"{arc}/{rel}" if rel else arc, window)
 
-    def close(self) -> bytes:
+    def close(self) -> None:
         data = json.dumps(self.manifest, indent=1, sort_keys=True).encode()
         self.add_bytes("MANIFEST.json", data, time.time())
         self.tar.close()
-        return self.buf.getvalue()
+        self.gz.close()  # the gzip trailer; ``out`` stays open
 
 
 def find_tool(name: str, places: List[str]) -> Optional[str]:
@@ -160,11 +189,19 @@ def node_facts(now: float, disks: List[str]) -> Json:
             "platform": platform.platform(), "env": dict(sorted(env.items())), "disk": usage}  # fmt: skip
 
 
-def pack(request: Json) -> bytes:
-    """The archive answering ``request`` (see the module docstring)."""
+def pack(request: Json, out: BinaryIO) -> None:
+    """Write the archive answering ``request`` (see the module docstring) to ``out``."""
     now = time.time()
     window = run_window(request, now)
-    packer = Packer(int(request.get("max_file_bytes") or 64 << 20))
+    packer = Packer(out, int(request.get("max_file_bytes") or 64 << 20),
+                    int(request.get("max_total_bytes") or DEFAULT_TOTAL))  # fmt: skip
+    commands, places = request.get("commands", []), request.get("tool_places") or {}
+    for c in commands:  # one at a time, each to its end: the Ascend tools must not overlap
+        r = run_command(c["argv"], places=places.get(c["argv"][0]))
+        if r["exit_code"] is not None:
+            packer.add_bytes(c["arc"], r["output"].encode(), now)
+        kept = {k: r[k] for k in ("argv", "exit_code", "error")}
+        packer.manifest["commands"].append(dict(kept, arc=c["arc"]))
     entries = list(request.get("entries", []))
     if request.get("plog_default"):
         plog = os.environ.get("ASCEND_PROCESS_LOG_PATH") or os.path.expanduser("~/ascend/log")
@@ -172,27 +209,16 @@ def pack(request: Json) -> bytes:
             entries.append({"arc": "plog/default", "path": plog, "window": True, "optional": True})
     for e in entries:
         packer.add_tree(e["path"], e["arc"], window if e.get("window") else None, bool(e.get("optional")))
-    commands, places = request.get("commands", []), request.get("tool_places") or {}
-    results = [run_command(c["argv"], places=places.get(c["argv"][0])) for c in commands]
-    for c, r in zip(commands, results):
-        if r["exit_code"] is not None:
-            packer.add_bytes(c["arc"], r["output"].encode(), now)
-        kept = {k: r[k] for k in ("argv", "exit_code", "error")}
-        packer.manifest["commands"].append(dict(kept, arc=c["arc"]))
     packer.manifest["window"] = list(window)
     facts = node_facts(now, request.get("disks", []))
     packer.add_bytes("node.json", json.dumps(facts, indent=1, sort_keys=True).encode(), now)
-    return packer.close()
+    packer.close()
 
 
 def main(argv: List[str]) -> int:
-    data = pack(json.loads(argv[0]))
-    out = sys.stdout
-    out.write(f"\n{BEGIN}\n")
-    encoded = base64.b64encode(data).decode()
-    for i in range(0, len(encoded), 1 << 20):
-        out.write(encoded[i : i + (1 << 20)])
-    out.write(f"\n{END}\n")
+    out = sys.stdout.buffer
+    out.write(f"\n{BEGIN}\n".encode())
+    pack(json.loads(argv[0]), out)
     out.flush()
     return 0
 

@@ -11,7 +11,7 @@ import re
 from typing import Any, Callable, Iterable, Optional, Sequence
 
 from orchestrator.errors import Problem
-from orchestrator.inventory.load import Located, child_path
+from orchestrator.inventory.located import Located, child_path
 
 _PARENT = re.compile(r"(.*)(?:\.[^.\[\]]+|\[\d+\])$")
 

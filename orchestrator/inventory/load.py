@@ -8,7 +8,6 @@ PyYAML's composer gives nodes with marks; we walk them ourselves so every value 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -16,26 +15,12 @@ import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from orchestrator.errors import InputError, Problem
+from orchestrator.inventory.located import Located, child_path
 from orchestrator.inventory.model import Inventory
+from orchestrator.inventory.validate import build_inventory
 
 SYNTAX_FIELD = "(yaml)"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
-@dataclass
-class Located:
-    """Plain YAML data plus the 1-based line of each field path ("" is the document)."""
-
-    data: Any
-    lines: dict[str, int] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-
-
-def child_path(parent: str, key: Union[str, int]) -> str:
-    """``cluster`` + ``ssh`` -> ``cluster.ssh``; ``nodes`` + 2 -> ``nodes[2]``."""
-    if isinstance(key, int):
-        return f"{parent}[{key}]"
-    return f"{parent}.{key}" if parent else key
 
 
 def _syntax_problem(source: str, text: str, exc: yaml.YAMLError) -> Problem:
@@ -133,8 +118,6 @@ def parse_inventory(text: str, source: str, base_dir: Optional[os.PathLike] = No
     ``base_dir`` resolves relative controller paths (ssh key, known_hosts, simulated_hardware);
     without it they must be absolute.
     """
-    from orchestrator.inventory.validate import build_inventory
-
     located = read_yaml(text, source)
     return build_inventory(located, source, None if base_dir is None else Path(base_dir))
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from orchestrator.inventory.profiles import HardwareProfile, get_profile
+from orchestrator.slurm.settings import SlurmInventory, SlurmRoute
 
 Pairs = tuple[tuple[str, str], ...]
 DEFAULT_ASCEND_ROOT = "/usr/local/Ascend"  # CANN's install root for root; a non-root install: ~/Ascend
@@ -31,7 +32,13 @@ class SshSettings:
 
     ``key`` and ``known_hosts`` are controller paths: ``~`` is expanded and a relative path is taken
     relative to the inventory file's folder. ``key`` None means the SSH agent / default keys;
-    ``known_hosts`` None means ``~/.ssh/known_hosts``. Host keys are always checked.
+    ``known_hosts`` None means ``~/.ssh/known_hosts``. Host keys are always checked, at every hop.
+
+    ``proxy_jump`` is the jump host chain to go through, first hop first, each ``[user@]host[:port]``
+    (a hop without user/port uses ``user``/``port``; ``key`` and ``known_hosts`` apply to every hop).
+    ``config`` is an OpenSSH client config file (controller path) whose Host entries are applied to
+    the node and to each jump host: HostName, User, Port, IdentityFile and ProxyJump; keys written in
+    the inventory (``written``: their names) win over the config's.
     """
 
     user: str = "root"
@@ -39,6 +46,9 @@ class SshSettings:
     key: Optional[str] = None
     known_hosts: Optional[str] = None
     connect_timeout: float = 10.0
+    proxy_jump: tuple[str, ...] = ()
+    config: Optional[str] = None
+    written: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -53,7 +63,8 @@ class NodeSpec:
     ``local`` nodes are this machine, reached without SSH. ``super_pod_id`` is used only by rank
     table version 1.2. ``ascend_root`` is the node's Ascend install root (CANN's toolkit under
     ``<root>/ascend-toolkit``, the driver under ``<root>/driver``; ``/usr/local/Ascend`` by default on
-    Ascend profiles), None on the ``cpu`` profile unless the inventory names one.
+    Ascend profiles), None on the ``cpu`` profile unless the inventory names one. ``slurm``: set on the
+    nodes of a Slurm allocation (never written in an inventory): commands reach them as job steps.
     """
 
     host: str
@@ -67,6 +78,7 @@ class NodeSpec:
     local: bool = False
     super_pod_id: Optional[str] = None
     ascend_root: Optional[str] = None
+    slurm: Optional[SlurmRoute] = None  # reached as Slurm job steps (scheduler: slurm), not over SSH
 
     @property
     def device_count(self) -> int:
@@ -113,6 +125,8 @@ class ClusterSettings:
     launch_mode: str = "auto"
     simulated_hardware: Optional[str] = None
     ascend_root: Optional[str] = None
+    scheduler: str = "ssh"  # ssh: the node list | slurm: Slurm gives the nodes (``slurm``)
+    slurm: Optional[SlurmInventory] = None
 
     @property
     def hardware(self) -> HardwareProfile:

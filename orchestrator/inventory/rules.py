@@ -14,6 +14,7 @@ from typing import Optional, Sequence
 from orchestrator.inventory.fields import Checker
 from orchestrator.inventory.model import ClusterSettings, NodeSpec
 from orchestrator.inventory.profiles import HardwareProfile
+from orchestrator.transport.jump import parse_jump
 
 _LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)")
 
@@ -183,3 +184,28 @@ def _unique(c: Checker, nodes: Sequence[NodeSpec], key: str, values, fix: str) -
                 c.add(path, f"{value!r} duplicates {first[value]}", fix)
             else:
                 first[value] = path
+
+
+def jump_chain(c: Checker, value: object, path: str) -> tuple[str, ...]:
+    """``ssh.proxy_jump``: a ``-J`` style string (comma-separated hops, ``none``) or a list of hops;
+    each hop ``[user@]host[:port]``. Returns the hops as written, first hop first."""
+    if isinstance(value, str):
+        items = [] if value.strip().lower() in ("", "none") else value.split(",")
+    elif isinstance(value, list):
+        items = value
+    else:
+        c.add(
+            path, f"expected a string or a list of jump hosts, got {value!r}", 'write e.g. "admin@login:22"'
+        )
+        return ()
+    hops = []
+    for i, item in enumerate(items):
+        at = path if isinstance(value, str) else f"{path}[{i}]"
+        if not isinstance(item, str):
+            c.add(at, f"expected a jump host string, got {item!r}", "quote it: admin@login:22")
+            continue
+        try:
+            hops.append(str(parse_jump(item)))
+        except ValueError as exc:
+            c.add(at, f"bad jump host: {exc}", "write [user@]host[:port], e.g. admin@login.example.com:2222")
+    return tuple(hops)

@@ -6,7 +6,9 @@ The format (every key; ``inventories/README.md`` has examples)::
       name: demo                  # required
       profile: cpu                # required: atlas-800t-a2-64g | atlas-800-32g | cpu
       ssh: {user: root, port: 22, key: ~/.ssh/id_ed25519, known_hosts: ~/.ssh/known_hosts,
-            connect_timeout: 10}  # all optional; key/known_hosts are controller paths
+            connect_timeout: 10,  # all optional; key/known_hosts/config are controller paths
+            proxy_jump: "admin@login.example.com:2222,10.0.0.254",  # jump hosts (or a list; none)
+            config: ~/.ssh/config}  # apply this OpenSSH config (Host aliases, ProxyJump, ...)
       workdir: /data/orchestrate  # required: node work folder (absolute)
       python: /usr/bin/python3    # required: node Python (absolute; "{controller_python}" = ours)
       env: {NAME: value}          # extra environment of every rank
@@ -16,6 +18,9 @@ The format (every key; ``inventories/README.md`` has examples)::
       simulated_hardware: path    # simulated clusters only (controller path)
       ascend_root: /usr/local/Ascend  # Ascend install root (CANN set_env.sh, driver); default
                                   # /usr/local/Ascend on Ascend profiles, none on cpu
+      scheduler: ssh              # ssh (the node list) | slurm (Slurm gives the nodes; `nodes:` optional)
+      slurm: {login: local, nodes: 2, partition: npu, account, qos, time_limit: "12:00:00",
+              gres: npu, job_id, exclusive: true}  # scheduler slurm only (orchestrator/slurm/inventory.py)
     job:                          # optional defaults for task options
       model: 13b                  # preset (13b, tiny) or path to a model_config YAML
       tokenizer, train_dataset, eval_dataset, load_checkpoint: paths; output_dir: output
@@ -41,7 +46,7 @@ from typing import Any, Optional
 
 from orchestrator.errors import InputError
 from orchestrator.inventory.fields import Checker
-from orchestrator.inventory.load import Located, child_path
+from orchestrator.inventory.located import Located, child_path
 from orchestrator.inventory.model import (
     DEFAULT_ASCEND_ROOT,
     ClusterSettings,
@@ -57,7 +62,9 @@ from orchestrator.inventory.rules import (
     check_devices,
     check_host,
     check_node_path,
+    jump_chain,
 )
+from orchestrator.slurm import inventory as slurm_inventory
 
 ROOT_KEYS = ("cluster", "job", "nodes")
 CLUSTER_KEYS = (
@@ -72,8 +79,10 @@ CLUSTER_KEYS = (
     "launch_mode",
     "simulated_hardware",
     "ascend_root",
+    "scheduler",
+    "slurm",
 )
-SSH_KEYS = ("user", "port", "key", "known_hosts", "connect_timeout")
+SSH_KEYS = ("user", "port", "key", "known_hosts", "connect_timeout", "proxy_jump", "config")
 JOB_KEYS = ("model", "tokenizer", "train_dataset", "eval_dataset", "load_checkpoint", "output_dir", "set")
 NODE_KEYS = (
     "host",
@@ -96,16 +105,25 @@ CONTROLLER_PYTHON = "{controller_python}"
 def build_inventory(located: Located, source: str, base_dir: Optional[Path]) -> Inventory:
     """Check everything, then return the inventory or raise InputError with all problems."""
     c = Checker(located, source)
-    root = c.mapping(located.data, "", ROOT_KEYS, required=("cluster", "nodes"))
+    pre = located.data.get("cluster") if isinstance(located.data, dict) else None
+    slurm_mode = isinstance(pre, dict) and pre.get("scheduler") == "slurm"  # Slurm gives the nodes
+    root = c.mapping(
+        located.data, "", ROOT_KEYS, required=("cluster",) if slurm_mode else ("cluster", "nodes")
+    )
     cluster_raw = c.mapping(
         root.get("cluster"), "cluster", CLUSTER_KEYS, required=("name", "profile", "workdir", "python")
     )
     cluster, profile = _cluster(c, cluster_raw, base_dir)
     job = _job(c, root.get("job"))
     raw_nodes = c.items(root.get("nodes"), "nodes", "nodes")
-    if "nodes" in root and not raw_nodes:
+    if "nodes" in root and not raw_nodes and not slurm_mode:
         c.add("nodes", "no nodes", "list at least one node with its `host`")
     nodes = [_node(c, raw, f"nodes[{i}]", cluster, profile, base_dir) for i, raw in enumerate(raw_nodes)]
+    if cluster.scheduler == "slurm":
+        cluster = dataclasses.replace(cluster, slurm=slurm_inventory.read(c, cluster_raw.get("slurm"),
+                                                                          "cluster.slurm", len(nodes)))  # fmt: skip
+    elif cluster_raw.get("slurm") is not None:
+        c.add("cluster.slurm", "a `slurm:` section without `scheduler: slurm`", "add `scheduler: slurm`")
     check_cluster(c, cluster, nodes, profile)
     if c.problems:
         raise InputError(sorted(c.problems, key=lambda p: (p.line is None, p.line or 0)))
@@ -138,6 +156,7 @@ def _cluster(
         launch_mode=c.choice(m, "launch_mode", "cluster", "auto", LAUNCH_MODES),
         simulated_hardware=_local_path(c, simulated, "cluster.simulated_hardware", base_dir),
         ascend_root=c.string(m, "ascend_root", "cluster"),
+        scheduler=c.choice(m, "scheduler", "cluster", "ssh", slurm_inventory.SCHEDULERS),
     )
     return cluster, profile
 
@@ -146,6 +165,18 @@ def _ssh(c: Checker, raw: Any, path: str, base: SshSettings, base_dir: Optional[
     """``base`` updated by the keys present in ``raw`` (cluster defaults, then node overrides)."""
     m = c.mapping(raw, path, SSH_KEYS)
     key, known_hosts = c.string(m, "key", path), c.string(m, "known_hosts", path)
+    config = c.string(m, "config", path)
+    if config is not None:
+        config = _local_path(c, config, child_path(path, "config"), base_dir)
+        if config and os.path.isabs(config) and not os.path.isfile(config):
+            c.add(
+                child_path(path, "config"), f"no OpenSSH config file at {config}", "give the path of a file"
+            )
+    jumps = (
+        base.proxy_jump
+        if "proxy_jump" not in m
+        else jump_chain(c, m["proxy_jump"], child_path(path, "proxy_jump"))
+    )
     return SshSettings(
         user=c.string(m, "user", path, base.user),
         port=c.integer(m, "port", path, base.port, 1, 65535),
@@ -154,6 +185,9 @@ def _ssh(c: Checker, raw: Any, path: str, base: SshSettings, base_dir: Optional[
         if known_hosts is None
         else _local_path(c, known_hosts, child_path(path, "known_hosts"), base_dir),
         connect_timeout=c.number(m, "connect_timeout", path, base.connect_timeout),
+        proxy_jump=jumps,
+        config=base.config if config is None else config,
+        written=tuple(sorted(set(base.written) | {k for k in m if k in SSH_KEYS})),
     )
 
 

@@ -1,7 +1,7 @@
 """Typed job status: the state machine of a job and what the controller knows of each node and rank.
 
 A ``JobStatus`` is one snapshot (what ``status --json`` prints, what ``status.json`` holds); it is built
-by ``launch.monitor`` from the node agents' answers and converts to JSON and back without loss.
+by ``launch.watcher`` from the node agents' answers and converts to JSON and back without loss.
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from orchestrator.errors import InputError, Problem
 from orchestrator.inventory.model import NodeSpec, SshSettings
 from orchestrator.jobs.events import append_event
 from orchestrator.jobs.model import JobStatus, can_move
+from orchestrator.slurm.settings import SlurmRoute
 
 
 def home() -> Path:
@@ -85,8 +86,9 @@ class JobRecord:
 
         def node(n: dict[str, Any]) -> NodeSpec:
             pairs = tuple(tuple(p) for p in n["env"])
+            route = SlurmRoute(**n["slurm"]) if n.get("slurm") else None
             return NodeSpec(**dict(n, ssh=SshSettings(**n["ssh"]), devices=tuple(n["devices"]),
-                                   device_ips=tuple(n["device_ips"]), env=pairs))  # fmt: skip
+                                   device_ips=tuple(n["device_ips"]), env=pairs, slurm=route))  # fmt: skip
 
         return cls(**dict(
             d, nodes=tuple(node(n) for n in d["nodes"]),

@@ -1,38 +1,61 @@
 """Where the node agent lives on a node, and its verbs run over a transport (``orchestrator.agent.client``).
 
-Layout on a node: ``<workdir>/agent/node_agent.py`` with ``node_devices.py`` and the npu-smi parser
-(``ascend/``) next to it, its state under ``<workdir>/agent/jobs/<job_id>/``, job specs under
-``<workdir>/agent/specs/``. A node whose agent answers another version than this
+Layout on a node: the agent as one zipapp, ``<workdir>/agent/orchestrate-agent-<sha12>.pyz``
+(``orchestrator.agent.bundle``: the name says which build it is, so it is written only when missing),
+its state under ``<workdir>/agent/jobs/<job_id>/``, job specs under ``<workdir>/agent/specs/``. A node whose agent answers another version than this
 controller's is refused (``AgentMismatch``) rather than driven with the wrong verbs.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import shlex
 from typing import Any, Optional, Sequence
 
-from orchestrator.agent import client, node_agent
-from orchestrator.agent.client import AGENT_FILE, AGENT_SIBLINGS, AGENT_VERSION, AgentCommands, AgentMismatch
+from orchestrator.agent import client
+from orchestrator.agent.bundle import agent_bundle
+from orchestrator.agent.client import AGENT_VERSION, AgentCommands, AgentMismatch
+from orchestrator.agent.node import base as node_base
 from orchestrator.errors import RemoteCommandError
 from orchestrator.transport import Transport
 
-__all__ = ["AGENT_FILE", "AGENT_VERSION", "AgentMismatch", "NOT_INSTALLED"]
+__all__ = ["AGENT_VERSION", "AgentMismatch", "NOT_INSTALLED"]
 NOT_INSTALLED = "not-installed"
+_SEPARATOR = "--orchestrate-agent-answer-ends--"
 
 
 def agent_path(workdir: str) -> str:
-    return f"{workdir.rstrip('/')}/agent/node_agent.py"
+    return f"{agent_workdir(workdir)}/{agent_bundle().name}"
 
 
 def agent_workdir(workdir: str) -> str:
     return f"{workdir.rstrip('/')}/agent"
 
 
-def agent_files(workdir: str) -> list[tuple[bytes, str, int]]:
-    """(content, node path, mode) of the agent and what it imports from its folder; the agent last, so
-    that a half-finished staging never leaves a new agent without its modules."""
-    folder = agent_workdir(workdir)
-    files = [(src.read_bytes(), f"{folder}/{rel}", 0o644) for rel, src in sorted(AGENT_SIBLINGS.items())]
-    return files + [(AGENT_FILE.read_bytes(), agent_path(workdir), 0o755)]
+def install_agent(t: Transport, workdir: str) -> bool:
+    """The agent zipapp on the node, written only when missing (one check, then at most one atomic
+    write); True when it was written."""
+    path = agent_path(workdir)
+    if t.run(["test", "-f", path], timeout=30, check=False).exit_code == 0:
+        return False
+    t.put_bytes(agent_bundle().data, path, mode=0o644)
+    return True
+
+
+def stage(t: Transport, python: str, workdir: str, bundle: bytes) -> dict[str, Any]:
+    """Write a job's small files on the node from ``bundle`` (the agent's ``stage`` verb, one round trip);
+    the agent is installed first where it is missing (then it is two more)."""
+    argv = commands(python, workdir).stage()
+    res = t.run(argv, stdin=bundle, timeout=60, check=False)
+    if _missing(res):
+        install_agent(t, workdir)
+        res = t.run(argv, stdin=bundle, timeout=60, check=False)
+    return client.answer(res)
+
+
+def _missing(res: Any) -> bool:
+    """How python says the agent's file is not there."""
+    return res.exit_code == 2 and "can't open file" in res.stderr
 
 
 def commands(python: str, workdir: str) -> AgentCommands:
@@ -43,9 +66,23 @@ def commands(python: str, workdir: str) -> AgentCommands:
 def installed_version(t: Transport, python: str, workdir: str) -> str:
     """The version of the agent installed on the node, or ``NOT_INSTALLED`` (one round trip)."""
     res = t.run(commands(python, workdir).version(), timeout=30, check=False)
-    if res.exit_code == 2 and "can't open file" in res.stderr:  # how python says the script is missing
+    if _missing(res):
         return NOT_INSTALLED
     return str(client.answer(res)["version"])
+
+
+def version_and_jobs(t: Transport, python: str, workdir: str) -> tuple[str, list[dict[str, Any]]]:
+    """The installed agent's version (or ``NOT_INSTALLED``) and the jobs it reports as not finished, in
+    one round trip (``version`` then ``list`` in one shell)."""
+    cmds = commands(python, workdir)
+    script = f"{shlex.join(cmds.version())} && echo {_SEPARATOR} && exec {shlex.join(cmds.list_jobs())}"
+    res = t.run(["sh", "-c", script], timeout=30, check=False)
+    if _SEPARATOR not in res.stdout:  # ``version`` failed: no agent, or not one we can read
+        return (NOT_INSTALLED, []) if _missing(res) else (str(client.answer(res)["version"]), [])
+    first, rest = res.stdout.split(_SEPARATOR, 1)
+    version = str(client.answer(dataclasses.replace(res, stdout=first, exit_code=0))["version"])
+    jobs = client.answer(dataclasses.replace(res, stdout=rest))["jobs"]
+    return version, [j for j in jobs if j["state"] not in client.TERMINAL_STATES]
 
 
 def check_version(t: Transport, python: str, workdir: str) -> None:
@@ -68,7 +105,7 @@ def stop(t: Transport, python: str, workdir: str, job_id: str, grace: float,
          release_wait: Optional[float] = None) -> client.StopResult:  # fmt: skip
     """Stop the job on the node, then wait for its NPUs' release (at most ``release_wait`` s, default the
     job spec's); RemoteCommandError when some of its processes survived."""
-    wait = node_agent.RELEASE_WAIT_S if release_wait is None else release_wait
+    wait = node_base.RELEASE_WAIT_S if release_wait is None else release_wait
     argv = commands(python, workdir).stop(job_id, grace, release_wait)
     return client.parse_stop(t.run(argv, timeout=grace + wait + 60, check=False))
 
@@ -79,7 +116,7 @@ def stop_confirmed(t: Transport, python: str, workdir: str, job_id: str, grace: 
     try:
         return stop(t, python, workdir, job_id, grace, release_wait)
     except RemoteCommandError as exc:
-        if exc.code == node_agent.EXIT_NO_JOB:
+        if exc.code == node_base.EXIT_NO_JOB:
             return client.StopResult(job_id, "absent", {}, ())
         raise
 

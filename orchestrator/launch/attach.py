@@ -12,7 +12,7 @@ from orchestrator.errors import JobFailed
 from orchestrator.jobs.model import JobState, JobStatus
 from orchestrator.jobs.state import JobDir
 from orchestrator.launch.live import follow
-from orchestrator.launch.supervisor import ensure_monitor, monitor_alive
+from orchestrator.launch.watch_process import ensure_monitor, monitor_alive
 
 
 def current(job: JobDir) -> Optional[JobStatus]:

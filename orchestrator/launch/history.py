@@ -8,7 +8,7 @@ from rich.table import Table
 
 from orchestrator.jobs.state import JobDir, list_jobs
 from orchestrator.launch.live import STYLES, fmt_duration
-from orchestrator.launch.supervisor import monitor_alive
+from orchestrator.launch.watch_process import monitor_alive
 
 
 def job_row(job: JobDir) -> dict[str, Any]:

@@ -38,7 +38,7 @@ from orchestrator.launch.start import (
     run_attempt,
     scheduler_port,
 )
-from orchestrator.launch.supervisor import monitor_alive
+from orchestrator.launch.watch_process import monitor_alive
 from orchestrator.plan.model import Plan
 from orchestrator.reshard.strategy_files import node_output_dir
 

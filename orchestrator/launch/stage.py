@@ -1,8 +1,8 @@
 """Staging: everything a node needs before its ranks start, to every node in parallel.
 
 Per node: the model code (a deterministic tarball of the ``iflytekspark`` package, unpacked once into
-``<workdir>/code/<sha256>/``: a node that already holds that hash gets nothing), the agent (with the
-node-side modules it imports: ``node_devices.py`` and the npu-smi parser), the plan's
+``<workdir>/code/<sha256>/``: a node that already holds that hash gets nothing), the agent (one zipapp,
+written only when the node lacks that build: ``agent_rpc.install_agent``), the plan's
 generated files at the paths its transfers name (rendered YAML, rank table in rank-table mode, each
 process's env file, ``commands.sh``), ``<job dir>/env/code_dir`` (the code folder, which
 ``commands.sh`` puts first on PYTHONPATH) and the agent's job spec (with the node's CANN environment).
@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import io
+import json
 import tarfile
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -48,25 +49,8 @@ if not os.path.exists(os.path.join(dest, ".complete")):
 os.remove(tar)
 """
 
+
 # Move the logs of an earlier run of the same plan aside (<log>.<mtime>), so each job's logs are its own.
-_ROTATE = """import os, sys
-for log in sys.argv[1:]:
-    if os.path.exists(log):
-        os.replace(log, "%s.%d" % (log, int(os.path.getmtime(log))))
-"""
-
-# A later attempt of a job: move the agent's record of the attempt before aside (<job>.attempt-<n>), so
-# the agent starts the job id again; the rank logs stay and the new attempt appends to them.
-_NEXT_ATTEMPT = """import os, sys
-folder = sys.argv[1]
-if os.path.isdir(folder):
-    n = 1
-    while os.path.exists("%s.attempt-%d" % (folder, n)):
-        n += 1
-    os.rename(folder, "%s.attempt-%d" % (folder, n))
-"""
-
-
 @dataclass(frozen=True)
 class CodeBundle:
     sha256: str
@@ -188,27 +172,30 @@ def generated_files(plan: Plan, node: NodePlan) -> list[tuple[bytes, str, int]]:
 
 def stage_node(t: Transport, plan: Plan, node: NodePlan, job_id: str, workdir: str, fresh: bool = True,
                node_env: Mapping[str, str] = {}) -> StageReport:  # fmt: skip
-    """Put everything ``node`` needs on it (see the module docstring); the spec goes last.
+    """Put everything ``node`` needs on it (see the module docstring): one round trip when the node
+    already holds the agent and the code (the agent's ``stage`` verb writes the small files from one
+    bundle, the spec last, and says whether the code is there), else the missing ones after it.
     ``fresh``: the job's first attempt (earlier jobs' logs are moved aside); else a later attempt.
     ``node_env``: what the node's CANN scripts set (``launch.node_env``), for every process."""
-    code, cached = ship_code(t, node.python, workdir, code_bundle())
+    code_files = code_bundle()
+    code = code_dir(workdir, code_files.sha256)
+    spec = node_spec(plan, node, job_id, workdir, code, node_env).to_json()
     files: list[tuple[bytes, str, int]] = [
-        *agent_rpc.agent_files(workdir),  # the agent, its NPU module and npu-smi's parser
         *generated_files(plan, node),
         (f"{code}\n".encode(), f"{node.job_dir}/{CODE_DIR_FILE}", 0o644),
+        (spec.encode(), spec_path(workdir, job_id), 0o600),  # last: the agent starts from it
     ]
-    for data, dest, mode in files:
-        t.put_bytes(data, dest, mode=mode)
-    if fresh:
-        t.run([node.python, "-c", _ROTATE, *[x.stdout for x in node.launches]], timeout=30)
-    else:
-        t.run(
-            [node.python, "-c", _NEXT_ATTEMPT, f"{agent_rpc.agent_workdir(workdir)}/jobs/{job_id}"],
-            timeout=30,
-        )
-    spec = node_spec(plan, node, job_id, workdir, code, node_env).to_json()
-    t.put_bytes(spec.encode(), spec_path(workdir, job_id), mode=0o600)
-    return StageReport(node.host, code, cached, len(files) + 1, sum(len(f[0]) for f in files) + len(spec))
+    bundle = {
+        "files": [[dest, mode, data.decode()] for data, dest, mode in files],
+        "rotate": [x.stdout for x in node.launches] if fresh else [],
+        "next_attempt": None if fresh else f"{agent_rpc.agent_workdir(workdir)}/jobs/{job_id}",
+        "check": [f"{code}/.complete"],
+    }
+    answer = agent_rpc.stage(t, node.python, workdir, json.dumps(bundle).encode())
+    cached = bool(answer["present"][f"{code}/.complete"])
+    if not cached:
+        ship_code(t, node.python, workdir, code_files)
+    return StageReport(node.host, code, cached, len(files), sum(len(f[0]) for f in files))
 
 
 def stage_all(nodes: JobNodes, plan: Plan, job_id: str, fresh: bool = True, shared_paths: Sequence[str] = (),

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
-from orchestrator.agent import node_devices
 from orchestrator.agent.client import StartResult, parse_start
+from orchestrator.agent.node import devices as node_devices
 from orchestrator.errors import InputError, OrchestrateError, Problem
 from orchestrator.inventory.model import Inventory
 from orchestrator.jobs.attempts import Attempt, Attempts, save_attempts
@@ -136,8 +136,7 @@ def _preflight_node(t: Transport, python: str, workdir: str, force: bool, port: 
                     need: Optional[Needs] = None, unit: str = "NPU") -> str:  # fmt: skip
     """Check one node (agent, running jobs holding a device or port of ``need``, the scheduler ``port``);
     its installed agent version. Jobs of ours on other devices and ports are left running."""
-    version = agent_rpc.installed_version(t, python, workdir)
-    live = agent_rpc.live_jobs(t, python, workdir) if version != agent_rpc.NOT_INSTALLED else []
+    version, live = agent_rpc.version_and_jobs(t, python, workdir)  # one round trip
     blocking = in_the_way(live, need)
     if blocking and not force:
         jobs = "; ".join(f"{j['job_id']} ({j['state']}, {j['processes']} processes) holds {node_devices.describe(taken['npus'], taken['ports'], unit)}"
@@ -197,6 +196,23 @@ def _start_node(t: Transport, nodes: JobNodes, job_id: str, force: bool) -> Star
     spec = nodes.node(t.host)
     argv = agent_rpc.commands(spec.python, spec.workdir).start(spec_path(spec.workdir, job_id), force)
     return parse_start(t.run(argv, timeout=120, check=False))
+
+
+def _start_all(nodes: JobNodes, job_id: str, force: bool) -> Any:
+    """Every node's part started: an agent ``start`` per node, or on a Slurm allocation one job step
+    whose task on each node is the agent's ``start --foreground`` (``slurm.start_step``)."""
+    route = nodes.nodes[0].slurm
+    if route is None:
+        return nodes.fan(lambda t: _start_node(t, nodes, job_id, force))
+    from orchestrator.slurm.backend import work_dir
+    from orchestrator.slurm.start_step import start_nodes
+
+    def argv_of(spec: Any) -> list[str]:
+        cmds = agent_rpc.commands(spec.python, spec.workdir)
+        return [*cmds.start(spec_path(spec.workdir, job_id), force), "--foreground"]
+
+    login = nodes.pool.get(nodes.nodes[0]).login  # the StepTransport's login host
+    return start_nodes(login, nodes.nodes, argv_of, work_dir(route.login, f"{route.slurm_job}/{job_id}"))
 
 
 def stop_started(nodes: JobNodes, job_id: str, hosts: list[str], grace: float) -> None:
@@ -299,10 +315,11 @@ def run_attempt(job: JobDir, plan: Plan, nodes: JobNodes, say: Report, fresh: bo
         JobStatus(job.job_id, plan.task, JobState.STARTING, time.time(), started=started, **extra)
     )
     t1 = time.monotonic()
-    res = nodes.fan(lambda t: _start_node(t, nodes, job.job_id, force))
+    res = _start_all(nodes, job.job_id, force)
     start_s = time.monotonic() - t1
     if not res.ok:
-        stop_started(nodes, job.job_id, list(res.results), 5.0)
+        # a node that failed to answer (timeout, dropped connection) may have started all the same
+        stop_started(nodes, job.job_id, list(nodes.hosts), 5.0)
         _failed(job, plan.task, started, res.failures, "start failed")
         res.raise_on_failure()
     pids = {h: {p.name: p.pid for p in r.processes} for h, r in res.results.items()}

@@ -1,6 +1,7 @@
 """Stopping a job on every node at once, and confirming that nothing of it is left anywhere.
 
-Order: mark ``stop-requested`` (the monitor then stands down), wait for the monitor to exit, ask
+Order: mark ``stop-requested`` (the watcher then stands down), take the job's control lock (a relaunch
+under way finishes starting first, ``jobs.lock``), wait for the watch process to exit, ask
 every node's agent to stop the job (TERM each process group, grace, KILL, then it checks the node
 for survivors and waits, bounded, until npu-smi no longer lists a process of the job on its NPUs), and
 record the outcome. Nodes that do not answer are named; the job is then not confirmed stopped.
@@ -15,12 +16,14 @@ from typing import Any, Optional
 from orchestrator.agent.client import NpuRelease, release_note
 from orchestrator.errors import OrchestrateError
 from orchestrator.jobs.events import append_event
-from orchestrator.jobs.model import JobState, JobStatus
+from orchestrator.jobs.lock import control_lock
+from orchestrator.jobs.model import JobState, JobStatus, NodeStatus
 from orchestrator.jobs.state import JobDir
 from orchestrator.launch import agent_rpc
-from orchestrator.launch.monitor import Monitor
+from orchestrator.launch.node_view import node_status
 from orchestrator.launch.nodes import JobNodes
-from orchestrator.launch.supervisor import stop_monitor
+from orchestrator.launch.watch_process import stop_monitor
+from orchestrator.launch.watcher import Watcher
 
 
 class StopIncomplete(OrchestrateError, RuntimeError):
@@ -47,7 +50,15 @@ def stop_job(job: JobDir, grace: Optional[float] = None, nodes: Optional[JobNode
     grace = record.stop_grace_s if grace is None else grace
     job.write("stop-requested", f"{time.time()}\n")
     append_event(job.path, "stop-requested", grace=grace)
-    stop_monitor(job)
+    with control_lock(job):
+        stop_monitor(job)
+        return _stop_locked(job, grace, nodes, release_wait)
+
+
+def _stop_locked(
+    job: JobDir, grace: float, nodes: Optional[JobNodes], release_wait: Optional[float]
+) -> StopResult:
+    record = job.record()
     own = nodes is None
     nodes = nodes or JobNodes(record.nodes)
     try:
@@ -61,7 +72,9 @@ def stop_job(job: JobDir, grace: Optional[float] = None, nodes: Optional[JobNode
         errors = {h: str(e).splitlines()[0] for h, e in res.failures.items()}
         confirmed = {h: not r.left for h, r in res.results.items()}
         confirmed.update({h: False for h in res.failures})
+        _allocation_gone(record, confirmed, errors)
         final = _final_status(job, nodes, confirmed, errors)
+        _release_allocation(job, record)
     finally:
         if own:
             nodes.close()
@@ -80,17 +93,41 @@ def stop_job(job: JobDir, grace: Optional[float] = None, nodes: Optional[JobNode
     return result
 
 
+def _allocation_gone(record: Any, confirmed: dict[str, bool], errors: dict[str, str]) -> None:
+    """On Slurm, nodes of an allocation that has already ended count as stopped: Slurm killed their steps."""
+    from orchestrator.slurm.backend import route_of, slurm_job
+
+    if route_of(record.nodes) is None or not errors:
+        return
+    sj = slurm_job(record.nodes)
+    if sj is None or sj.ended:
+        for h in list(errors):
+            confirmed[h] = True
+            errors.pop(h)
+
+
+def _release_allocation(job: JobDir, record: Any) -> None:
+    """On Slurm, end the allocation we submitted (scancel): Slurm then ends whatever is left of it."""
+    from orchestrator.slurm.backend import release
+
+    release(job.path, record.nodes)
+
+
 def _final_status(
     job: JobDir, nodes: JobNodes, confirmed: dict[str, bool], errors: dict[str, str]
 ) -> JobStatus:
     """The snapshot after the stop: a finished job keeps its outcome, a running one becomes STOPPED."""
     before = job.status()
-    monitor = Monitor(job, nodes, poll_s=0.0)
-    monitor.checked.update(h for h in confirmed if h not in errors)  # their agent version was just checked
-    try:
-        polled = monitor.refresh(timeout=15.0)
-    finally:
-        monitor.pool.shutdown(wait=False, cancel_futures=True)
+    answered = [h for h in confirmed if h not in errors]  # their agent version was just checked
+
+    def one(t: Any) -> NodeStatus:
+        spec = nodes.node(t.host)
+        return node_status(t.host, agent_rpc.status(t, spec.python, spec.workdir, job.job_id), time.time())
+
+    res = nodes.fan(one, answered)
+    polled = [res.results.get(h) or NodeStatus(h, False, "unknown", None, errors.get(h, "no answer"))
+              for h in nodes.hosts]  # fmt: skip
+    watcher = Watcher(job, nodes)
     if before is not None and before.state.is_terminal():
         state, cause, msg = before.state, before.root_cause, before.message
     else:
@@ -98,7 +135,7 @@ def _final_status(
         cause, msg = None, "stopped by the user"
     if errors:
         msg += "; " + "; ".join(f"{h}: {e}" for h, e in errors.items())
-    status = replace(monitor.snapshot(state, cause, msg), nodes=tuple(polled),
-                     started=before.started if before else monitor.started)  # fmt: skip
+    status = replace(watcher.snapshot(state, cause, msg), nodes=tuple(polled),
+                     started=before.started if before else watcher.started)  # fmt: skip
     job.save_status(status)
     return status

@@ -10,35 +10,37 @@ from __future__ import annotations
 import dataclasses
 import json
 import shlex
-import shutil
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Optional, Union, get_args, get_origin, get_type_hints
 
 from orchestrator.errors import InputError, Problem
 from orchestrator.inventory.model import cann_scripts
+from orchestrator.plan.folder_write import replace_folder
+from orchestrator.plan.json_text import dataclass_json
 from orchestrator.plan.model import SCHEMA, NodePlan, Plan, RankLaunch
 from orchestrator.plan.transfers import CODE_DIR_FILE, env_file_path
 
 
 def plan_json(plan: Plan) -> str:
-    """plan.json's text: sorted keys, two-space indent, trailing newline."""
-    return json.dumps(dataclasses.asdict(plan), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    """plan.json's text: sorted keys, two-space indent, trailing newline (see ``json_text``)."""
+    return dataclass_json(plan) + "\n"
+
+
+@lru_cache(maxsize=256)
+def _fields_of(tp: Any) -> tuple[tuple[str, Any], ...]:
+    """(name, type) of every field of dataclass ``tp`` (type hints resolved once per class)."""
+    hints = get_type_hints(tp)
+    return tuple((f.name, hints[f.name]) for f in dataclasses.fields(tp))
 
 
 def _build(tp: Any, value: Any) -> Any:
     """``value`` (from JSON) converted to type ``tp`` (dataclasses, tuples, Optional, scalars)."""
-    origin = get_origin(tp)
     if value is None:
         return None
     if dataclasses.is_dataclass(tp):
-        hints = get_type_hints(tp)
-        return tp(
-            **{
-                f.name: _build(hints[f.name], value[f.name])
-                for f in dataclasses.fields(tp)
-                if f.name in value
-            }
-        )
+        return tp(**{name: _build(hint, value[name]) for name, hint in _fields_of(tp) if name in value})
+    origin = get_origin(tp)
     if origin is Union:
         return _build(next(a for a in get_args(tp) if a is not type(None)), value)
     if origin is tuple:
@@ -137,7 +139,8 @@ def plan_files(plan: Plan, summary: str) -> dict[str, tuple[str, int]]:
 
 
 def write_plan(plan: Plan, out_dir: Union[str, Path]) -> list[Path]:
-    """Write the plan folder (replacing an earlier plan there); the written paths, sorted."""
+    """Write the plan folder, replacing an earlier plan there as a whole (``replace_folder``: a
+    reader sees the old plan or the new one); the written paths, sorted."""
     from orchestrator.plan.summary import summary_text
 
     out = Path(out_dir)
@@ -145,18 +148,7 @@ def write_plan(plan: Plan, out_dir: Union[str, Path]) -> list[Path]:
         raise InputError(
             [Problem(str(out), "--out", "exists and is not a plan folder", "choose another folder")]
         )
-    if (out / "nodes").is_dir():
-        shutil.rmtree(out / "nodes")
-    for old in out.glob("rank_table_*.json"):
-        old.unlink()
-    written = []
-    for rel, (text, mode) in sorted(plan_files(plan, summary_text(plan)).items()):
-        path = out / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-        path.chmod(mode)
-        written.append(path)
-    return written
+    return replace_folder(out, plan_files(plan, summary_text(plan)))
 
 
 def load_plan(plan_dir: Union[str, Path]) -> Plan:

@@ -24,7 +24,7 @@ from orchestrator.plan.memory import check_fits
 from orchestrator.plan.model import SCHEMA, NodePlan, Plan, Transfer
 from orchestrator.plan.model_presets import ModelPreset, resolve_model, with_overrides
 from orchestrator.plan.overrides import Override, by_section, parse_overrides
-from orchestrator.plan.render import render_yaml
+from orchestrator.plan.render import render_yaml_per_host
 from orchestrator.plan.strategy import Strategy, choose_strategy
 from orchestrator.plan.timeouts import choose_timeouts
 from orchestrator.ranktable import (
@@ -32,7 +32,7 @@ from orchestrator.ranktable import (
     RankTable,
     build_rank_table,
     check_rank_table,
-    node_rank_table,
+    node_rank_tables,
     rank_table_json,
 )
 
@@ -115,7 +115,8 @@ def _columns(task: str, eval_columns: Optional[tuple[str, ...]]) -> list[str]:
     return ["input_ids", "loss_mask"]
 
 
-def _yaml_context(job: _Job, host: str, job_dir: str, inputs: dict[str, str]) -> dict[str, Any]:
+def _yaml_context(job: _Job, job_dir: str, inputs: dict[str, str]) -> dict[str, Any]:
+    """The template's values for the nodes of job folder ``job_dir`` (all but ``host``)."""
     inventory, task, st, model, opts = job.inventory, job.task, job.strategy, job.model, job.opts
     profile = inventory.profile
     accel = profile.accelerator
@@ -124,7 +125,6 @@ def _yaml_context(job: _Job, host: str, job_dir: str, inputs: dict[str, str]) ->
     return {
         "task": task,
         "profile": profile.name,
-        "host": host,
         "run_mode": yaml_run_mode,
         "use_parallel": st.world > 1,
         "auto_trans_ckpt": auto_trans,
@@ -204,15 +204,29 @@ class _Job:
     flash: bool = False  # FlashAttentionScore (use_flash_attention in the YAML)
 
 
-def _node_plan(job: _Job, server: Any) -> tuple[NodePlan, list[Transfer]]:
-    """One node's YAML, launches and transfers; ranks and devices come from the merged table."""
-    task, opts, spec = job.task, job.opts, job.inventory.node(server.server_id)
+def _render_yamls(job: _Job, specs: Sequence[Any]) -> dict[str, str]:
+    """Every node's YAML by host, rendered and checked once per job folder: the nodes of one job
+    folder differ only in their host (see ``render_yaml_per_host``)."""
+    groups: dict[str, list[str]] = {}
+    for spec in specs:
+        groups.setdefault(_job_dir(job.inventory, spec, job.task), []).append(spec.host)
+    out: dict[str, str] = {}
+    for job_dir, hosts in groups.items():
+        inputs = transfers.node_inputs(job.task, job.opts, job_dir, job.launch.shared_paths, job.checkpoint)
+        ctx = _yaml_context(job, job_dir, inputs)
+        out.update(render_yaml_per_host(f"{job.task}.yaml.j2", ctx, hosts, job.tree_overrides))
+    return out
+
+
+def _node_plan(job: _Job, server: Any, spec: Any, own_table: RankTable, yaml_text: str
+               ) -> tuple[NodePlan, list[Transfer]]:  # fmt: skip
+    """One node's launches and transfers; ranks and devices come from the merged table,
+    ``own_table`` is the node's slice of it, ``yaml_text`` its rendered YAML."""
+    task, opts = job.task, job.opts
     job_dir = _job_dir(job.inventory, spec, task)
     devices = tuple(int(d.device_id) for d in server.devices)
     ranks = tuple(int(d.rank_id) for d in server.devices)
     inputs = transfers.node_inputs(task, opts, job_dir, job.launch.shared_paths, job.checkpoint)
-    ctx = _yaml_context(job, spec.host, job_dir, inputs)
-    yaml_text = render_yaml(f"{task}.yaml.j2", ctx, job.tree_overrides)
     node = launch_env.NodeContext(
         spec.host, spec.python, job_dir, f"{job_dir}/config/{task}.yaml", spec.env, len(devices)
     )
@@ -233,7 +247,7 @@ def _node_plan(job: _Job, server: Any) -> tuple[NodePlan, list[Transfer]]:
         ranks=ranks,
         yaml_name=f"{task}.yaml",
         yaml_text=yaml_text,
-        rank_table_text=rank_table_json(node_rank_table(job.table, spec.host)),
+        rank_table_text=rank_table_json(own_table),
         launches=launches,
         ascend_root=spec.ascend_root,
     )
@@ -295,7 +309,10 @@ def make_plan(
     columns = mindrecord_columns(opts.eval_dataset) if task == "eval" else None
     job = _Job(inventory, task, opts, model, st, tuple(model_tree + parsed), launch, table, hostnames,
                ckpt, tokenizer, columns, flash)  # fmt: skip
-    built = [_node_plan(job, server) for server in table.servers]
+    specs = {n.host: n for n in inventory.nodes}
+    ordered = [specs[s.server_id] for s in table.servers]
+    own, yamls = node_rank_tables(table), _render_yamls(job, ordered)
+    built = [_node_plan(job, s, n, own[n.host], yamls[n.host]) for s, n in zip(table.servers, ordered)]
     return Plan(
         schema=SCHEMA,
         cluster=inventory.cluster.name,

@@ -5,24 +5,80 @@ whole (tables as wide as their longest row), so it depends on the plan alone."""
 from __future__ import annotations
 
 import io
-from typing import Optional
+from typing import Optional, Sequence
 
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
 from orchestrator.cli.console import make_console
-from orchestrator.plan.model import Plan
+from orchestrator.plan.model import NodePlan, Plan
+
+NODE_ROWS = 32  # up to this many nodes, one row each; more: one row per run of alike nodes
+
+
+def _span(values: Sequence[int]) -> str:
+    """``0..7`` for consecutive values, else the values."""
+    if len(values) > 1 and list(values) == list(range(values[0], values[0] + len(values))):
+        return f"{values[0]}..{values[-1]}"
+    return ",".join(map(str, values))
+
+
+def _alike(a: NodePlan, b: NodePlan) -> bool:
+    """``b`` follows ``a`` in a run: same devices, job folder and kind, ranks counting on."""
+    return (b.devices, b.job_dir, b.local) == (a.devices, a.job_dir, a.local) and b.ranks == tuple(
+        r + len(a.ranks) for r in a.ranks
+    )
+
+
+def _runs(nodes: Sequence[NodePlan]) -> list[list[NodePlan]]:
+    runs: list[list[NodePlan]] = []
+    for n in nodes:
+        if runs and _alike(runs[-1][-1], n):
+            runs[-1].append(n)
+        else:
+            runs.append([n])
+    return runs
 
 
 def _nodes(plan: Plan) -> Table:
     t = Table(title="Nodes and ranks (rank order = string order of host)", title_justify="left")
     for col in ("host", "hostname", "devices -> ranks", "job folder"):
         t.add_column(col)
-    for n in plan.nodes:
-        mapping = " ".join(f"{d}->{r}" for d, r in zip(n.devices, n.ranks))
-        t.add_row(n.host + (" (local)" if n.local else ""), n.name or "-", mapping, n.job_dir)
+    if len(plan.nodes) <= NODE_ROWS:
+        for n in plan.nodes:
+            mapping = " ".join(f"{d}->{r}" for d, r in zip(n.devices, n.ranks))
+            t.add_row(n.host + (" (local)" if n.local else ""), n.name or "-", mapping, n.job_dir)
+        return t
+    for run in _runs(plan.nodes):
+        first, last = run[0], run[-1]
+        if len(run) == 1:
+            host, name = first.host, first.name or "-"
+        else:
+            host = f"{first.host} ... {last.host} ({len(run)} nodes)"
+            name = f"{first.name} ... {last.name}" if first.name and last.name else "-"
+        ranks = _span([r for n in run for r in n.ranks])
+        mapping = f"{_span(first.devices)} -> {ranks}" + (
+            f" ({len(first.ranks)} per node)" if len(run) > 1 else ""
+        )
+        t.add_row(host + (" (local)" if first.local else ""), name, mapping, first.job_dir)
+    t.caption = (
+        f"{len(plan.nodes)} nodes in runs of alike nodes; every rank's node and device: rank_table.json"
+    )
     return t
+
+
+def _files(plan: Plan) -> Text:
+    """How the plan folder's per-node files relate (what differs from node to node)."""
+    first = plan.nodes[0]
+    kinds = {n.yaml_text.replace(n.host, "<host>") for n in plan.nodes}
+    same = "the same on every node but for its host" if len(kinds) == 1 else (
+        f"{len(kinds)} distinct renderings, one per job folder; within one, nodes differ only in their host")  # fmt: skip
+    return Text(
+        f"Files: nodes/<host>/ for each of the {len(plan.nodes)} node(s): {first.yaml_name} ({same}), "
+        f"commands.sh and env_<process>.sh per process (rank or scheduler: its identity and log paths); "
+        f"rank_table_<host>.json: that node's entries of rank_table.json, ranks from 0."
+    )
 
 
 def _strategy(plan: Plan) -> Table:
@@ -142,6 +198,7 @@ def summary_renderable(plan: Plan) -> Group:
         style="bold",
     )
     parts = [head, _nodes(plan), _strategy(plan), _memory(plan), _timeouts(plan), _transfers(plan)]
+    parts.append(_files(plan))
     if plan.overrides:
         parts.append(Text("Overrides: " + " ".join(plan.overrides)))
     parts += [Text(f"note: {n}") for n in plan.notes]

@@ -13,7 +13,7 @@ Why these values (docs/ascend-cluster.md §2-3):
   estimate plus the save estimate, at least CANN's default 1836 s, at most 17340 s; on Atlas 800
   (910A) CANN rounds it to a multiple of 68 s, so we do.
 - Failure detection: the controller's monitor declares a node lost when its agent has not answered
-  for ``failure_detect_s`` (``JobRecord.failure_detect_s``, read by ``launch.monitor``); the agent
+  for ``failure_detect_s`` (``JobRecord.failure_detect_s``, read by ``launch.watcher``); the agent
   writes its heartbeat every ``heartbeat_s``. On Ascend a healthy node can answer late for minutes:
   a 13B graph compile keeps every core busy and a checkpoint save saturates the disk, so detection
   waits 180 s, or twice the save estimate when that is longer, but stays below HCCL_CONNECT_TIMEOUT

@@ -4,7 +4,7 @@ Ranks follow the dictionary (string) order of server_id, then the physical devic
 :mod:`orchestrator.ranktable.build`.
 """
 
-from orchestrator.ranktable.build import build_rank_table, node_rank_table, table_nodes
+from orchestrator.ranktable.build import build_rank_table, node_rank_table, node_rank_tables, table_nodes
 from orchestrator.ranktable.check import check_rank_table
 from orchestrator.ranktable.io import (
     load_rank_table,
@@ -28,6 +28,7 @@ __all__ = [
     "load_rank_table",
     "merge_rank_tables",
     "node_rank_table",
+    "node_rank_tables",
     "parse_rank_table",
     "rank_table_json",
     "table_dict",

@@ -8,7 +8,7 @@ table, never from the order hosts were listed in, and the result does not depend
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Optional, Sequence
 
 from orchestrator.ranktable.model import VERSIONS, NodeDevices, RankDevice, RankServer, RankTable, SuperPod
 
@@ -46,8 +46,14 @@ def build_rank_table(nodes: Sequence[NodeDevices], version: str = "1.0") -> Rank
     return RankTable(version, tuple(servers), super_pods=pods)
 
 
+def _pod_of(table: RankTable) -> dict[str, str]:
+    """``{server_id: super_pod_id}`` of a version 1.2 table, built once (linear in servers)."""
+    return {sid: pod.super_pod_id for pod in table.super_pods for sid in pod.server_ids}
+
+
 def table_nodes(table: RankTable) -> tuple[NodeDevices, ...]:
     """The nodes a table was built from (device ids must be integers)."""
+    pods = _pod_of(table)
     nodes = []
     for server in table.servers:
         supers = tuple(d.super_device_id or "" for d in server.devices)
@@ -55,7 +61,7 @@ def table_nodes(table: RankTable) -> tuple[NodeDevices, ...]:
             NodeDevices(
                 server_id=server.server_id,
                 devices=tuple((int(d.device_id), d.device_ip) for d in server.devices),
-                super_pod_id=table.super_pod_of(server.server_id),
+                super_pod_id=pods.get(server.server_id),
                 host_ip=server.host_ip,
                 super_device_ids=supers if any(supers) else (),
             )
@@ -63,8 +69,29 @@ def table_nodes(table: RankTable) -> tuple[NodeDevices, ...]:
     return tuple(nodes)
 
 
+def _own_table(version: str, server: RankServer, pod: Optional[str]) -> RankTable:
+    """``server``'s one-server table, ranks from 0 in the order the merged table holds its devices
+    (the merged table already sorts them): what ``build_rank_table([that node])`` gives, built
+    from the server alone."""
+    v12 = version == "1.2"
+    devices = tuple(
+        RankDevice(str(int(d.device_id)), d.device_ip, str(i), (d.super_device_id or None) if v12 else None)
+        for i, d in enumerate(sorted(server.devices, key=lambda d: (int(d.device_id), d.device_ip)))
+    )
+    own = RankServer(server.server_id, devices, host_ip=server.host_ip if v12 else None)
+    pods = (SuperPod(pod or DEFAULT_SUPER_POD, (server.server_id,)),) if v12 else ()
+    return RankTable(version, (own,), super_pods=pods)
+
+
 def node_rank_table(table: RankTable, server_id: str) -> RankTable:
     """``server_id``'s own one-server table, ranks renumbered from 0 (the shape mindformers'
     hccl_tools writes per node). Merging every node's table gives ``table`` back."""
-    node = next(n for n in table_nodes(table) if n.server_id == table.server(server_id).server_id)
-    return build_rank_table([node], table.version)
+    server = table.server(server_id)
+    return _own_table(table.version, server, table.super_pod_of(server.server_id))
+
+
+def node_rank_tables(table: RankTable) -> dict[str, RankTable]:
+    """Every server's own table (as :func:`node_rank_table`), in table order, in one linear pass:
+    each is its server's slice of ``table``."""
+    pods = _pod_of(table)
+    return {s.server_id: _own_table(table.version, s, pods.get(s.server_id)) for s in table.servers}

@@ -11,6 +11,7 @@ per node; Atlas 800: devices 0/4, 1/5, 2/6, 3/7 share one subnet each, the four 
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 from typing import Mapping, Optional
 
 from orchestrator.errors import Problem
@@ -28,11 +29,36 @@ def _where(i: int, j: Optional[int] = None, key: str = "") -> str:
     return f"{text}.{key}" if key else text
 
 
-def _ip(text: str) -> Optional[ipaddress.IPv4Address]:
+def _ip(text: str) -> Optional[int]:
+    """The IPv4 address ``text`` as an int, None when it is not one (as ``ipaddress`` decides; dotted
+    decimal without leading zeros is read here directly, a table of thousands of NICs being common)."""
+    parts = text.split(".")
+    if len(parts) == 4 and all(p.isascii() and p.isdigit() and len(p) <= 3 and (p == "0" or p[0] != "0")
+                               for p in parts):  # fmt: skip
+        a, b, c, d = (int(p) for p in parts)
+        if max(a, b, c, d) <= 255:
+            return (a << 24) | (b << 16) | (c << 8) | d
     try:
-        return ipaddress.IPv4Address(text)
+        return int(ipaddress.IPv4Address(text))
     except ValueError:
         return None
+
+
+@lru_cache(maxsize=64)
+def _prefix(mask: str) -> int:
+    """The prefix length of a netmask (``255.255.255.0`` or ``24``)."""
+    return ipaddress.IPv4Network(f"0.0.0.0/{mask}").prefixlen
+
+
+def _network(ip: int, mask: str) -> tuple[int, int]:
+    """(network address, prefix length) of ``ip`` in a ``mask`` subnet; sorts as IPv4Network does."""
+    prefix = _prefix(mask)
+    bits = (0xFFFFFFFF << (32 - prefix)) & 0xFFFFFFFF
+    return ip & bits, prefix
+
+
+def _net_text(net: tuple[int, int]) -> str:
+    return f"{ipaddress.IPv4Address(net[0])}/{net[1]}"
 
 
 def _header(t: RankTable, src: str) -> list[Problem]:
@@ -69,7 +95,7 @@ def _servers(t: RankTable, src: str) -> list[Problem]:
             )
         seen.setdefault(s.server_id, i)
         addr = _ip(s.server_id)
-        if s.server_id.strip().lower() == "localhost" or (addr is not None and addr.is_loopback):
+        if s.server_id.strip().lower() == "localhost" or (addr is not None and addr >> 24 == 127):
             out.append(
                 Problem(
                     src,
@@ -189,15 +215,16 @@ def _subnets(t: RankTable, src: str, profile: HardwareProfile, netmasks: NetMask
     for i, s in enumerate(t.servers):
         nets = {}
         for d in s.devices:
-            if _ip(d.device_ip) is not None:
+            ip = _ip(d.device_ip)
+            if ip is not None:
                 mask = netmasks.get((s.server_id, int(d.device_id)), DEFAULT_NETMASK)
-                nets[int(d.device_id)] = ipaddress.IPv4Network(f"{d.device_ip}/{mask}", strict=False)
-        by_net: dict[ipaddress.IPv4Network, list[tuple[int, ...]]] = {}
+                nets[int(d.device_id)] = _network(ip, mask)
+        by_net: dict[tuple[int, int], list[tuple[int, ...]]] = {}
         for group in profile.nic_groups:
             found = {dev: nets[dev] for dev in group if dev in nets}
             distinct = sorted(set(found.values()))
             if len(distinct) > 1:
-                detail = ", ".join(f"{dev}: {net}" for dev, net in sorted(found.items()))
+                detail = ", ".join(f"{dev}: {_net_text(net)}" for dev, net in sorted(found.items()))
                 out.append(
                     Problem(
                         src,
@@ -214,7 +241,7 @@ def _subnets(t: RankTable, src: str, profile: HardwareProfile, netmasks: NetMask
                     Problem(
                         src,
                         _where(i, key="device"),
-                        f"NIC groups {', '.join(str(list(g)) for g in groups)} of {s.server_id} share subnet {net}",
+                        f"NIC groups {', '.join(str(list(g)) for g in groups)} of {s.server_id} share subnet {_net_text(net)}",
                         f"{profile.name} puts each NIC group {[list(g) for g in profile.nic_groups]} in its own subnet",
                     )
                 )

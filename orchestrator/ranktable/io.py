@@ -63,9 +63,45 @@ def table_dict(table: RankTable) -> dict[str, Any]:
     return out
 
 
+_STR = json.encoder.encode_basestring  # the C encoder when available, as json.dumps uses
+
+
+def _indented(value: Any, pad: str, out: list[str]) -> None:
+    """``value`` (str, list, dict of those) as ``json.dumps(indent=4, ensure_ascii=False)`` writes it."""
+    if isinstance(value, str):
+        out.append(_STR(value))
+        return
+    inner = pad + "    "
+    if isinstance(value, dict):
+        if not value:
+            out.append("{}")
+            return
+        sep = "{" + inner
+        for key, item in value.items():
+            if isinstance(item, str):  # most values: no call
+                out.append(sep + _STR(key) + ": " + _STR(item))
+            else:
+                out.append(sep + _STR(key) + ": ")
+                _indented(item, inner, out)
+            sep = "," + inner
+        out.append(pad + "}")
+    elif not value:
+        out.append("[]")
+    else:
+        sep = "[" + inner
+        for item in value:
+            out.append(sep)
+            _indented(item, inner, out)
+            sep = "," + inner
+        out.append(pad + "]")
+
+
 def rank_table_json(table: RankTable) -> str:
-    """Deterministic JSON text of ``table`` (ends with a newline)."""
-    return json.dumps(table_dict(table), indent=4, ensure_ascii=False) + "\n"
+    """Deterministic JSON text of ``table`` (ends with a newline): the bytes of
+    ``json.dumps(table_dict(table), indent=4, ensure_ascii=False)``, written in one pass."""
+    out: list[str] = []
+    _indented(table_dict(table), "\n", out)
+    return "".join(out) + "\n"
 
 
 def write_rank_table(table: RankTable, path: Union[str, Path]) -> Path:

@@ -9,14 +9,17 @@ from pathlib import Path
 from typing import Callable, Optional, Sequence, Union
 
 from orchestrator.errors import SimError
+from orchestrator.sim import bastion as bastion_node
 from orchestrator.sim import hardware as hwmod
 from orchestrator.sim import (
     inventory_file,
+    links,
     netns,
     node,
     node_files,
     node_python,
     node_user,
+    slurm,
     sshd,
     state,
     subnet,
@@ -136,17 +139,24 @@ def _check_hash_collision(name: str) -> None:
 
 
 def up(name: str = "sim", nodes: int = 2, hardware_file: Optional[Path] = None, devices: int = 0,
-       kind: str = "cpu", report: Report = _stderr) -> Cluster:  # fmt: skip
+       kind: str = "cpu", report: Report = _stderr, limits: Optional[links.LinkLimits] = None,
+       with_slurm: bool = False, bastion: bool = False) -> Cluster:  # fmt: skip
     """Build cluster ``name`` with ``nodes`` nodes (removing leftovers of the same name first).
 
     Without ``hardware_file``, every node has ``devices`` idle NPUs of ``kind`` (default: the kind's
     count). The node Python is built first if this machine has none for the current pins (``report``
-    gets a progress line).
+    gets a progress line). ``limits``: the bandwidth (and latency) of every link (``links``).
+    ``with_slurm``: slurmctld on this host and slurmd in every node (``slurm``).
+    ``bastion``: the nodes are reachable only through a login node (``bastion``).
     """
     netns.require_root()
     state.check_name(name)
     if not 1 <= nodes <= 150:
         raise SimError("a simulated cluster has 1..150 nodes")
+    if bastion and with_slurm:
+        raise SimError(
+            "--bastion and --slurm do not go together: slurmd on the nodes could not reach this host"
+        )
     hostnames = [f"{name}-node{i}" for i in range(1, nodes + 1)]
     hw_in = hwmod.load(hardware_file) if hardware_file else hwmod.default_hardware(hostnames, devices, kind)
     hw = hwmod.with_names(hw_in, hostnames)
@@ -162,17 +172,30 @@ def up(name: str = "sim", nodes: int = 2, hardware_file: Optional[Path] = None, 
             )
             for i, h in enumerate(hostnames, 1)
         ]
+        st.bastion = bastion_node.node_state(st) if bastion else None
         state.make_private_dir(st.dir)
         st.save()  # recorded before any kernel object exists; `down` also finds them by name
         try:
             netns.ip("link", "add", st.bridge, "type", "bridge")
-            netns.ip("addr", "add", f"{subnet.host_address(st.subnet, 1)}/24", "dev", st.bridge)
+            if not bastion:  # behind a bastion the host has no address, so no route, on the nodes' network
+                netns.ip("addr", "add", f"{subnet.host_address(st.subnet, 1)}/24", "dev", st.bridge)
             netns.ip("link", "set", st.bridge, "up")
         except BaseException:
             teardown.remove(name)
             raise
     try:
-        return _build(st, hw, python)
+        built = _build(st, hw, python)
+        if limits is not None:
+            links.apply(st, limits)
+            st.links = limits.to_dict()
+            st.save()
+        if with_slurm:
+            st.slurm = True
+            st.save()  # recorded first: `down` then stops slurmctld even if the start fails half-way
+            slurm.start(st)
+            text = inventory_file.render_slurm(st, hw, built.key, built.known_hosts, python.python)
+            sshd.write_private(slurm.inventory_path(name), text)
+        return built
     except BaseException:
         teardown.down(name)
         raise
@@ -189,12 +212,16 @@ def _build(st: ClusterState, hw: hwmod.Hardware, python: node_python.NodePython)
         sshd.host_key_line(node_files.prepare(st, n, hw, hosts, setup), n.address, n.hostname)
         for n in st.nodes
     )
+    known += bastion_node.prepare(st, hw, hosts, setup) if st.bastion else ""
     sshd.write_private(st.dir / "known_hosts", known)
     for n in st.nodes:
         node.plumb(st, n)
         node.start(st, n)
+    if st.bastion:
+        bastion_node.plumb(st)
+        bastion_node.start(st)
     for n in st.nodes:
-        node.wait_sshd(st, n)
+        (bastion_node.wait_node_sshd if st.bastion else node.wait_sshd)(st, n)
     cluster = _handle(st)
     inv = inventory_file.render(st, hw, cluster.key, cluster.known_hosts, cluster.hardware, python.python)
     sshd.write_private(cluster.inventory, inv)
@@ -227,6 +254,13 @@ def status(name: Optional[str] = None) -> list[dict]:
             for n in st.nodes
         ]
         out.append(
-            {"name": st.name, "subnet": st.subnet, "status": st.status, "dir": str(st.dir), "nodes": rows}
+            {
+                "name": st.name,
+                "subnet": st.subnet,
+                "status": st.status,
+                "dir": str(st.dir),
+                "nodes": rows,
+                "links": st.links or None,
+            }  # fmt: skip
         )
     return out

@@ -30,8 +30,16 @@ def _ids(path: str, column: int = 2) -> set[int]:
     return {int(f[column]) for f in (x.split(":") for x in lines) if len(f) > column and f[column].isdigit()}
 
 
-def choose_ids() -> tuple[int, int]:
-    """A uid and gid free on this machine (the first from 2000 that is free as both)."""
+def choose_ids(user: str = JOB_USER) -> tuple[int, int]:
+    """A uid and gid free on this machine (the first from 2000 that is free as both), or the ids of the
+    host's own ``user`` account when it has one (added for Slurm, which needs the job user on the host)."""
+    import pwd
+
+    try:
+        known = pwd.getpwnam(user)
+        return known.pw_uid, known.pw_gid
+    except KeyError:
+        pass
     taken = _ids("/etc/passwd") | _ids("/etc/group") | _ids("/etc/passwd", 3)
     n = FIRST_ID
     while n in taken:

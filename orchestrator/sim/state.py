@@ -89,6 +89,9 @@ class ClusterState:
     uid: int = 0
     gid: int = 0
     node_python: str = ""  # key of the cached node Python env the nodes mount
+    links: dict = field(default_factory=dict)  # link limits (links.LinkLimits) when `sim up --link-rate`
+    slurm: bool = False  # slurmctld on the host and slurmd in every node (`sim up --slurm`)
+    bastion: Optional[NodeState] = None  # the login node in front of the nodes (`sim up --bastion`)
 
     @property
     def dir(self) -> Path:
@@ -119,7 +122,8 @@ class ClusterState:
         except (OSError, ValueError):
             return None
         nodes = [NodeState(**n) for n in raw.pop("nodes", [])]
-        return cls(nodes=nodes, **raw)
+        bastion = raw.pop("bastion", None)
+        return cls(nodes=nodes, bastion=NodeState(**bastion) if bastion else None, **raw)
 
 
 def known_clusters() -> list[str]:

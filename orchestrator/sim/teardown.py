@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 
 from orchestrator.errors import SimError
-from orchestrator.sim import netns, state
+from orchestrator.sim import netns, slurm, state
 from orchestrator.sim.state import ClusterState
 
 
@@ -88,6 +88,7 @@ def remove(name: str) -> list[str]:
     for link in links:
         netns.ip("link", "del", link, check=False)
     removed = [f"netns {n}" for n in namespaces] + [f"link {x}" for x in links]
+    removed += slurm.stop(name)
     if state.cluster_dir(name).exists():
         shutil.rmtree(state.cluster_dir(name))
         removed.append(f"state {state.cluster_dir(name)}")

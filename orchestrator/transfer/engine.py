@@ -19,11 +19,13 @@ from typing import Any, Callable, Optional, Sequence
 from orchestrator.errors import InputError, OrchestrateError
 from orchestrator.transfer import remote, sender
 from orchestrator.transfer.manifest import Item, prefix_sha256
-from orchestrator.transfer.model import MODES, NodeReport, PushOptions, PushResult, Target
+from orchestrator.transfer.model import MODES, RELAY_HOPS, NodeReport, PushOptions, PushResult, Target
 from orchestrator.transfer.progress import ProgressBars
 from orchestrator.transfer.routes import NodeNeeds, Route, needs_of, plan_routes, stream_items
 from orchestrator.transfer.shared import shared_root, verify_shared
 from orchestrator.transport import TransportPool, connect
+
+SCAN_FANOUT = 32  # nodes scanned at once (a scan is small; a relay chain holds every session open anyway)
 
 
 class _PrefixCache:
@@ -95,7 +97,7 @@ def _scan(
                 session.close()
             return NodeReport(t.host, t.dest, "scan", files=len(t.items), error=str(exc))
 
-    return _parallel(one, targets, opts.max_parallel)
+    return _parallel(one, targets, max(opts.max_parallel, SCAN_FANOUT))
 
 
 def _run_routes(pool: Any, routes: list[Route], opts: PushOptions, bars: ProgressBars,
@@ -103,8 +105,9 @@ def _run_routes(pool: Any, routes: list[Route], opts: PushOptions, bars: Progres
     def one(route: Route) -> tuple[list[NodeReport], int]:
         hosts = " -> ".join(n.target.host for n in route.nodes)
         total = sum(item.entry.size - offset for item, offset in stream_items(route))
-        run = sender.run_chain if route.kind == "relay" else sender.run_direct
-        return run(route, limit, bars.bar(hosts, total), opts.timeout)
+        if route.kind == "relay":
+            return sender.run_chain(route, limit, bars.bar(hosts, total), opts.timeout, opts.relay_hop)
+        return sender.run_direct(route, limit, bars.bar(hosts, total), opts.timeout)
 
     results = _parallel(one, routes, opts.max_parallel, limit.cancel)
     return [r for reports, _ in results for r in reports], sum(sent for _, sent in results)
@@ -141,6 +144,8 @@ def push(
     options = options or PushOptions()
     if options.mode not in MODES:
         raise InputError(f"push mode must be one of {', '.join(MODES)}, not {options.mode!r}")
+    if options.relay_hop not in RELAY_HOPS:
+        raise InputError(f"relay hop must be one of {', '.join(RELAY_HOPS)}, not {options.relay_hop!r}")
     start = time.monotonic()
     own = pool is None
     pool = pool or TransportPool(factory=partial(connect, lazy=True))  # sessions may need no paramiko

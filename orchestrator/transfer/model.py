@@ -10,6 +10,7 @@ from orchestrator.errors import TransportError
 from orchestrator.transfer.manifest import Item
 
 MODES = ("auto", "relay", "direct")
+RELAY_HOPS = ("tcp", "ssh")
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,11 @@ class Target:
 class PushOptions:
     """``mode``: ``relay`` chains nodes that get the same files (``auto``: when they are remote),
     ``direct`` sends from the controller to each node. ``verify`` re-hashes node files ignoring the
-    nodes' hash caches. ``limit_rate`` caps the controller's sending (bytes/s)."""
+    nodes' hash caches. ``limit_rate`` caps the controller's sending (bytes/s). ``relay_hop``: how a
+    node forwards to the next: ``tcp`` (plain, to the next node's cluster address; integrity still
+    holds through the sha256 sent over SSH) or ``ssh`` (``ssh -W`` to the next node's loopback
+    listener: encrypted, for data networks that are not trusted; each node's user needs an SSH key
+    the next node accepts and its host key in known_hosts)."""
 
     mode: str = "auto"
     max_parallel: int = 8
@@ -43,6 +48,7 @@ class PushOptions:
     shared_paths: tuple[str, ...] = ()
     progress: bool = False
     timeout: float = 3600.0
+    relay_hop: str = "tcp"
 
 
 @dataclass

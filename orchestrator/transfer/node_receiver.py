@@ -1,7 +1,8 @@
-"""Node side of `orchestrate push` (one self-contained file, Python 3.9+, standard library only).
-
-Shipped to ``<workdir>/bin/`` and run by the controller over SSH with the node's Python (``-S``: no
-site packages to import, it needs none)::
+"""Node side of `orchestrate push` (Python 3.9+, standard library only): the session, the scan and the
+receive loop. Shipped to ``<workdir>/bin/node_receiver-<hash>/`` with its siblings ``node_store.py``
+(hashes, the hash cache, writing a file into place) and ``node_relay.py`` (listener, forwarder,
+pipeline stages), and run by the controller over SSH with the node's Python (``-S``: no site packages
+to import, it needs none)::
 
     python -S node_receiver.py session
 
@@ -10,36 +11,41 @@ out of ``ps``) and answers each with one JSON line: any number of ``{"op": "scan
 node already holds), then at most one ``{"op": "receive", ...}`` (write a stream of files, optionally
 forwarding it to a next node), after which it exits; so one SSH command scans and receives. In
 ``receive`` the stream follows on stdin, or, with ``listen``, arrives over TCP from the previous node
-of a relay chain: the receiver prints ``{"port": N}``, accepts one connection that
-starts with the one-time token, and forwards every byte it reads to ``forward`` (the next node) while
-writing its own copy. A stream is frames: a 4-byte length and a JSON header (``file``: rel, size,
-mtime_ns, sha256, offset; or ``end``), each ``file`` header followed by bytes ``offset..size``.
+of a relay chain: the receiver prints ``{"port": N}``, reads where it forwards (one JSON line, with
+``forward_later``), and takes the first connection to its cluster address that starts with the
+one-time token (``node_relay.Listener``). A stream is frames: a 4-byte
+length and a JSON header (``file``: rel, size, mtime_ns, sha256, offset; or ``end``), each ``file``
+header followed by bytes ``offset..size``.
 
-Each file lands in ``<dest>/<rel>.part`` (kept across interruptions, so a later push appends to its
-verified prefix), is hashed while it arrives and checked against its sha256, gets its mtime, is fsynced
-(written back in the background while it arrives, so the final fsync is short) and renamed into place.
-Hashes of files already on the node are cached in ``cache`` by (path, size, mtime, ctime, inode); a
-``.part`` prefix hashed by a scan is not read again by the receive of the same session.
+The receive is a pipeline: this thread reads each chunk and hands it to the forwarder's thread (the
+next node gets it while this one still receives) and to the store thread (write, hash, background
+write-back), each through a bounded queue. A ``.part`` prefix hashed by a scan is not read again by
+the receive of the same session.
 """
 
 from __future__ import annotations
 
 import fnmatch
-import hashlib
-import hmac
 import json
 import os
-import select
-import socket
 import struct
 import sys
-import threading
 from typing import Any, BinaryIO, Dict, Optional
 
-VERSION = "2"
+try:  # on the controller (a package), and on a node (the siblings beside this file, run with -S)
+    from orchestrator.transfer import node_relay, node_store
+except ImportError:  # pragma: no cover - the node's way
+    import node_relay  # type: ignore[no-redef]
+    import node_store  # type: ignore[no-redef]
+
+HashCache, PartWriter, sha256_file = node_store.HashCache, node_store.PartWriter, node_store.sha256_file
+_hash_file = node_store._hash_file
+
+VERSION = "3"
 CHUNK = 1 << 20
-SYNC_EVERY = 64 << 20  # start writing back a file's data every this many bytes
 PIPE_SIZE = 1 << 20
+STORE_DEPTH = 256  # chunks (<= CHUNK each) the store may lag behind: a disk pause does not stall the chain
+ACCEPT_S = 120.0  # the previous node must connect within this long
 HEADER = struct.Struct(">I")
 EXCLUSIVE_PATTERNS = ("*.ckpt", "*.ckpt.part")
 Json = Dict[str, Any]
@@ -72,75 +78,6 @@ def read_frame(src: BinaryIO) -> Optional[Json]:
         return None
     body = read_exact(src, HEADER.unpack(raw)[0])
     return json.loads(body) if body else None
-
-
-# ---------------------------------------------------------------- hashes
-
-
-def sha256_file(path: str, limit: Optional[int] = None) -> str:
-    """sha256 of the file, or of its first ``limit`` bytes."""
-    return _hash_file(path, limit).hexdigest()
-
-
-def _hash_file(path: str, limit: Optional[int] = None) -> Any:
-    h = hashlib.sha256()
-    left = os.path.getsize(path) if limit is None else limit
-    with open(path, "rb") as f:
-        while left > 0:
-            chunk = f.read(min(CHUNK, left))
-            if not chunk:
-                break
-            h.update(chunk)
-            left -= len(chunk)
-    return h
-
-
-class HashCache:
-    """sha256 of files by path, valid while size, mtime, ctime and inode are unchanged."""
-
-    def __init__(self, path: Optional[str]):
-        self.path, self.entries, self.dirty = path, {}, False
-        if path:
-            try:
-                with open(path) as f:
-                    self.entries = json.load(f)
-            except (OSError, ValueError):
-                self.entries = {}
-
-    @staticmethod
-    def _key(st: os.stat_result) -> list:
-        return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
-
-    def sha256(self, path: str, st: os.stat_result, verify: bool = False) -> str:
-        entry = self.entries.get(path)
-        if not verify and entry and entry[0] == self._key(st):
-            return entry[1]
-        digest = sha256_file(path)
-        self.put(path, digest)
-        return digest
-
-    def put(self, path: str, digest: str) -> None:
-        self.entries[path] = [self._key(os.stat(path)), digest]
-        self.dirty = True
-
-    def save(self) -> None:
-        if not (self.path and self.dirty):
-            return
-        self.entries = {p: e for p, e in self.entries.items() if os.path.exists(p)}  # forget deleted files
-        os.makedirs(os.path.dirname(self.path), mode=0o700, exist_ok=True)
-        tmp = f"{self.path}.tmp.{os.getpid()}"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.entries, f)
-        os.replace(tmp, self.path)
-
-
-def _fsync_dir(folder: str) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 # ---------------------------------------------------------------- scan
@@ -213,142 +150,6 @@ def scan(conf: Json, parts: Optional[Json] = None) -> Json:
 # ---------------------------------------------------------------- receive
 
 
-class PartWriter:
-    """Writes one file's bytes after its trusted ``.part`` prefix, then verifies and renames it.
-
-    ``prefix``: the hash state of exactly the trusted prefix when a scan just computed it (else the
-    prefix is read again). Every SYNC_EVERY bytes a background fdatasync starts writing the data back.
-    """
-
-    def __init__(self, dest: str, header: Json, trusted: int, prefix: Any = None):
-        self.path = os.path.join(dest, header["rel"])
-        self.header, self.trusted = header, trusted
-        self.written = self.unsynced = 0
-        self.syncing: Optional[threading.Thread] = None
-        os.makedirs(os.path.dirname(self.path) or ".", exist_ok=True)
-        part = self.path + ".part"
-        self.f = open(part, "r+b" if trusted and os.path.exists(part) else "wb")
-        self.f.truncate(trusted)
-        if trusted and prefix is not None:
-            self.hash = prefix.copy()
-            self.f.seek(trusted)
-        else:
-            self.hash = _hash_file(part, trusted) if trusted else hashlib.sha256()
-            self.f.seek(trusted)
-            if self.f.tell() != trusted or os.fstat(self.f.fileno()).st_size != trusted:
-                raise OSError(f"{self.path}.part is shorter than its verified prefix")
-
-    def write(self, pos: int, chunk: Any) -> None:
-        """``chunk`` holds the file's bytes from ``pos``; bytes before the trusted prefix are skipped."""
-        if pos < self.trusted:
-            chunk = chunk[self.trusted - pos :]
-        if len(chunk):
-            self.f.write(chunk)
-            self.hash.update(chunk)
-            self.written += len(chunk)
-            self.unsynced += len(chunk)
-            if self.unsynced >= SYNC_EVERY and not (self.syncing and self.syncing.is_alive()):
-                self.unsynced = 0
-                self.syncing = threading.Thread(target=os.fdatasync, args=(self.f.fileno(),), daemon=True)
-                self.syncing.start()
-
-    def _close(self) -> int:
-        self.f.flush()
-        if self.syncing is not None:
-            self.syncing.join()
-        os.fsync(self.f.fileno())
-        size = self.f.tell()
-        self.f.close()
-        return size
-
-    def keep_partial(self) -> Json:
-        self._close()
-        return {"status": "partial", "written": self.written}
-
-    def finish(self, cache: HashCache) -> Json:
-        h = self.header
-        size = self._close()
-        part = self.path + ".part"
-        if size != h["size"] or self.hash.hexdigest() != h["sha256"]:
-            os.remove(part)
-            return {"status": "bad", "written": self.written, "message": "sha256 mismatch after receiving"}
-        os.utime(part, ns=(h["mtime_ns"], h["mtime_ns"]))
-        os.replace(part, self.path)
-        _fsync_dir(os.path.dirname(self.path) or ".")
-        cache.put(self.path, h["sha256"])
-        return {"status": "ok", "written": self.written}
-
-
-class Forwarder:
-    """The connection to the next node of a chain; a failure is recorded, never raised."""
-
-    def __init__(self, conf: Optional[Json]):
-        self.sock: Optional[socket.socket] = None
-        self.error: Optional[str] = None
-        if conf:
-            try:
-                self.sock = socket.create_connection(
-                    (conf["host"], conf["port"]), timeout=conf.get("timeout", 10)
-                )
-                self.sock.settimeout(conf.get("idle_timeout", 300))
-                self.sock.sendall(conf["token"].encode() + b"\n")
-            except OSError as exc:
-                self._fail(exc)
-
-    def _fail(self, exc: OSError) -> None:
-        self.error = f"forward to next node failed: {exc}"
-        if self.sock is not None:
-            self.sock.close()
-        self.sock = None
-
-    def send(self, data: bytes) -> None:
-        if self.sock is not None:
-            try:
-                self.sock.sendall(data)
-            except OSError as exc:
-                self._fail(exc)
-
-    def close(self) -> None:
-        if self.sock is not None:
-            try:
-                self.sock.shutdown(socket.SHUT_WR)
-                self.sock.recv(1)  # wait until the next node has read everything and closed
-            except OSError:
-                pass
-            self.sock.close()
-
-
-def _accept(conf: Json) -> BinaryIO:
-    """Listen on an ephemeral port, print it, and return the first connection that sends the token."""
-    listen = conf["listen"]
-    server = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    server.bind((listen.get("bind", ""), 0))
-    server.listen(4)
-    print(json.dumps({"port": server.getsockname()[1]}), flush=True)
-    token = listen["token"].encode()
-    stdin = sys.stdin.buffer
-    while True:
-        ready, _, _ = select.select([server, stdin], [], [], listen.get("accept_timeout", 120))
-        if not ready:
-            raise SystemExit("no connection from the previous node")
-        if stdin in ready and not stdin.read1(1):
-            raise SystemExit("the controller went away before the previous node connected")
-        if server in ready:
-            conn, _ = server.accept()
-            conn.settimeout(10)
-            reader = conn.makefile("rb", buffering=CHUNK)  # one reader: it may buffer data after the token
-            try:
-                got = reader.readline(len(token) + 1).rstrip(b"\n")
-            except OSError:
-                got = b""
-            if hmac.compare_digest(got, token):
-                server.close()
-                conn.settimeout(listen.get("idle_timeout", 300))
-                return reader
-            reader.close()
-            conn.close()
-
-
 def _prune(dest: str, exclusive: Json) -> list:
     folders = _exclusive_folders(dest, exclusive)
     removed = _strays(dest, exclusive)
@@ -361,33 +162,84 @@ def _prune(dest: str, exclusive: Json) -> list:
     return removed
 
 
+class FileJob:
+    """One file of the stream on the store thread: open its writer, write chunks, end it (the outcome
+    in ``result``). Errors are kept (the stream goes on: later nodes may still want the file)."""
+
+    def __init__(self, dest: str, header: Json, want: Optional[Json], parts: Json, cache: HashCache):
+        self.dest, self.header, self.want, self.parts, self.cache = dest, header, want, parts, cache
+        self.writer: Optional[PartWriter] = None
+        self.error: Optional[str] = None
+        self.result: Json = {"status": "partial", "written": 0}
+
+    def open(self) -> None:
+        self.writer, self.error = _writer(self.dest, self.header, self.want, self.parts)
+
+    def write(self, pos: int, chunk: bytes) -> None:
+        if self.writer is not None:
+            try:
+                self.writer.write(pos, chunk)
+            except OSError as exc:
+                self.error, self.writer = str(exc), None
+
+    def end(self, complete: bool) -> None:
+        if not complete:
+            self.result = self.writer.keep_partial() if self.writer else {"status": "partial", "written": 0}
+            return
+        if self.writer is not None:
+            try:
+                self.result = self.writer.finish(self.cache)
+                return
+            except OSError as exc:
+                self.error = str(exc)
+        self.result = (
+            {"status": "error", "written": 0, "message": self.error}
+            if self.error
+            else {"status": "forwarded"}
+        )
+
+
+def _source(conf: Json) -> BinaryIO:
+    if not conf.get("listen"):
+        return sys.stdin.buffer
+    listener = node_relay.Listener(conf["listen"])
+    print(json.dumps({"port": listener.port}), flush=True)
+    if conf["listen"].get("forward_later"):  # the controller tells where to forward once every node listens
+        line = sys.stdin.buffer.readline()
+        conf["forward"] = json.loads(line) if line.strip() else None
+    return listener.accept(float(conf["listen"].get("accept_timeout", ACCEPT_S)), sys.stdin.buffer)
+
+
 def receive(conf: Json, src: Optional[BinaryIO] = None, parts: Optional[Json] = None) -> Json:
     """Write (and forward) the stream; the answer gives each file's outcome and what was written.
 
     ``parts``: prefix hash states from this session's scan (see ``scan``).
     """
     dest, cache, wanted = conf["dest"], HashCache(conf.get("cache")), conf.get("files", {})
-    if src is None:
-        src = _accept(conf) if conf.get("listen") else sys.stdin.buffer
-    fwd = Forwarder(conf.get("forward"))
-    buf = memoryview(bytearray(CHUNK))  # one buffer for every chunk: no allocation per read
-    files: Json = {}
+    src = src if src is not None else _source(conf)
+    fwd, store = node_relay.Forwarder(conf.get("forward")), node_relay.Stage("store", STORE_DEPTH)
+    jobs: list = []
     complete = False
     while True:
-        header = read_frame(src)
+        try:
+            header = read_frame(src)
+        except OSError:  # the previous node went silent past the idle timeout, or reset the connection
+            header = None
         if header is None:
             break
         fwd.send(encode_frame(header))
         if header["op"] == "end":
             complete = True
             break
-        want = wanted.get(header["rel"])
-        writer, error = _writer(dest, header, want, parts or {})
-        files[header["rel"]] = _receive_file(src, buf, header, writer, fwd, cache, error)
-        if files[header["rel"]].get("status") == "partial":
+        job = FileJob(dest, header, wanted.get(header["rel"]), parts or {}, cache)
+        jobs.append(job)
+        store.put(job.open)
+        if not _copy(src, header, job, fwd, store):
             break
+    store.close()
     fwd.close()
     cache.save()
+    files = {job.header["rel"]: job.result for job in jobs}
     answer: Json = {"ok": complete, "files": files, "forward_error": fwd.error, "interrupted": not complete}
     answer["written"] = sum(f.get("written", 0) for f in files.values())
     if complete:
@@ -410,28 +262,26 @@ def _writer(dest: str, header: Json, want: Optional[Json], parts: Json) -> tuple
         return None, str(exc)
 
 
-def _receive_file(src: BinaryIO, buf: memoryview, header: Json, writer: Optional[PartWriter],
-                  fwd: Forwarder, cache: HashCache, error: Optional[str]) -> Json:  # fmt: skip
-    """Copy one file's bytes from ``src`` to ``fwd`` and to ``writer`` (when this node wants it)."""
+def _copy(
+    src: BinaryIO, header: Json, job: FileJob, fwd: node_relay.Forwarder, store: node_relay.Stage
+) -> bool:
+    """Hand one file's bytes from ``src`` to the forwarder and the store; False if the stream ended early."""
     pos, size = header["offset"], header["size"]
     while pos < size:
-        n = src.readinto(buf[: min(CHUNK, size - pos)])  # type: ignore[attr-defined]  # whole chunks: few calls
-        if not n:
-            return writer.keep_partial() if writer else {"status": "partial", "written": 0}
-        chunk = buf[:n]
-        fwd.send(chunk)
-        if writer is not None:
-            try:
-                writer.write(pos, chunk)
-            except OSError as exc:
-                error, writer = str(exc), None
-        pos += n
-    if writer is not None:
         try:
-            return writer.finish(cache)
-        except OSError as exc:
-            error = str(exc)
-    return {"status": "error", "written": 0, "message": error} if error else {"status": "forwarded"}
+            # what has arrived, up to CHUNK: forwarded at once, not after a whole CHUNK (each hop of a
+            # chain would add a CHUNK's transfer time); a fresh bytes object: both stages may hold it
+            chunk = src.read1(min(CHUNK, size - pos))  # type: ignore[attr-defined]
+        except OSError:  # the previous node went silent past the idle timeout, or reset the connection
+            chunk = b""
+        if not chunk:
+            store.put(lambda: job.end(False))
+            return False
+        fwd.send(chunk)
+        store.put(lambda p=pos, c=chunk: job.write(p, c))
+        pos += len(chunk)
+    store.put(lambda: job.end(True))
+    return True
 
 
 def _answer(data: Json) -> None:

@@ -1,8 +1,10 @@
 """The node receiver on a node: where it lives, shipping it, and one receiver session per node and push.
 
-A session is one command (``python -S node_receiver-<hash>.py session``) over the transport's bulk
-stream: it answers the scan, then takes the receive request and the data, so a node costs one SSH
-command per push. A node without this receiver version gets it installed, then the session restarts.
+A session is one command (``python -S node_receiver-<hash>/node_receiver.py session``) over the
+transport's bulk stream: it answers the scan, then takes the receive request and the data, so a node
+costs one SSH command per push. A node without this receiver version gets it installed (its sibling
+modules first, the main script last, so the script's presence means the folder is whole), then the
+session restarts.
 """
 
 from __future__ import annotations
@@ -14,23 +16,27 @@ from pathlib import Path
 from typing import Any, Optional
 
 from orchestrator.errors import TransportError
-from orchestrator.transfer import node_receiver
+from orchestrator.transfer import node_receiver, node_relay, node_store
 from orchestrator.transfer.model import Target
 from orchestrator.transport import Stream, StreamExit, Transport
 
-RECEIVER_SOURCE = Path(node_receiver.__file__)
+RECEIVER_MODULES = (node_store, node_relay, node_receiver)  # shipped in this order: the script last
 SCAN_TIMEOUT = 600.0
 
 
 @lru_cache(maxsize=1)
-def receiver_bytes() -> tuple[bytes, str]:
-    data = RECEIVER_SOURCE.read_bytes()
-    return data, hashlib.sha256(data).hexdigest()[:12]
+def receiver_files() -> tuple[tuple[tuple[str, bytes], ...], str]:
+    """((file name, content), ...) of the receiver, and the hash of them all."""
+    files = tuple((Path(m.__file__).name, Path(m.__file__).read_bytes()) for m in RECEIVER_MODULES)
+    h = hashlib.sha256()
+    for name, data in files:
+        h.update(name.encode() + b"\0" + hashlib.sha256(data).digest())
+    return files, h.hexdigest()[:12]
 
 
 def receiver_path(workdir: str) -> str:
-    """``<workdir>/bin/node_receiver-<hash>.py``: the hash in the name means a node never runs another version."""
-    return f"{workdir.rstrip('/')}/bin/node_receiver-{receiver_bytes()[1]}.py"
+    """``<workdir>/bin/node_receiver-<hash>/node_receiver.py``: the hash means a node never runs another version."""
+    return f"{workdir.rstrip('/')}/bin/node_receiver-{receiver_files()[1]}/node_receiver.py"
 
 
 def node_cache(workdir: str) -> str:
@@ -73,6 +79,11 @@ class Session:
         assert self.stream is not None
         self.stream.write(json.dumps({"op": op, **conf}).encode() + b"\n")
 
+    def tell(self, data: Optional[dict]) -> None:
+        """One JSON line to the receiver (e.g. where a relay node forwards: ``null`` for nowhere)."""
+        assert self.stream is not None
+        self.stream.write(json.dumps(data).encode() + b"\n")
+
     def reply(self, timeout: float) -> dict:
         """The next JSON line the receiver prints (TransportError with its stderr when it ends without)."""
         assert self.stream is not None
@@ -105,7 +116,9 @@ class Session:
             if self.exit_code == 255 or t.run(["test", "-f", path], check=False, timeout=30).exit_code == 0:
                 raise
         self.close()  # this receiver version is not on the node yet: install it and start again
-        t.put_bytes(receiver_bytes()[0], path, mode=0o755)
+        folder = path.rsplit("/", 1)[0]
+        for name, data in receiver_files()[0]:
+            t.put_bytes(data, f"{folder}/{name}", mode=0o755 if name == "node_receiver.py" else 0o644)
         self._open(t)
         return self._ask(conf)
 

@@ -1,7 +1,8 @@
 """Running a route over the nodes' receiver sessions (opened by the scan): stream the files into the
-first node's session; in a relay chain, each other node's receiver listens on an ephemeral port (told
-to the controller over SSH) and the previous node forwards the stream to it, authenticated by a
-one-time token passed through stdin."""
+first node's session; in a relay chain, every other node's receiver listens on an ephemeral port of
+its cluster address (all at once; each tells the controller its port over SSH, then learns where it
+forwards), and the previous node forwards the stream to it, authenticated by a one-time token passed
+through stdin."""
 
 from __future__ import annotations
 
@@ -123,33 +124,62 @@ def run_direct(
         return [report(n, "direct", None, str(exc))], count.sent
 
 
-def _listen(n: NodeNeeds, forward: Optional[dict]) -> dict:
-    """Make ``n``'s receiver listen; the address its predecessor forwards to."""
+def _start_listening(n: NodeNeeds, hop: str) -> str:
+    """Ask ``n``'s receiver to listen (on its cluster address; loopback when hops run through SSH) and
+    to wait for where it forwards (``forward_later``); the one-time token its predecessor must send."""
     token = secrets.token_hex(16)
-    n.session.request("receive", receive_conf(n, {"token": token}, forward))
+    bind = "127.0.0.1" if hop == "ssh" else n.target.host
+    n.session.request("receive", receive_conf(n, {"token": token, "bind": bind, "forward_later": True}))
+    return token
+
+
+def _address(n: NodeNeeds, token: str, hop: str) -> dict:
+    """Where ``n`` listens (its reply to ``_start_listening``): what its predecessor forwards to."""
+    host = n.target.host
     try:
         port = int(n.session.reply(30)["port"])
     except (KeyError, TypeError, ValueError):
-        raise TransportError(f"{n.target.host}: relay receiver did not report a port") from None
-    return {"host": n.target.host, "port": port, "token": token}
+        raise TransportError(f"{host}: relay receiver did not report a port") from None
+    if hop != "ssh":
+        return {"host": host, "port": port, "token": token}
+    ssh = n.target.node.ssh
+    return {"host": host, "port": port, "token": token, "via": "ssh", "ssh_port": ssh.port, "user": ssh.user}
+
+
+def _set_up_relays(
+    nodes: tuple[NodeNeeds, ...], hop: str, errors: list[Optional[str]]
+) -> tuple[list[bool], Optional[dict]]:
+    """Every node but the head listens, all at once (one round trip, not one per node); each then learns
+    the next listening node to forward to (a node that could not listen is left out of the chain).
+    (which nodes started, the head's forward address)."""
+    started, tokens, addresses = [False] * len(nodes), {}, {}
+    for k in range(1, len(nodes)):
+        try:
+            tokens[k], started[k] = _start_listening(nodes[k], hop), True
+        except (OSError, TransportError) as exc:
+            errors[k] = str(exc)
+    for k, token in tokens.items():
+        try:
+            addresses[k] = _address(nodes[k], token, hop)
+        except (OSError, TransportError) as exc:
+            errors[k] = str(exc)
+    chain = sorted(addresses)
+    for i, k in enumerate(chain):
+        try:
+            nodes[k].session.tell(addresses[chain[i + 1]] if i + 1 < len(chain) else None)
+        except (OSError, TransportError) as exc:
+            errors[k] = str(exc)
+    return started, addresses[chain[0]] if chain else None
 
 
 def run_chain(
-    route: Route, limit: RateLimit, progress: Progress, timeout: float
+    route: Route, limit: RateLimit, progress: Progress, timeout: float, hop: str = "tcp"
 ) -> tuple[list[NodeReport], int]:
     """Controller -> first node -> second node -> ...; a node that fails reports so (the engine retries it)."""
     nodes = route.nodes
-    started = [False] * len(nodes)
     errors: list[Optional[str]] = [None] * len(nodes)
-    forward: Optional[dict] = None
     count = Counter(progress)
-    for k in range(len(nodes) - 1, 0, -1):  # from the tail, so each node knows where to forward
-        try:
-            forward, started[k] = _listen(nodes[k], forward), True
-        except (OSError, TransportError) as exc:
-            errors[k], forward = str(exc), None  # the nodes after k are cut off: they get no stream
-            for j in range(k + 1, len(nodes)):
-                errors[j] = errors[j] or f"relay setup failed at {nodes[k].target.host}"
+    started, forward = _set_up_relays(nodes, hop, errors)
     head = nodes[0]
     try:
         head.session.request("receive", receive_conf(head, forward=forward))

@@ -19,6 +19,14 @@ def connect(node: Any, *, lazy: bool = False) -> Transport:
     """
     if getattr(node, "local", False):
         return LocalTransport(node.host)
+    route = getattr(node, "slurm", None)
+    if route is not None:  # a node of a Slurm allocation: job steps, run from the login host
+        from orchestrator.slurm.steps import StepTransport
+
+        login = route.login
+        via = LocalTransport(login) if login == "local" else SshTransport(login, SshOptions.of(node.ssh))
+        return StepTransport(via if lazy or login == "local" else via.connect(), route.slurm_job, route.node,
+                             host=node.host)  # fmt: skip
     ssh = SshTransport(node.host, SshOptions.of(node.ssh))
     return ssh if lazy else ssh.connect()
 

@@ -1,9 +1,11 @@
 """SshTransport: one paramiko connection per node, reused (thread-safely) for every command and file.
 
-Host keys are checked against the node's known_hosts file (the inventory's, else ~/.ssh/known_hosts);
+Behind jump hosts (``ssh.proxy_jump``, or ProxyJump from ``ssh.config``), each hop is its own
+connection tunnelled through a direct-tcpip channel of the previous one, as ``ssh -J`` does. Host keys
+are checked at every hop against the node's known_hosts file (the inventory's, else ~/.ssh/known_hosts);
 an unknown or changed key is a HostKeyError that names the host, the file and the fix, and is never
 accepted. Authentication is by key or agent only. Each failure to connect is a TransportError naming
-host, port and user and saying what to check.
+the hop (host, port, user) and saying what to check.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import logging
 import os
 import select
-import socket
 import threading
 import time
 from pathlib import Path
@@ -32,32 +33,14 @@ from orchestrator.transport.base import (
 )
 from orchestrator.transport.files import temp_name, write_atomic
 from orchestrator.transport.openssh import openssh_argv
+from orchestrator.transport.route import describe, route
 from orchestrator.transport.settings import SshOptions
+from orchestrator.transport.ssh_errors import RejectUnknown, connect_error
 from orchestrator.transport.stream import ChannelStream, ProcessStream, Stream
 
 logging.getLogger("paramiko").addHandler(logging.NullHandler())  # our errors say it better
 
 _CHUNK = 1 << 16
-
-
-def _fingerprint(key: paramiko.PKey) -> str:
-    return f"{key.get_name()} {key.fingerprint}"
-
-
-class _RejectUnknown(paramiko.MissingHostKeyPolicy):
-    """Refuse a host whose key is not in known_hosts, telling how to add it after checking it."""
-
-    def __init__(self, known_hosts: str):
-        self.known_hosts = known_hosts
-
-    def missing_host_key(self, client, hostname, key):
-        host, port = (hostname[1:].split("]:") + ["22"])[:2] if hostname.startswith("[") else (hostname, "22")
-        scan = f"ssh-keyscan -p {port} {host}" if port != "22" else f"ssh-keyscan {host}"
-        raise HostKeyError(
-            f"{hostname}: unknown host key ({_fingerprint(key)}), not in {self.known_hosts}. "
-            f"Check the fingerprint on the node (ssh-keygen -lf /etc/ssh/ssh_host_*_key.pub), "
-            f"then add it: `{scan} >> {self.known_hosts}`."
-        )
 
 
 class SshTransport:
@@ -67,6 +50,7 @@ class SshTransport:
         self.host = host
         self.options = options
         self._client: Optional[paramiko.SSHClient] = None
+        self._jumps: list[paramiko.SSHClient] = []  # the jump hosts' connections, first hop first
         self._sftp: Optional[paramiko.SFTPClient] = None
         self._lock = threading.Lock()
         self._sftp_lock = threading.Lock()
@@ -89,32 +73,50 @@ class SshTransport:
                 if t is not None and t.is_active():
                     return t
                 self._drop()
-            self._client = self._open()
+            self._client, self._jumps = self._open()
             t = self._client.get_transport()
             assert t is not None
             t.set_keepalive(15)
             return t
 
-    def _open(self) -> paramiko.SSHClient:
-        o = self.options
-        known = o.known_hosts_path
+    def _open(self) -> tuple[paramiko.SSHClient, list[paramiko.SSHClient]]:
+        """Connect along the route: each jump host, then the node through a direct-tcpip channel of the
+        previous hop; every hop's host key is checked against the same known_hosts."""
+        known = self.options.known_hosts_path
+        hops = route(self.host, self.options)
         if not os.path.exists(known):
+            target = hops[-1]
             raise HostKeyError(
-                f"{self.where}: known_hosts file {known} does not exist; create it with the node's "
-                f"verified key (`ssh-keyscan -p {o.port} {self.host} >> {known}`) or set ssh.known_hosts"
+                f"{describe(hops, len(hops) - 1)}: known_hosts file {known} does not exist; create it with "
+                f"the verified keys (`ssh-keyscan -p {target.port} {target.host} >> {known}`) or set ssh.known_hosts"
             )
+        clients: list[paramiko.SSHClient] = []
+        sock = None
+        try:
+            for i in range(len(hops)):
+                clients.append(self._connect_hop(hops, i, sock, known))
+                if i + 1 < len(hops):
+                    sock = self._tunnel(hops, i, clients[-1])
+        except BaseException:
+            for client in reversed(clients):
+                client.close()
+            raise
+        return clients[-1], clients[:-1]
+
+    def _connect_hop(self, hops, i: int, sock, known: str) -> paramiko.SSHClient:
+        hop, timeout = hops[i], self.options.connect_timeout
         client = paramiko.SSHClient()
         client.load_host_keys(known)
-        client.set_missing_host_key_policy(_RejectUnknown(known))
-        timeout = o.connect_timeout
+        client.set_missing_host_key_policy(RejectUnknown(known, describe(hops, i), behind=i > 0))
         try:
             client.connect(
-                self.host,
-                port=o.port,
-                username=o.user,
-                key_filename=o.key,
-                look_for_keys=o.key is None,
+                hop.host,
+                port=hop.port,
+                username=hop.user,
+                key_filename=hop.key,
+                look_for_keys=hop.key is None,
                 allow_agent=True,
+                sock=sock,
                 timeout=timeout,
                 banner_timeout=timeout,
                 auth_timeout=timeout,
@@ -122,51 +124,28 @@ class SshTransport:
             )
         except BaseException as exc:
             client.close()
-            raise self._connect_error(exc, known) from None
+            raise connect_error(exc, self.options, known, hops, i) from None
         return client
 
-    def _connect_error(self, exc: BaseException, known: str) -> BaseException:
-        o, where = self.options, self.where
-        if isinstance(exc, HostKeyError):
-            return exc
-        if isinstance(exc, paramiko.BadHostKeyException):
-            return HostKeyError(
-                f"{where}: host key CHANGED: the node offers {_fingerprint(exc.key)} but {known} has "
-                f"{_fingerprint(exc.expected_key)}. If the node was reinstalled, verify the new key, then "
-                f"`ssh-keygen -R {self.host} -f {known}` and `ssh-keyscan -p {o.port} {self.host} >> {known}`; "
-                f"otherwise someone may be intercepting the connection."
-            )
-        if isinstance(exc, paramiko.PasswordRequiredException):
-            return TransportError(
-                f"{where}: key {o.key} is encrypted; load it into ssh-agent (ssh-add {o.key})"
-            )
-        if isinstance(exc, paramiko.AuthenticationException):
-            how = f"key {o.key}" if o.key else "ssh-agent and the default keys in ~/.ssh"
-            return TransportError(
-                f"{where}: authentication failed for user {o.user!r} with {how} (passwords are never used). "
-                f"Check ssh.user and that the public key is in ~{o.user}/.ssh/authorized_keys on the node."
-            )
-        if isinstance(exc, (socket.timeout, TimeoutError)):
-            return TransportError(
-                f"{where}: no answer within {o.connect_timeout:g}s; check the address, routing and firewall, "
-                f"and that the node is up (ssh.connect_timeout raises the limit)."
-            )
-        if isinstance(exc, socket.gaierror):
-            return TransportError(f"{where}: cannot resolve host name {self.host!r}: {exc.strerror}")
-        if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
-            first = next(iter(exc.errors.values()), None)
-            reason = getattr(first, "strerror", None) or "connection refused"
-            return TransportError(
-                f"{where}: {reason.lower()}; check the address and port and that sshd runs on the node."
-            )
-        if isinstance(exc, FileNotFoundError):
-            return TransportError(f"{where}: SSH key file {exc.filename} not found; check ssh.key")
-        if isinstance(exc, OSError):
-            reason = exc.strerror or str(exc) or type(exc).__name__
-            return TransportError(f"{where}: unreachable ({reason}); check the address and the network.")
-        if isinstance(exc, paramiko.SSHException):
-            return TransportError(f"{where}: SSH handshake failed ({exc}); is an SSH server listening there?")
-        return exc
+    def _tunnel(self, hops, i: int, client: paramiko.SSHClient) -> paramiko.Channel:
+        """A direct-tcpip channel from hop ``i`` to hop ``i + 1`` (what ``ssh -W`` / ProxyJump uses)."""
+        nxt, t = hops[i + 1], client.get_transport()
+        assert t is not None
+        try:
+            return t.open_channel("direct-tcpip", (nxt.host, nxt.port), ("127.0.0.1", 0),
+                                  timeout=self.options.connect_timeout)  # fmt: skip
+        except paramiko.ChannelException as exc:
+            reason = {1: "forwarding prohibited by the jump host", 2: "connect failed",
+                      3: "unknown channel type", 4: "resource shortage"}.get(exc.code, exc.text)  # fmt: skip
+            raise TransportError(
+                f"{describe(hops, i + 1)}: the jump host {hops[i].where} cannot reach {nxt.host}:{nxt.port} "
+                f"({reason}); check the node address and port as seen from the jump host, and that the jump "
+                f"host allows TCP forwarding (AllowTcpForwarding)"
+            ) from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise TransportError(
+                f"{describe(hops, i + 1)}: no tunnel through {hops[i].where} to {nxt.host}:{nxt.port} ({exc or type(exc).__name__})"
+            ) from None
 
     # -- commands ---------------------------------------------------------------------------------
     def run(
@@ -286,7 +265,9 @@ class SshTransport:
             self._sftp.close()
         if self._client is not None:
             self._client.close()
-        self._client, self._sftp = None, None
+        for jump in reversed(self._jumps):
+            jump.close()
+        self._client, self._sftp, self._jumps = None, None, []
 
     def close(self) -> None:
         with self._lock:

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -17,9 +18,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
-from orchestrator.agent import node_agent
+from orchestrator.agent.bundle import write_local
+from orchestrator.agent.node import base as node_base
 
-AGENT = Path(node_agent.__file__)
+# The agent as a node runs it: this checkout's zipapp (content-hashed name, so a shared folder is fine).
+AGENT = write_local(Path(tempfile.gettempdir()) / "orchestrate-test-agent")
 DUMMY = Path(__file__).with_name("dummy_rank.py")
 
 
@@ -32,7 +35,7 @@ def scope_pids(scope: str) -> List[int]:
             state = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]
         except (OSError, ValueError, IndexError):
             continue
-        if f"{node_agent.ENV_SCOPE}={scope}".encode() in env and state != "Z":
+        if f"{node_base.ENV_SCOPE}={scope}".encode() in env and state != "Z":
             pids.append(int(p))
     return pids
 
@@ -41,7 +44,7 @@ def job_pids(job: str) -> List[int]:
     return [
         p
         for p in map(int, filter(str.isdigit, os.listdir("/proc")))
-        if _has_env(p, f"{node_agent.ENV_JOB}={job}")
+        if _has_env(p, f"{node_base.ENV_JOB}={job}")
     ]
 
 
@@ -63,7 +66,7 @@ class AgentHarness:
         return self.root / "wd"
 
     def env(self, **extra: str) -> Dict[str, str]:
-        return dict(os.environ, **{node_agent.ENV_SCOPE: self.scope}, **extra)
+        return dict(os.environ, **{node_base.ENV_SCOPE: self.scope}, **extra)
 
     def run(
         self, *args: str, python: Optional[str] = None, env: Optional[Dict[str, str]] = None
@@ -86,7 +89,7 @@ class AgentHarness:
         """Write a spec whose rank i runs dummy_rank.py with ``ranks[i]`` as arguments."""
         spec = {
             "job_id": job,
-            "agent_version": node_agent.AGENT_VERSION,
+            "agent_version": node_base.AGENT_VERSION,
             "node": "local",
             "work_dir": str(self.workdir),
             "grace_s": 1.0,

@@ -8,12 +8,13 @@ import time
 
 import pytest
 
-from orchestrator.agent import client, node_agent
+from orchestrator.agent import client
 from orchestrator.agent.client import AgentCommands, JobSpec, NodeBusy, ProcessSpec
+from orchestrator.agent.node import base as node_base
 from orchestrator.errors import RemoteCommandError
 from orchestrator.transport.base import RunResult
 from orchestrator.transport.local import LocalTransport
-from tests.agent.conftest import DUMMY, AgentHarness
+from tests.agent.conftest import AGENT, DUMMY, AgentHarness
 
 
 def _rank(rank: int, tmp, *args: str) -> ProcessSpec:
@@ -36,13 +37,15 @@ def test_job_spec_checks_and_serialises(tmp_path):
         "log": "/l/sched.log",
     }
     assert data["ranks"][0]["rank"] == 0 and data["devices"] == [0, 1]
-    assert data["agent_version"] == node_agent.AGENT_VERSION
+    assert data["agent_version"] == node_base.AGENT_VERSION
 
 
 def test_agent_commands_are_argv_lists():
-    cmds = AgentCommands("/opt/a b/node_agent.py", python="/usr/bin/python3.9", workdir="/var/o")
+    cmds = AgentCommands(
+        "/opt/a b/orchestrate-agent-0123456789ab.pyz", python="/usr/bin/python3.9", workdir="/var/o"
+    )
     assert cmds.start("/s.json", force=True) == [
-        "/usr/bin/python3.9", "/opt/a b/node_agent.py", "--workdir", "/var/o", "start", "--spec", "/s.json", "--force",
+        "/usr/bin/python3.9", "/opt/a b/orchestrate-agent-0123456789ab.pyz", "--workdir", "/var/o", "start", "--spec", "/s.json", "--force",
     ]  # fmt: skip
     assert cmds.stop("j", 2.5)[-5:] == ["stop", "--job", "j", "--grace", "2.5"]
     assert cmds.check_devices([0, 3], wait=5)[-4:] == ["--devices", "0,3", "--wait", "5"]
@@ -51,7 +54,9 @@ def test_agent_commands_are_argv_lists():
 
 def test_garbage_and_errors_raise_remote_command_error():
     with pytest.raises(RemoteCommandError, match="exited 1"):
-        client.answer(RunResult("n1", "python3 node_agent.py status", 1, "Traceback ...", "boom", 0.1))
+        client.answer(
+            RunResult("n1", "python3 orchestrate-agent.pyz status", 1, "Traceback ...", "boom", 0.1)
+        )
     bad = json.dumps({"ok": False, "error": "no job x on this node", "exit_code": 6})
     with pytest.raises(RemoteCommandError, match="no job x"):
         client.parse_status(RunResult("n1", "status", 6, bad, "", 0.1))
@@ -60,8 +65,8 @@ def test_garbage_and_errors_raise_remote_command_error():
 
 
 def test_through_the_local_transport(agent: AgentHarness, tmp_path):
-    node, env = LocalTransport("n1"), {node_agent.ENV_SCOPE: agent.scope}
-    cmds = AgentCommands(str(client.AGENT_FILE), python=sys.executable, workdir=str(agent.workdir))
+    node, env = LocalTransport("n1"), {node_base.ENV_SCOPE: agent.scope}
+    cmds = AgentCommands(str(AGENT), python=sys.executable, workdir=str(agent.workdir))
     assert client.parse_version(node.run(cmds.version(), check=False, env=env)) == client.AGENT_VERSION
 
     def start(job: str, *ranks: ProcessSpec) -> RunResult:

@@ -6,12 +6,14 @@ the way. The controller's preflight (``launch.start``) reads the agent's ``list`
 from __future__ import annotations
 
 import json
+import shlex
 import socket
 
 import pytest
 
-from orchestrator.agent import node_agent, node_devices
 from orchestrator.agent.client import JobSpec, ProcessSpec
+from orchestrator.agent.node import base as node_base
+from orchestrator.agent.node import devices as node_devices
 from orchestrator.launch import agent_rpc
 from orchestrator.launch.start import NodeNotFree, _preflight_node, in_the_way
 from orchestrator.transport.base import RunResult
@@ -33,7 +35,7 @@ def test_jobs_on_disjoint_devices_run_together_and_a_clash_names_the_jobs_and_de
     assert agent.status("job-a")["state"] == agent.status("job-b")["state"] == "running"
 
     code, refused = agent.start("job-c", [SLEEP, SLEEP], devices=[1, 2])
-    assert code == node_agent.EXIT_BUSY and not refused["ok"], refused
+    assert code == node_base.EXIT_BUSY and not refused["ok"], refused
     assert "job job-a of this orchestrator still runs and holds device 1," in refused["error"]
     assert "job job-b of this orchestrator still runs and holds device 2," in refused["error"]
     assert {(c["job"], tuple(c["npus"])) for c in refused["conflicts"]} == {("job-a", (1,)), ("job-b", (2,))}
@@ -44,7 +46,7 @@ def test_jobs_on_disjoint_devices_run_together_and_a_clash_names_the_jobs_and_de
     assert held == {"job-a": ([0, 1], []), "job-b": ([2, 3], [])}
 
     code, whole = agent.start("job-d", [SLEEP])  # a spec without devices needs the whole node
-    assert code == node_agent.EXIT_BUSY and {c["job"] for c in whole["conflicts"]} == {"job-a", "job-b"}
+    assert code == node_base.EXIT_BUSY and {c["job"] for c in whole["conflicts"]} == {"job-a", "job-b"}
 
 
 def test_force_stops_only_the_jobs_holding_what_the_new_job_needs(agent: AgentHarness):
@@ -61,7 +63,7 @@ def test_a_port_held_by_a_job_of_ours_or_by_a_foreign_listener_refuses_the_start
     port = _free_port()
     assert agent.start("job-a", [SLEEP], devices=[0], ports=[port])[0] == 0
     code, refused = agent.start("job-b", [SLEEP], devices=[1], ports=[port])
-    assert code == node_agent.EXIT_BUSY, refused
+    assert code == node_base.EXIT_BUSY, refused
     assert f"job job-a of this orchestrator still runs and holds port {port}," in refused["error"]
     assert {(c["job"], tuple(c["npus"]), tuple(c["ports"])) for c in refused["conflicts"]} == {
         ("job-a", (), (port,))
@@ -73,7 +75,7 @@ def test_a_port_held_by_a_job_of_ours_or_by_a_foreign_listener_refuses_the_start
         taken = listener.getsockname()[1]
         for flags in ((), ("--force",)):
             code, refused = agent.start("job-c", [SLEEP], *flags, devices=[2], ports=[taken])
-            assert code == node_agent.EXIT_BUSY, refused
+            assert code == node_base.EXIT_BUSY, refused
             assert [(c["source"], c["port"]) for c in refused["conflicts"]] == [("port", taken)]
             assert (
                 f"port {taken} is in use" in refused["error"] and "--force never stops it" in refused["error"]
@@ -119,11 +121,18 @@ class _Node:
     def __init__(self, jobs):
         self.jobs, self.ran = jobs, []
 
-    def run(self, argv, **_kw):
-        self.ran.append(argv)
+    def answer(self, argv):
         verb = next(a for a in argv if a in ("version", "list", "stop", "-c"))
         out = {"version": {"version": agent_rpc.AGENT_VERSION}, "list": {"jobs": self.jobs}}.get(verb, {})
-        return RunResult(self.host, " ".join(argv), 0, json.dumps(dict(out, ok=True)), "", 0.0)
+        return json.dumps(dict(out, ok=True))
+
+    def run(self, argv, **_kw):
+        self.ran.append(argv)
+        if argv[:2] == ["sh", "-c"] and agent_rpc._SEPARATOR in argv[2]:  # version, then list: one round trip
+            parts = [shlex.split(c.replace("exec ", "", 1)) for c in argv[2].split(" && ")]
+            out = f"{self.answer(parts[0])}\n{agent_rpc._SEPARATOR}\n{self.answer(parts[2])}"
+            return RunResult(self.host, " ".join(argv), 0, out, "", 0.0)
+        return RunResult(self.host, " ".join(argv), 0, self.answer(argv), "", 0.0)
 
 
 def _job(job_id, devices, ports=(), state="running"):

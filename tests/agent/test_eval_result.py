@@ -10,9 +10,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from orchestrator.agent import client
-from orchestrator.agent.node_agent import parse_eval
+from orchestrator.agent.node.progress import parse_eval
 from orchestrator.jobs.model import EvalResult, JobState, JobStatus, job_result
-from orchestrator.launch.monitor import node_status
+from orchestrator.launch.watcher import node_status
 from orchestrator.transport.base import RunResult
 from tests.agent.conftest import AgentHarness
 

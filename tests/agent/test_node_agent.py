@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.agent import node_agent
+from orchestrator.agent.node import base as node_base
 from tests.agent.conftest import AGENT, DUMMY, AgentHarness, job_pids, job_pids_after_exit, wait_for_file
 from tests.fixtures.captures import CAPTURES
 
@@ -86,11 +86,11 @@ def test_fail_fast_names_the_first_failure(agent: AgentHarness):
 def test_refuses_busy_node_then_force_stops_only_jobs_recorded_here(agent: AgentHarness):
     assert agent.start("job-old", [SLEEP])[0] == 0
     stray = subprocess.Popen(  # marked by an agent, but for a job this agent has no record of
-        [sys.executable, "-c", "import time; time.sleep(60)"], env=agent.env(**{node_agent.ENV_JOB: "stray"})
+        [sys.executable, "-c", "import time; time.sleep(60)"], env=agent.env(**{node_base.ENV_JOB: "stray"})
     )
     try:
         code, refused = agent.start("job-new", [SLEEP])
-        assert code == node_agent.EXIT_BUSY and not refused["ok"]
+        assert code == node_base.EXIT_BUSY and not refused["ok"]
         by_pid = {c["pid"]: c for c in refused["conflicts"]}
         old = agent.status("job-old")
         rank_pid = old["processes"][0]["pid"]
@@ -100,7 +100,7 @@ def test_refuses_busy_node_then_force_stops_only_jobs_recorded_here(agent: Agent
         assert not (agent.workdir / "jobs" / "job-new").exists()
 
         code, forced = agent.start("job-new", [SLEEP], "--force")
-        assert code == node_agent.EXIT_BUSY, forced
+        assert code == node_base.EXIT_BUSY, forced
         assert f"pid {stray.pid} carries the marks of job stray, which is not recorded" in forced["error"]
         assert stray.poll() is None  # never stopped: --force stops only jobs recorded here
         assert agent.status("job-old")["state"] == "stopped" and job_pids("job-old") == []
@@ -132,14 +132,14 @@ def test_force_leaves_a_foreign_npu_holder_alone_and_names_it(agent: AgentHarnes
         env = agent.env(PATH=f"{fake.parent}:{os.environ['PATH']}")
 
         code, busy = agent.run("check-devices", "--devices", "1,2", env=env)
-        assert code == node_agent.EXIT_BUSY and busy["holders"][0]["pid"] == holder.pid and busy["npu_smi"]
+        assert code == node_base.EXIT_BUSY and busy["holders"][0]["pid"] == holder.pid and busy["npu_smi"]
         code, free = agent.run("check-devices", "--devices", "0,1", env=env)
         assert code == 0 and free["free"] and free["holders"] == []
 
         spec = agent.spec("job-npu", [SLEEP], devices=[2], release_wait_s=0.3)
         for flags in ((), ("--force",)):
             code, refused = agent.run("start", "--spec", spec, *flags, env=env)
-            assert code == node_agent.EXIT_BUSY, refused
+            assert code == node_base.EXIT_BUSY, refused
             assert [(c["pid"], c["source"], c["npu"], c["user"]) for c in refused["conflicts"]] == [
                 (holder.pid, "npu-smi", 2, pwd.getpwuid(os.getuid()).pw_name)
             ]
@@ -149,7 +149,7 @@ def test_force_leaves_a_foreign_npu_holder_alone_and_names_it(agent: AgentHarnes
         holder.kill()
         holder.wait()
         code, refused = agent.run("start", "--spec", spec, "--force", env=env)
-        assert code == node_agent.EXIT_BUSY  # exited, but the (static) table still lists it: not released
+        assert code == node_base.EXIT_BUSY  # exited, but the (static) table still lists it: not released
         assert f"npu-smi still lists pid {holder.pid} on NPU 2 after waiting" in refused["error"]
         assert refused["released"]["free"] is False and not (agent.workdir / "jobs" / "job-npu").exists()
     finally:
@@ -163,7 +163,7 @@ def test_spawn_failure_stops_the_rest(agent: AgentHarness):
     data["ranks"][1]["argv"] = ["/nonexistent/python"]
     spec.write_text(json.dumps(data))
     code, answer = agent.run("start", "--spec", str(spec))
-    assert code == node_agent.EXIT_SPAWN, answer
+    assert code == node_base.EXIT_SPAWN, answer
     assert "FileNotFoundError" in answer["processes"][1]["spawn_error"]
     st = agent.wait("job-bad", ["failed"])
     assert st["root_cause"]["name"] == "rank-1" and st["processes"][0]["signal"] == "SIGTERM"
@@ -217,9 +217,7 @@ def test_supervisor_survives_the_death_of_its_caller(agent: AgentHarness):
 
 def test_success_and_version_under_python39(agent: AgentHarness, python39: str):
     code, version = agent.run("version", python=python39)
-    assert (
-        code == 0 and version["python"].startswith("3.9") and version["version"] == node_agent.AGENT_VERSION
-    )
+    assert code == 0 and version["python"].startswith("3.9") and version["version"] == node_base.AGENT_VERSION
     agent.python = python39
     code, _ = agent.start("job-39", [("--steps", "2"), ("--sleep", "0.2")])
     assert code == 0
@@ -230,10 +228,10 @@ def test_success_and_version_under_python39(agent: AgentHarness, python39: str):
 
 def test_unknown_job_and_bad_spec(agent: AgentHarness, tmp_path: Path):
     code, answer = agent.run("status", "--job", "nope")
-    assert code == node_agent.EXIT_NO_JOB and "no job nope" in answer["error"]
+    assert code == node_base.EXIT_NO_JOB and "no job nope" in answer["error"]
     (tmp_path / "bad.json").write_text('{"job_id": "x"}')
     code, answer = agent.run("start", "--spec", str(tmp_path / "bad.json"))
-    assert code == node_agent.EXIT_USAGE and "needs job_id and ranks" in answer["error"]
+    assert code == node_base.EXIT_USAGE and "needs job_id and ranks" in answer["error"]
 
 
 @pytest.mark.cluster
@@ -242,7 +240,7 @@ def test_processes_in_another_network_namespace_belong_to_another_node(agent: Ag
     if shutil.which("unshare") is None:
         pytest.skip("unshare (util-linux) missing")
     other = subprocess.Popen(["unshare", "--net", sys.executable, "-c", "import time; time.sleep(60)"],
-                             env=agent.env(**{node_agent.ENV_JOB: "job-ns"}))  # fmt: skip
+                             env=agent.env(**{node_base.ENV_JOB: "job-ns"}))  # fmt: skip
     try:
         assert agent.start("job-ns", [SLEEP])[0] == 0  # the same job, on "another node"
         code, free = agent.run("check-devices")

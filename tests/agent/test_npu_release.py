@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchestrator.agent import node_agent
+from orchestrator.agent.node import base as node_base
 from tests.agent import fake_npu_smi
 from tests.agent.conftest import DUMMY, AgentHarness, wait_for_file
 
@@ -27,7 +27,7 @@ def test_stop_returns_once_npu_smi_no_longer_lists_the_jobs_processes(agent: Age
         wait_for_file(r)
     pids = {p["pid"] for p in started["processes"]}
     code, busy = agent.run("check-devices", "--devices", "0,1", env=env)
-    assert code == node_agent.EXIT_BUSY and {h["pid"] for h in busy["holders"]} == pids
+    assert code == node_base.EXIT_BUSY and {h["pid"] for h in busy["holders"]} == pids
 
     code, stopped = agent.run("stop", "--job", "job-r", "--grace", "1", env=env)
     assert code == 0 and stopped["none_left"], stopped
@@ -52,7 +52,7 @@ def test_start_skips_exited_pids_npu_smi_lists_but_waits_for_their_release(
 
     hurried = agent.spec("job-hurried", [SLEEP], devices=[2], release_wait_s=0)
     code, refused = agent.run("start", "--spec", hurried, env=env)
-    assert code == node_agent.EXIT_BUSY, refused
+    assert code == node_base.EXIT_BUSY, refused
     assert f"npu-smi still lists pid {crashed.pid} on NPU 2 after waiting" in refused["error"]
     assert "has exited" in refused["error"] and refused["conflicts"][0]["state"] == "exited"
 
@@ -102,7 +102,7 @@ def test_device_id_is_the_id_the_process_sees(agent: AgentHarness, tmp_path: Pat
     assert agent.run("stop", "--job", "job-v", "--grace", "1", env=visible)[0] == 0
     hidden = _ranks_with_devices(agent.spec("job-h", [SLEEP], devices=[4]), [4])
     code, refused = agent.run("start", "--spec", hidden, env=visible)
-    assert code == node_agent.EXIT_USAGE
+    assert code == node_base.EXIT_USAGE
     assert "NPU 4 (logic id 0) is not visible to the ranks: ASCEND_RT_VISIBLE_DEVICES=1" in refused["error"]
 
     # npu-smi's process table is matched by the physical id: a holder of NPU 4 blocks NPU 4 only
@@ -115,7 +115,7 @@ def test_device_id_is_the_id_the_process_sees(agent: AgentHarness, tmp_path: Pat
         assert agent.run("stop", "--job", "job-5", "--grace", "1", env=env)[0] == 0
         on4 = _ranks_with_devices(agent.spec("job-4", [SLEEP], devices=[4]), [4])
         code, refused = agent.run("start", "--spec", on4, env=env)
-        assert code == node_agent.EXIT_BUSY and f"NPU 4 is held by pid {holder.pid}" in refused["error"]
+        assert code == node_base.EXIT_BUSY and f"NPU 4 is held by pid {holder.pid}" in refused["error"]
     finally:
         holder.kill()
         holder.wait()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.agent import node_devices
-from orchestrator.agent.node_agent import parse_progress
+from orchestrator.agent.node import devices as node_devices
+from orchestrator.agent.node.progress import parse_progress
 from orchestrator.ascend import parse_npu_smi_info
 from tests.agent.dummy_rank import mf_loss_lines
 from tests.fixtures.captures import CAPTURES

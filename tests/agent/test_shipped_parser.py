@@ -1,6 +1,6 @@
-"""One npu-smi parser: the agent, staged as a node gets it (node_agent.py, node_devices.py and
-orchestrator/ascend's parser in ``ascend/``) and run on a Python without the orchestrator package,
-reads every capture exactly as the controller does, the container (116-column) layout included."""
+"""One npu-smi parser: the agent, staged as a node gets it (one zipapp holding the agent and
+orchestrator/ascend) and run on a Python without the orchestrator package, reads every capture exactly
+as the controller does, the container (116-column) layout included."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator.agent import node_devices
+from orchestrator.agent.node import devices as node_devices
 from orchestrator.ascend import npu_smi, npu_smi_queries
 from orchestrator.launch import agent_rpc
+from orchestrator.transport import LocalTransport
 from tests.ascend.test_hccn import sections
 from tests.fixtures.captures import CAPTURES
 from tests.fixtures.python39 import PY39
@@ -67,10 +68,10 @@ def _controller(query: str, text: str) -> Any:
         return f"{type(e).__name__}: {e}"
 
 
-# Run on the node's Python: import the staged agent's modules from its folder, parse, print JSON.
+# Run on the node's Python: import the staged agent's modules from its zipapp, parse, print JSON.
 _NODE = """import importlib, json, sys
 sys.path.insert(0, sys.argv[1])
-import node_devices
+from orchestrator.agent.node import devices as node_devices
 npu_smi = node_devices.parsers()
 queries = importlib.import_module(npu_smi.__package__ + ".npu_smi_queries")
 out = []
@@ -79,19 +80,17 @@ for query, fn, text in json.load(sys.stdin):
         out.append(node_devices.as_json((getattr(npu_smi, fn, None) or getattr(queries, fn))(text)))
     except ValueError as e:
         out.append("%s: %s" % (type(e).__name__, e))
-print(json.dumps({"results": out, "orchestrator": "orchestrator" in sys.modules, "parser": npu_smi.__file__}))
+print(json.dumps({"results": out, "controller": "orchestrator.errors" in sys.modules, "parser": npu_smi.__file__}))
 """
 
 
 @pytest.fixture(scope="module")
 def staged(tmp_path_factory) -> Path:
-    """The agent's folder on a node, written from the files staging ships."""
+    """The agent's zipapp on a node, written as staging writes it."""
     workdir = tmp_path_factory.mktemp("node")
-    for data, dest, mode in agent_rpc.agent_files(str(workdir)):
-        Path(dest).parent.mkdir(parents=True, exist_ok=True)
-        Path(dest).write_bytes(data)
-        Path(dest).chmod(mode)
-    return Path(agent_rpc.agent_workdir(str(workdir)))
+    assert agent_rpc.install_agent(LocalTransport("127.0.0.1"), str(workdir))
+    assert not agent_rpc.install_agent(LocalTransport("127.0.0.1"), str(workdir))  # there: not written again
+    return Path(agent_rpc.agent_path(str(workdir)))
 
 
 def test_every_capture_is_placed_and_the_container_layout_is_among_them():
@@ -105,10 +104,12 @@ def test_every_capture_is_placed_and_the_container_layout_is_among_them():
 def test_shipped_parser_reads_every_capture_as_the_controller(staged: Path, python: str):
     todo = json.dumps([(q, PARSERS[q], text) for _, q, text in captures()])
     argv = [python, "-S", "-c", _NODE, str(staged)]  # -S and cwd: nothing of the checkout importable
-    proc = subprocess.run(argv, input=todo, capture_output=True, text=True, timeout=120, cwd=staged)
+    proc = subprocess.run(argv, input=todo, capture_output=True, text=True, timeout=120, cwd=staged.parent)
     assert proc.returncode == 0, proc.stderr
     answer = json.loads(proc.stdout)
-    assert not answer["orchestrator"] and answer["parser"].startswith(str(staged / node_devices.PARSER_DIR))
+    assert not answer["controller"] and answer["parser"] == str(
+        staged / "orchestrator" / "ascend" / "npu_smi.py"
+    )
     for (label, query, text), got in zip(captures(), answer["results"]):
         assert got == _controller(query, text), label
 
@@ -127,7 +128,7 @@ def test_agent_reads_npu_smi_as_the_controller(staged: Path, tmp_path: Path):
         tool.write_text(f'#!/bin/sh\n[ "$*" = "{other}" ] && exit 1\ncat {folder / "out.txt"}\n')
         tool.chmod(0o755)
         env = {"PATH": f"{folder}:/usr/bin:/bin"}
-        proc = subprocess.run([PYTHONS[-1], "-S", str(staged / "node_agent.py"), "--workdir", str(tmp_path / "wd"),
+        proc = subprocess.run([PYTHONS[-1], "-S", str(staged), "--workdir", str(tmp_path / "wd"),
                                "npu-info"], capture_output=True, text=True, env=env, timeout=60, cwd=folder)  # fmt: skip
         got = json.loads(proc.stdout)
         assert got["ok"] and got["npu_smi"] == str(tool), proc.stderr

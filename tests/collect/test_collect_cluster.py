@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 
 from orchestrator.inventory import load_inventory
-from orchestrator.launch.monitor import Monitor
 from orchestrator.launch.start import launch
+from orchestrator.launch.watcher import Watcher
 from orchestrator.plan.planner import make_plan
 from orchestrator.sim.state import WORKDIR
 from tests.launch.conftest import one_rank_per_node
@@ -83,7 +83,7 @@ def failed_job(sim_cluster, tmp_path_factory):
         old.write_text("an earlier job's log\n")
         os.utime(old, (1e9, 1e9))
         as_job_user(sim_cluster.nodes[0], old)
-        status = Monitor(done.job, poll_s=0.3).run()
+        status = Watcher(done.job, poll_s=0.3).run()
         assert status is not None and status.state.value == "failed", status
         yield done.job.job_id, done.job.plan(), old  # the plan the nodes ran (bound to the job)
     finally:

@@ -54,15 +54,61 @@ def test_big_files_are_cut_to_their_tail_and_a_second_collect_replaces_the_first
     assert not (out / "stale").exists()
 
 
-def test_answer_decoding_survives_shell_noise_and_rejects_damage():
-    payload = gather.node_pack.pack({"entries": [], "commands": []})
-    text = "Welcome to node1\n" + "\n".join(["", gather.node_pack.BEGIN, __import__("base64").b64encode(payload).decode(),
-                                             gather.node_pack.END, ""])  # fmt: skip
-    assert gather.decode_answer(text) == payload
-    with pytest.raises(ValueError, match="no archive"):
-        gather.decode_answer("bash: python: command not found")
-    with pytest.raises(ValueError, match="damaged"):
-        gather.decode_answer(f"{gather.node_pack.BEGIN}\n@@@\n{gather.node_pack.END}")
+class _Chunks:
+    """A stream that returns the given pieces one ``read`` at a time (as a slow link would)."""
+
+    def __init__(self, data: bytes, piece: int = 7):
+        self.data, self.piece = data, piece
+
+    def read(self, n: int = -1, timeout: float = 60) -> bytes:
+        out, self.data = self.data[: self.piece], self.data[self.piece :]
+        return out
+
+
+def _archive(request: dict) -> bytes:
+    buf = io.BytesIO()
+    gather.node_pack.pack(request, buf)
+    return buf.getvalue()
+
+
+def test_the_archive_stream_survives_shell_noise_and_rejects_damage(tmp_path):
+    payload = _archive({"entries": [], "commands": []})
+    noisy = b"Welcome to node1\n\n" + gather.node_pack.BEGIN.encode() + b"\n" + payload
+    size = gather.receive_archive(_Chunks(noisy), tmp_path / "a.tar.gz", 10, 1 << 20)
+    assert size == len(payload) and (tmp_path / "a.tar.gz").read_bytes() == payload
+    assert gather.unpack(tmp_path / "a.tar.gz", tmp_path / "out")["files"] == []
+    with pytest.raises(gather.NoArchive, match="no archive"):
+        gather.receive_archive(_Chunks(b"bash: python: command not found\n"), tmp_path / "b", 10, 1 << 20)
+    with pytest.raises(ValueError, match="passed 100 bytes"):
+        gather.receive_archive(_Chunks(noisy), tmp_path / "c", 10, 100)
+    (tmp_path / "d.tar.gz").write_bytes(payload[: len(payload) // 2])  # cut short: the gzip check fails
+    with pytest.raises((tarfile.TarError, EOFError, OSError)):
+        gather.unpack(tmp_path / "d.tar.gz", tmp_path / "out2")
+
+
+def test_a_node_past_its_total_cap_leaves_files_out_and_lists_them(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    for name in ("a.log", "b.log", "c.log"):
+        (logs / name).write_bytes(os.urandom(40_000))
+    req = {"entries": [{"arc": "logs", "path": str(logs)}], "commands": [], "max_total_bytes": 90_000}
+    c = gather.fetch_node(LocalTransport("localhost"), sys.executable, req, tmp_path / "out" / "h")
+    assert c.ok, c.error
+    assert sorted(p.name for p in (tmp_path / "out" / "h" / "logs").iterdir()) == ["a.log", "b.log"]
+    assert c.left_out == (f"{logs / 'c.log'} (40000 bytes)",) and c.max_node_bytes == 90_000
+
+
+def test_ascend_tools_run_one_at_a_time(tmp_path):
+    trace = tmp_path / "trace"
+    tool = tmp_path / "bin" / "npu-smi"
+    tool.parent.mkdir()
+    tool.write_text(f"#!/bin/sh\necho start >> {trace}\nsleep 0.2\necho end >> {trace}\necho ok\n")
+    tool.chmod(0o755)
+    commands = [{"arc": f"snapshots/{k}.txt", "argv": ["npu-smi", "info", str(k)]} for k in range(4)]
+    req = {"entries": [], "commands": commands, "tool_places": {"npu-smi": [str(tool)]}}
+    c = gather.fetch_node(LocalTransport("localhost"), sys.executable, req, tmp_path / "out" / "h")
+    assert c.ok, c.error
+    assert trace.read_text().split() == ["start", "end"] * 4  # never two at once
 
 
 def test_unpack_refuses_paths_outside_the_host_folder(tmp_path):
@@ -84,9 +130,10 @@ def test_node_pack_runs_on_python39(tmp_path):
             "commands": [{"arc": "s.txt", "argv": ["true"]}],
         }
     )
-    proc = subprocess.run([PY39, "-c", gather.NODE_SOURCE, req], capture_output=True, text=True, timeout=30)
+    proc = subprocess.run([PY39, "-c", gather.NODE_SOURCE, req], capture_output=True, timeout=30)
     assert proc.returncode == 0, proc.stderr
-    manifest = gather.unpack(gather.decode_answer(proc.stdout), tmp_path / "out")
+    gather.receive_archive(_Chunks(proc.stdout, 1 << 16), tmp_path / "a.tar.gz", 10, 1 << 20)
+    manifest = gather.unpack(tmp_path / "a.tar.gz", tmp_path / "out")
     assert [f["arc"] for f in manifest["files"]] == ["logs/a.log"] and manifest["commands"][0][
         "exit_code"
     ] == 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from orchestrator.jobs.model import JobState, JobStatus, NodeStatus, Progress, RankStatus, RootCause
 from orchestrator.launch.live import fmt_duration, render_text
-from orchestrator.launch.monitor import assess, node_status
+from orchestrator.launch.watcher import assess, node_status
 
 
 def status(state=JobState.RUNNING, cause=None):

@@ -4,6 +4,7 @@ node independently of the agent. ``fake_rank.py`` is the stand-in rank of the be
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -68,6 +69,34 @@ def _demo_dataset(tmp_path_factory, records: int) -> Path:
                           capture_output=True, text=True, timeout=180)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     return Path(proc.stdout.strip().splitlines()[-1])
+
+
+def placeholder_dataset(folder: Path) -> Path:
+    """A file pair a plan accepts as a MindRecord dataset, for stand-in ranks that read nothing."""
+    data = folder / "train.mindrecord"
+    data.write_bytes(b"\0" * 64)
+    Path(f"{data}.db").write_bytes(b"\0" * 64)
+    return data
+
+
+def local_stand_in_plan(folder: Path, data: Path, slots: Optional[list[int]] = None):
+    """(plan, inventory) of the embedded default's local node (in ``folder``), its ranks stand-ins
+    (fake_rank.py, 600 steps of 0.1 s); ``slots`` replaces the default's devices."""
+    from orchestrator.inventory import parse_inventory
+    from orchestrator.inventory.defaults import default_inventory_text
+    from orchestrator.plan.planner import make_plan
+
+    text = default_inventory_text().replace("~/.orchestrate/local-node", str(folder / "node"))
+    if slots is not None:
+        text = text.replace("devices: [0, 1]", f"devices: {slots}")
+    inv = parse_inventory(text, str(folder / "inv.yaml"))
+    plan = make_plan(inv, "pretrain", [f"job.train_dataset={data}"])
+    argv = (sys.executable, str(FAKE_RANK), "--steps", "600", "--step-s", "0.1")
+    nodes = tuple(
+        dataclasses.replace(n, launches=tuple(dataclasses.replace(x, argv=argv) for x in n.launches))
+        for n in plan.nodes
+    )
+    return dataclasses.replace(plan, nodes=nodes), inv
 
 
 def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:

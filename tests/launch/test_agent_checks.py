@@ -21,13 +21,13 @@ print(json.dumps(answers[verb]))
 
 
 def install(workdir: Path, source: str = "") -> None:
-    """The agent as staging ships it (with its modules), or ``source`` alone as the agent."""
-    files = agent_rpc.agent_files(str(workdir))
-    for data, dest, _mode in (
-        files if not source else [(source.encode(), agent_rpc.agent_path(str(workdir)), 0)]
-    ):
-        Path(dest).parent.mkdir(parents=True, exist_ok=True)
-        Path(dest).write_bytes(data)
+    """The agent as staging ships it (its zipapp), or ``source`` in its place (a stand-in of another version)."""
+    if not source:
+        assert agent_rpc.install_agent(LocalTransport("127.0.0.1"), str(workdir))
+        return
+    dest = Path(agent_rpc.agent_path(str(workdir)))
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_bytes(source.encode())
 
 
 def test_fresh_node_and_same_version_pass(tmp_path):

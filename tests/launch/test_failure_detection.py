@@ -1,5 +1,5 @@
 """Silent-node detection follows the plan's timeout policy: minutes on Ascend, seconds on the CPU rehearsal;
-recorded in the job record and the agent spec, and used by the monitor (no node is touched)."""
+recorded in the job record and the agent spec, and used by the watcher (no node is touched)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ import pytest
 
 from orchestrator.jobs.model import JobState, NodeStatus
 from orchestrator.jobs.state import JobDir
-from orchestrator.launch.monitor import Monitor
 from orchestrator.launch.nodes import JobNodes
 from orchestrator.launch.spec import node_spec
 from orchestrator.launch.start import make_record
+from orchestrator.launch.watcher import Watcher
 from orchestrator.plan.planner import make_plan
 from tests.plan.helpers import A2, CPU, make_inventory
 
@@ -49,10 +49,11 @@ def test_the_monitor_declares_a_node_lost_after_the_plans_time(profile, expected
     job = JobDir("20260101-000000-pretrain-0001", tmp_path).create()
     job.save_record(make_record(job.job_id, plan, inv, time.time()))
     host = plan.nodes[0].host
-    silent = [NodeStatus(host, False, "running", time.time() - SILENT_S, "no answer")]
+    silent = {host: NodeStatus(host, False, "running", time.time() - SILENT_S, "no answer")}
+    monkeypatch.setattr(Watcher, "latest", property(lambda self: silent))
     with JobNodes(job.record().nodes) as nodes:
-        monitor = Monitor(job, nodes)
-        monkeypatch.setattr(monitor, "refresh", lambda timeout: silent)
-        monkeypatch.setattr(monitor, "fail_fast", lambda verdict: verdict)  # its Assessment, nothing stopped
-        outcome = monitor.step()
+        watcher = Watcher(job, nodes, poll_s=0.0)
+        monkeypatch.setattr(watcher, "open", lambda: watcher)  # no channel: the node is silent
+        monkeypatch.setattr(watcher, "fail_fast", lambda verdict: verdict)  # its Assessment, nothing stopped
+        outcome = watcher.step()
     assert outcome is not None and outcome.state == expected, (profile, outcome)

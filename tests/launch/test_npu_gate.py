@@ -17,6 +17,7 @@ from orchestrator.launch.nodes import JobNodes
 from orchestrator.launch.restart import devices_free
 from orchestrator.launch.start import NodeNotFree
 from orchestrator.plan.planner import make_plan
+from orchestrator.transport import LocalTransport
 from tests.agent import fake_npu_smi
 from tests.agent.conftest import DUMMY
 
@@ -41,9 +42,7 @@ def test_restart_waits_until_every_node_reports_its_npus_free(tmp_path: Path, mo
         inv, "finetune", ["job.train_dataset=/d/t.mindrecord", "job.load_checkpoint=/d/base.ckpt"]
     )
     assert plan.nodes[0].devices == (0, 1)
-    for data, dest, _mode in agent_rpc.agent_files(inv.nodes[0].workdir):
-        Path(dest).parent.mkdir(parents=True, exist_ok=True)
-        Path(dest).write_bytes(data)
+    assert agent_rpc.install_agent(LocalTransport("127.0.0.1"), inv.nodes[0].workdir)
     for key, value in fake_npu_smi.install(tmp_path / "npu", [0, 1], linger_s=1.0).items():
         monkeypatch.setenv(key, value)
 

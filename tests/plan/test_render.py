@@ -133,3 +133,38 @@ def replace_devices(inv, devices):
 
     n = replace(inv.nodes[0], devices=devices, device_ips=tuple(device_ip(A2, 0, d) for d in devices))
     return replace(inv, nodes=(n,))
+
+
+HOSTS = ("10.0.0.1", "node-1", "yes", "fe80::1", "10.0.0.10")
+
+
+@pytest.mark.parametrize(
+    "template, checked",
+    [
+        ("# node {{ host }}\na: {{ x | y }}\n", 2),  # host in a comment: one check per kind of host
+        ("# node {{ host | y }}\na: {{ x | y }}\n", 2),  # the y filter quotes an address, not a name
+        ("# node {{ host }}\nname: {{ host | y }}\n", 2 + len(HOSTS)),  # in a value: each on its own
+        ("a: {{ x | y }}\n", 2),  # no host at all
+        ("# node {{ host | upper }}\na: 1\n", len(HOSTS)),  # more than written: each on its own
+        ("# node {{ host[:3] }} of {{ host | length }}\na: 1\n", len(HOSTS)),
+    ],
+)
+def test_rendering_per_host_gives_each_hosts_own_rendering(tmp_path, monkeypatch, template, checked):
+    from orchestrator.plan import render
+
+    _write(tmp_path, "t.j2", template)
+    calls = []
+    parse = render.parse_rendered
+    monkeypatch.setattr(render, "parse_rendered", lambda text, name: calls.append(text) or parse(text, name))
+    out = render.render_yaml_per_host("t.j2", {"x": 1}, HOSTS, (), tmp_path)
+    assert len(calls) == checked
+    assert out == {h: render_yaml("t.j2", {"x": 1, "host": h}, (), tmp_path) for h in HOSTS}
+
+
+def test_a_host_that_could_change_the_yaml_is_rendered_on_its_own(tmp_path):
+    from orchestrator.plan.render import render_yaml_per_host
+
+    _write(tmp_path, "t.j2", "# node {{ host }}\na: 1\n")
+    odd = 'x"\nb: 2'
+    out = render_yaml_per_host("t.j2", {}, ("10.0.0.1", odd), (), tmp_path)
+    assert out[odd] == f"# node {odd}\na: 1\n" and yaml.safe_load(out[odd]) == {"b": 2, "a": 1}

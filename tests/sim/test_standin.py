@@ -21,7 +21,7 @@ from typing import Iterator
 import pytest
 import yaml
 
-from orchestrator.agent.node_agent import parse_progress
+from orchestrator.agent.node.progress import parse_progress
 from orchestrator.launch.resume_point import _SCRIPT as LIST_CHECKPOINTS
 from tests.fixtures.sim import sim_name, ssh_client
 

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from orchestrator.errors import InputError
-from orchestrator.transfer import manifest, node_receiver
+from orchestrator.transfer import manifest, node_store
 from orchestrator.transfer.manifest import build_items, prefix_sha256, source_files
 from orchestrator.transfer.node_receiver import HashCache
 from tests.transfer.helpers import random_file
@@ -45,8 +45,8 @@ def test_entries_carry_size_mtime_and_sha256(tmp_path):
 def test_hash_cache_skips_rehashing_until_the_file_changes(tmp_path, monkeypatch):
     f = random_file(tmp_path / "x.bin", 100)
     calls = []
-    real = node_receiver.sha256_file
-    monkeypatch.setattr(node_receiver, "sha256_file", lambda p, limit=None: calls.append(p) or real(p, limit))
+    real = node_store.sha256_file
+    monkeypatch.setattr(node_store, "sha256_file", lambda p, limit=None: calls.append(p) or real(p, limit))
     cache_file = str(tmp_path / "c" / "cache.json")
     build_items([(f, "x.bin")], HashCache(cache_file))
     build_items([(f, "x.bin")], HashCache(cache_file))  # a fresh process: the cache file is read back

@@ -67,16 +67,16 @@ def test_relay_chain_over_loopback_sends_once(tmp_path, src):
 def test_a_broken_hop_falls_back_to_direct_pushes(tmp_path, src, monkeypatch):
     from orchestrator.transfer import sender
 
-    real = sender._listen
+    real = sender._address
     dead = socket.socket()
     dead.bind(("127.0.0.1", 0))
     dead_port = dead.getsockname()[1]
     dead.close()  # nothing listens there: the first node cannot forward
 
-    def listen_but_misdirect(n, forward):
-        return {**real(n, forward), "port": dead_port}
+    def listen_but_misdirect(n, token, hop):
+        return {**real(n, token, hop), "port": dead_port}
 
-    monkeypatch.setattr(sender, "_listen", listen_but_misdirect)
+    monkeypatch.setattr(sender, "_address", listen_but_misdirect)
     hosts = ["127.0.0.1", "127.0.0.2"]
     pool = TransportPool({h: LocalTransport(h) for h in hosts})
     items = _items(src, tmp_path)
@@ -88,4 +88,31 @@ def test_a_broken_hop_falls_back_to_direct_pushes(tmp_path, src, monkeypatch):
     assert [n.route for n in result.nodes] == ["relay 1/2", "relay 2/2, then direct"]
     assert result.controller_bytes == 2 * total  # once into the chain, once more straight to node 2
     assert (tmp_path / "dest1" / "data.bin").read_bytes() == (src / "data.bin").read_bytes()
+    pool.close()
+
+
+def test_a_node_that_cannot_listen_is_left_out_of_the_chain(tmp_path, src, monkeypatch):
+    """Node 2 of 3 cannot bind its address: node 1 forwards to node 3, node 2 gets a direct push."""
+    from orchestrator.transfer import sender
+
+    real = sender.receive_conf
+
+    def unbindable_on_node2(n, listen=None, forward=None):
+        if listen and n.target.host == "127.0.0.2":
+            listen = {**listen, "bind": "192.0.2.1"}  # not an address of this machine
+        return real(n, listen, forward)
+
+    monkeypatch.setattr(sender, "receive_conf", unbindable_on_node2)
+    hosts = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+    pool = TransportPool({h: LocalTransport(h) for h in hosts})
+    items = _items(src, tmp_path)
+    targets = [
+        Target(node(h, tmp_path / f"w{k}"), str(tmp_path / f"dest{k}"), items) for k, h in enumerate(hosts)
+    ]
+    result = push(targets, PushOptions(mode="relay"), pool=pool).check()
+    total = sum(i.entry.size for i in items)
+    assert [n.route for n in result.nodes] == ["relay 1/3", "relay 2/3, then direct", "relay 3/3"]
+    assert result.controller_bytes == 2 * total  # into the chain once, to node 2 once
+    for k in range(3):
+        assert (tmp_path / f"dest{k}" / "data.bin").read_bytes() == (src / "data.bin").read_bytes()
     pool.close()

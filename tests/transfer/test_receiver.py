@@ -126,7 +126,7 @@ def test_exclusive_folders_keep_exactly_one_checkpoint(tmp_path, items):
 def test_a_session_resumes_from_the_prefix_its_scan_hashed_without_reading_it_again(
     tmp_path, items, monkeypatch
 ):
-    from orchestrator.transfer import node_receiver
+    from orchestrator.transfer import node_store
 
     dest = tmp_path / "node" / "dest"
     receive(_conf(dest, items[:1]), stream_of([(items[0], 0)], cut=1 << 20))
@@ -134,7 +134,7 @@ def test_a_session_resumes_from_the_prefix_its_scan_hashed_without_reading_it_ag
     kept = scan({"dest": str(dest), "cache": None, "files": [vars(items[0].entry)]}, parts)["files"][
         "rank_0/a.bin"
     ]["part_size"]
-    monkeypatch.setattr(node_receiver, "_hash_file", lambda *a: pytest.fail("the prefix was read again"))
+    monkeypatch.setattr(node_store, "_hash_file", lambda *a: pytest.fail("the prefix was read again"))
     conf = _conf(dest, items[:1], {"rank_0/a.bin": kept})
     answer = receive(conf, stream_of([(items[0], kept)]), parts=parts)
     assert answer["ok"] and answer["written"] == items[0].entry.size - kept

@@ -13,14 +13,14 @@ REPO = Path(__file__).resolve().parents[2]
 # Everything a node executes: the model package, the node agent and the scripts shipped to nodes.
 NODE_SIDE = [
     REPO / "model" / "iflytekspark",
-    REPO / "orchestrator" / "agent" / "node_agent.py",
-    REPO / "orchestrator" / "agent" / "node_devices.py",
-    # shipped next to the agent (orchestrator.agent.client.AGENT_SIBLINGS): the npu-smi parser
-    REPO / "orchestrator" / "ascend" / "common.py",
-    REPO / "orchestrator" / "ascend" / "npu_smi.py",
-    REPO / "orchestrator" / "ascend" / "npu_smi_queries.py",
+    # the agent's zipapp (orchestrator.agent.bundle): its package and the Ascend tool parsers
+    REPO / "orchestrator" / "agent" / "node",
+    REPO / "orchestrator" / "ascend",
     REPO / "orchestrator" / "collect" / "node_pack.py",
+    # the push receiver and its siblings (orchestrator.transfer.remote.RECEIVER_MODULES)
     REPO / "orchestrator" / "transfer" / "node_receiver.py",
+    REPO / "orchestrator" / "transfer" / "node_relay.py",
+    REPO / "orchestrator" / "transfer" / "node_store.py",
     REPO / "orchestrator" / "sim" / "fake_tools",
     REPO / "orchestrator" / "sim" / "node_init.py",
 ]
@@ -38,7 +38,17 @@ def test_node_side_code_compiles_on_python39():
 
 
 def test_every_file_shipped_with_the_agent_is_checked():
-    from orchestrator.agent.client import AGENT_FILE, AGENT_SIBLINGS
+    from orchestrator.agent.bundle import PACKAGE, members
 
-    shipped = {AGENT_FILE.resolve(), *(p.resolve() for p in AGENT_SIBLINGS.values())}
-    assert shipped <= {p.resolve() for p in NODE_SIDE}, shipped - set(NODE_SIDE)
+    shipped = {(PACKAGE.parent / path).resolve() for path in members() if path.startswith("orchestrator/")}
+    shipped -= {PACKAGE / "__init__.py", PACKAGE / "agent" / "__init__.py"}  # empty stand-ins in the zipapp
+    checked = {f.resolve() for d in NODE_SIDE for f in (d.rglob("*.py") if d.is_dir() else [d])}
+    assert shipped and shipped <= checked, shipped - checked
+
+
+def test_every_file_shipped_with_the_receiver_is_checked():
+    from orchestrator.transfer.remote import RECEIVER_MODULES
+
+    shipped = {Path(m.__file__).resolve() for m in RECEIVER_MODULES}
+    checked = {f.resolve() for d in NODE_SIDE for f in (d.rglob("*.py") if d.is_dir() else [d])}
+    assert shipped <= checked, shipped - checked

@@ -1,9 +1,9 @@
-"""The NPUs of this node as the node agent sees them (stdlib, Python 3.9+; shipped next to node_agent.py).
+"""The NPUs of this node as the node agent sees them (stdlib, Python 3.9+; node side).
 
 - Tools: ``npu-smi`` on PATH, else /usr/local/sbin or /usr/local/bin; ``hccn_tool`` on PATH, else
   ``<ascend root>/driver/tools/``, else /usr/local/Ascend/driver/tools/; run with LC_ALL=C.
-- npu-smi's output is read by the controller's own parser (orchestrator/ascend/npu_smi.py), shipped in
-  ``ascend/`` next to this file (imported from the checkout's ``../ascend`` when run from one).
+- npu-smi's output is read by the controller's own parser (orchestrator/ascend/npu_smi.py), one copy,
+  shipped inside the agent's zipapp (``orchestrator.agent.bundle``).
 - Holders: npu-smi's process table matched by physical device id (the chip's Phy-ID where npu-smi prints
   one, else the NPU id), each pid resolved here: alive (with its user and command) or gone (exited, or a
   host pid that this container cannot see: npu-smi prints host pids in containers).
@@ -17,12 +17,10 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import os
 import pwd
 import shutil
 import subprocess
-import sys
 import time
 import types
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
@@ -31,28 +29,14 @@ Json = Dict[str, Any]
 ASCEND_ROOT = "/usr/local/Ascend"
 NPU_SMI_PLACES = ("/usr/local/sbin/npu-smi", "/usr/local/bin/npu-smi")
 ENV_VISIBLE = "ASCEND_RT_VISIBLE_DEVICES"
-PARSER_DIR = "ascend"  # next to the agent on a node: ascend/{common,npu_smi,npu_smi_queries}.py
-PARSER_FILES = ("common.py", "npu_smi.py", "npu_smi_queries.py")
 POLL_S = 0.5  # between two npu-smi calls while waiting (npu-smi itself takes a while; never run two at once)
 
 
 def parsers() -> types.ModuleType:
-    """orchestrator/ascend/npu_smi.py: the package's when imported from it, else the copy shipped with us."""
-    if __package__:
-        from orchestrator.ascend import npu_smi
+    """orchestrator/ascend/npu_smi.py: one copy, the controller's, shipped inside the agent's zipapp."""
+    from orchestrator.ascend import npu_smi
 
-        return npu_smi
-    name = "_orchestrate_ascend"
-    if name not in sys.modules:
-        here = os.path.dirname(os.path.abspath(__file__))
-        folders = [os.path.join(here, PARSER_DIR), os.path.join(os.path.dirname(here), "ascend")]
-        found = [f for f in folders if os.path.isfile(os.path.join(f, "npu_smi.py"))]
-        if not found:
-            raise ImportError(f"the npu-smi parser is missing: none of {folders} holds npu_smi.py")
-        package = types.ModuleType(name)
-        package.__path__ = [found[0]]  # a package without running the checkout's __init__
-        sys.modules[name] = package
-    return importlib.import_module(f"{name}.npu_smi")
+    return npu_smi
 
 
 # ---------------------------------------------------------------- tools

@@ -1,0 +1,64 @@
+"""``stage``: a job's small files written on this node from one bundle read on stdin (node side).
+
+The controller sends, in one round trip, everything small a job needs here (generated YAML, rank
+table, env files, ``commands.sh``, the code-folder note, the job spec) as one JSON object::
+
+    {"files": [[path, mode, text], ...], "rotate": [log, ...], "next_attempt": job folder or null,
+     "check": [path, ...]}
+
+Each file is written atomically (temporary name, fsync, rename; parents made), in the given order (the
+spec last). ``rotate``: earlier logs moved aside (``<log>.<mtime>``) for a fresh job; ``next_attempt``:
+the agent's record of the attempt before moved aside (``<job>.attempt-<n>``) so the job id starts again.
+The answer says which ``check`` paths exist (the code folder's ``.complete`` marker), so the controller
+ships only what is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import List
+
+from orchestrator.agent.node.base import EXIT_USAGE, AgentError, Json
+
+
+def write_atomic(path: str, data: bytes, mode: int) -> None:
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.stage.{os.getpid()}"
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.chmod(tmp, mode)  # the umask does not narrow what the plan asked for
+    os.replace(tmp, path)
+
+
+def rotate(logs: List[str]) -> None:
+    for log in logs:
+        if os.path.exists(log):
+            os.replace(log, f"{log}.{int(os.path.getmtime(log))}")
+
+
+def next_attempt(folder: str) -> None:
+    if os.path.isdir(folder):
+        n = 1
+        while os.path.exists(f"{folder}.attempt-{n}"):
+            n += 1
+        os.rename(folder, f"{folder}.attempt-{n}")
+
+
+def cmd_stage(args: argparse.Namespace) -> Json:
+    try:
+        bundle = json.loads(sys.stdin.buffer.read() or b"{}")
+        files = [(str(p), int(m), str(text)) for p, m, text in bundle.get("files", [])]
+    except (ValueError, TypeError) as e:
+        raise AgentError(EXIT_USAGE, f"stage: not a bundle on stdin: {e}") from None
+    rotate([str(x) for x in bundle.get("rotate", [])])
+    if bundle.get("next_attempt"):
+        next_attempt(str(bundle["next_attempt"]))
+    for path, mode, text in files:
+        write_atomic(path, text.encode("utf-8"), mode)
+    checked = {str(p): os.path.exists(str(p)) for p in bundle.get("check", [])}
+    return {"written": len(files), "bytes": sum(len(t) for _, _, t in files), "present": checked}
