@@ -4,9 +4,9 @@ a sequential ``ssh`` loop and ``pdsh``.
 One simulated cluster of the largest size (real sshd); each size uses its first N nodes, one rank per node,
 plus the dynamic-cluster scheduler, all running a stand-in rank program (tests/launch/fake_rank.py).
 - launch: ``launch()`` from the call to every rank running (preflight, staging incl. the agent and the
-  model code, start through the agents), and its start phase alone; code is already cached on the nodes
-  (a first warm-up launch ships it), as for any launch after the first. Baselines: the same processes
-  started detached with the same environment by one ``ssh`` per node in a loop (the named baseline), and
+  model code, start through the agents), and its stage + start phase alone (the inputs' push, then each
+  agent's ``stage``, which also starts the job); code is already cached on the nodes (a first warm-up
+  launch ships it), as for any launch after the first. Baselines: the same processes started detached with the same environment by one ``ssh`` per node in a loop (the named baseline), and
   by ``pdsh -R ssh`` (fan-out 32);
 - status round trip: ``status`` asked on every node's kept-open watch channel at once (the watcher's
   ``refresh``), against the ``ssh loop`` running the agent's one-shot ``status`` node after node;
@@ -183,7 +183,7 @@ def cases(cluster, inv, plan, n: int) -> list:
         watcher.close()
         status_seq = status_loop(cluster, inv, done.job.job_id)
         stop_job(JobDir(done.job.job_id), grace=1)
-        return Measured({(launch_group, OURS): took, (launch_group, f"{OURS} (start phase only)"): done.start_s,
+        return Measured({(launch_group, OURS): took, (launch_group, f"{OURS} (stage + start phase)"): done.stage_s + done.start_s,
                          (status_group, f"{OURS} (watch channels)"): status_ours,
                          (status_group, BASELINE): status_seq})  # fmt: skip
 

@@ -124,6 +124,10 @@ class AgentCommands:
     def version(self) -> list[str]:
         return self._argv("version")
 
+    def preflight(self) -> list[str]:
+        """``version`` and ``list`` in one answer."""
+        return self._argv("preflight")
+
     def check_devices(self, devices: Sequence[int], wait: float = 0.0) -> list[str]:
         """``wait``: seconds to wait for exited processes npu-smi still lists on ``devices``."""
         return self._argv(
@@ -367,7 +371,11 @@ def answer(result: RunResult) -> Dict[str, Any]:
 
 
 def parse_start(result: RunResult) -> StartResult:
-    data = answer(result)
+    return start_from(answer(result))
+
+
+def start_from(data: Mapping[str, Any]) -> StartResult:
+    """A StartResult from the agent's ``start`` answer (also ``stage``'s when it started the job)."""
     procs = tuple(_build(StartedProcess, p) for p in data["processes"])
     return StartResult(data["job"], data["supervisor_pid"], procs, _release(data.get("released")),
                        data.get("device_map"))  # fmt: skip

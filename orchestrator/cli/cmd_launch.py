@@ -73,7 +73,7 @@ def command(task: Optional[str], inventory: Optional[str], plan_dir: Optional[st
     job_id = done.job.job_id
     console.print(
         f"job [bold]{job_id}[/]: {len(done.record.processes)} process(es) running on "
-        f"{len(done.record.nodes)} node(s) (staged {done.stage_s:.1f}s, started {done.start_s:.1f}s)"
+        f"{len(done.record.nodes)} node(s) (staged and started in {done.stage_s + done.start_s:.1f}s)"
     )
     if detach:
         console.print(

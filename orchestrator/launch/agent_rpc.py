@@ -8,8 +8,6 @@ controller's is refused (``AgentMismatch``) rather than driven with the wrong ve
 
 from __future__ import annotations
 
-import dataclasses
-import shlex
 from typing import Any, Optional, Sequence
 
 from orchestrator.agent import client
@@ -21,7 +19,6 @@ from orchestrator.transport import Transport
 
 __all__ = ["AGENT_VERSION", "AgentMismatch", "NOT_INSTALLED"]
 NOT_INSTALLED = "not-installed"
-_SEPARATOR = "--orchestrate-agent-answer-ends--"
 
 
 def agent_path(workdir: str) -> str:
@@ -71,18 +68,14 @@ def installed_version(t: Transport, python: str, workdir: str) -> str:
     return str(client.answer(res)["version"])
 
 
-def version_and_jobs(t: Transport, python: str, workdir: str) -> tuple[str, list[dict[str, Any]]]:
-    """The installed agent's version (or ``NOT_INSTALLED``) and the jobs it reports as not finished, in
-    one round trip (``version`` then ``list`` in one shell)."""
-    cmds = commands(python, workdir)
-    script = f"{shlex.join(cmds.version())} && echo {_SEPARATOR} && exec {shlex.join(cmds.list_jobs())}"
-    res = t.run(["sh", "-c", script], timeout=30, check=False)
-    if _SEPARATOR not in res.stdout:  # ``version`` failed: no agent, or not one we can read
-        return (NOT_INSTALLED, []) if _missing(res) else (str(client.answer(res)["version"]), [])
-    first, rest = res.stdout.split(_SEPARATOR, 1)
-    version = str(client.answer(dataclasses.replace(res, stdout=first, exit_code=0))["version"])
-    jobs = client.answer(dataclasses.replace(res, stdout=rest))["jobs"]
-    return version, [j for j in jobs if j["state"] not in client.TERMINAL_STATES]
+def preflight_answer(res: Any) -> tuple[str, list[dict[str, Any]]]:
+    """From the agent's ``preflight`` answer: its version (``NOT_INSTALLED`` when the node lacks this
+    build) and the jobs it reports as not finished."""
+    if _missing(res):
+        return NOT_INSTALLED, []
+    data = client.answer(res)
+    jobs = data.get("jobs", [])
+    return str(data["version"]), [j for j in jobs if j["state"] not in client.TERMINAL_STATES]
 
 
 def check_version(t: Transport, python: str, workdir: str) -> None:

@@ -1,7 +1,7 @@
 """The environment CANN's scripts give a rank, computed once per node at launch (docs/ascend-cluster.md §7).
 
 A non-login SSH command (and so the node agent and its ranks) gets none of CANN's variables. At launch
-each node sources ``<ascend_root>/ascend-toolkit/set_env.sh`` (required when the node has an
+(in the same ``bash`` as the agent's ``preflight``: one round trip) each node sources ``<ascend_root>/ascend-toolkit/set_env.sh`` (required when the node has an
 ``ascend_root``) and ``<ascend_root>/nnal/atb/set_env.sh`` (when present) in one ``bash`` over the
 transport, and prints its environment before and after: what the scripts added or changed is passed
 to every rank of that node (``launch.spec``) and recorded in the job's state folder
@@ -12,24 +12,30 @@ entries, then the node's own), so a rank's PYTHONPATH extends it instead of repl
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import asdict, dataclass, field
 from typing import Mapping, Optional, Sequence
 
 from orchestrator.errors import InputError, Problem, RemoteCommandError
 from orchestrator.inventory.model import TOOLKIT_SET_ENV, cann_scripts
 from orchestrator.jobs.state import JobDir
-from orchestrator.transport import Transport
+from orchestrator.transport import RunResult, Transport
 
 STATE_FILE = "node-env.json"
 MISSING_EXIT = 3
 _MARK = "--orchestrate-sourced--"
+_AGENT_MARK = "--orchestrate-agent-answered--"
 _SHELL_OWN = {"_", "SHLVL", "PWD", "OLDPWD"}  # bash's own bookkeeping, not the scripts'
 
-# $1: the toolkit's script ("" on a node without CANN), $2: nnal/atb's. Prints, NUL-separated: the
-# plain environment, a mark, the scripts sourced (":"-joined), the sourced environment. Positional
-# parameters are cleared first (nnal's script reads its own), the scripts' output goes to stderr, and
-# our shell variables have names no script uses.
+# $1: the toolkit's script ("" on a node without CANN), $2: nnal/atb's, then an optional command run
+# first in the plain environment (the agent's ``preflight``). Prints, NUL-separated: that command's
+# output (stdout and stderr), its exit code and a mark (only with a command); the plain environment, a
+# mark, the scripts sourced (":"-joined), the sourced environment. Positional parameters are cleared
+# before sourcing (nnal's script reads its own), the scripts' output goes to stderr, and our shell
+# variables have names no script uses.
 _PROBE = f"""__orch_tk=$1 __orch_atb=$2 __orch_used=
+shift 2
+if [ $# -gt 0 ]; then "$@" 2>&1; printf '\\0%s\\0%s\\0' "$?" '{_AGENT_MARK}'; fi
 set --
 env -0
 printf '%s\\0' '{_MARK}'
@@ -84,17 +90,29 @@ def diff(plain: Mapping[str, str], sourced: Mapping[str, str]) -> dict[str, str]
 def probe(t: Transport, ascend_root: Optional[str], source: str = "inventory") -> NodeEnv:
     """Source the node's CANN scripts once and return what they set; MissingCann when the toolkit's
     script is absent (``source``: the inventory, named in the problem)."""
+    return probe_after(t, ascend_root, source)[0]
+
+
+def probe_after(t: Transport, ascend_root: Optional[str], source: str = "inventory",
+                first: Sequence[str] = ()) -> tuple[NodeEnv, Optional[RunResult]]:  # fmt: skip
+    """``probe``, running the command ``first`` before it in the same round trip (in the plain
+    environment); its result (stdout and stderr merged), None without one."""
     toolkit, atb = scripts(ascend_root)
-    res = t.run(["bash", "-c", _PROBE, "orchestrate-node-env", toolkit, atb], check=False, timeout=60)
+    res = t.run(["bash", "-c", _PROBE, "orchestrate-node-env", toolkit, atb, *first], check=False, timeout=60)
+    items, before = res.stdout.split("\0"), None
+    if first and _AGENT_MARK in items:
+        at = items.index(_AGENT_MARK)
+        out = "\0".join(items[: at - 1])
+        before = RunResult(t.host, shlex.join(first), int(items[at - 1]), out, out, res.duration_s)
+        items = items[at + 1 :]
     if res.exit_code == MISSING_EXIT and toolkit:
         raise MissingCann([missing_problem(t.host, toolkit, source)])
-    items = res.stdout.split("\0")
-    if res.exit_code != 0 or _MARK not in items:
+    if res.exit_code != 0 or _MARK not in items or (first and before is None):
         what = f"sourcing {toolkit}" if toolkit else "reading the environment"
         raise RemoteCommandError(t.host, what, res.exit_code, "", res.stderr)
     at = items.index(_MARK)
     used = tuple(s for s in items[at + 1].split(":") if s) if at + 1 < len(items) else ()
-    return NodeEnv(t.host, ascend_root, used, diff(_parse(items[:at]), _parse(items[at + 2 :])))
+    return NodeEnv(t.host, ascend_root, used, diff(_parse(items[:at]), _parse(items[at + 2 :]))), before
 
 
 def missing_problem(host: str, toolkit: str, source: str) -> Problem:

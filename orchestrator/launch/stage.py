@@ -25,6 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Optional, Sequence
 
+from orchestrator.agent.client import StartResult, start_from
 from orchestrator.errors import OrchestrateError, TransportError
 from orchestrator.launch import agent_rpc
 from orchestrator.launch.nodes import JobNodes
@@ -76,6 +77,7 @@ class StageReport:
     files: int
     bytes: int
     inputs: InputFigures = InputFigures()
+    started: Optional[StartResult] = None  # the job's start, when staging did it in the same round trip
 
 
 def _package_dir(name: str = "iflytekspark") -> Path:
@@ -171,12 +173,15 @@ def generated_files(plan: Plan, node: NodePlan) -> list[tuple[bytes, str, int]]:
 
 
 def stage_node(t: Transport, plan: Plan, node: NodePlan, job_id: str, workdir: str, fresh: bool = True,
-               node_env: Mapping[str, str] = {}) -> StageReport:  # fmt: skip
+               node_env: Mapping[str, str] = {}, start: Optional[bool] = None) -> StageReport:  # fmt: skip
     """Put everything ``node`` needs on it (see the module docstring): one round trip when the node
     already holds the agent and the code (the agent's ``stage`` verb writes the small files from one
     bundle, the spec last, and says whether the code is there), else the missing ones after it.
     ``fresh``: the job's first attempt (earlier jobs' logs are moved aside); else a later attempt.
-    ``node_env``: what the node's CANN scripts set (``launch.node_env``), for every process."""
+    ``node_env``: what the node's CANN scripts set (``launch.node_env``), for every process.
+    ``start`` (not None: its value is ``--force``): the agent also starts the job in the same round
+    trip when the code is there (``started`` in the report; None when the code had to be shipped
+    first: the caller starts it). A refusal to start raises as ``start``'s would."""
     code_files = code_bundle()
     code = code_dir(workdir, code_files.sha256)
     spec = node_spec(plan, node, job_id, workdir, code, node_env).to_json()
@@ -190,25 +195,30 @@ def stage_node(t: Transport, plan: Plan, node: NodePlan, job_id: str, workdir: s
         "rotate": [x.stdout for x in node.launches] if fresh else [],
         "next_attempt": None if fresh else f"{agent_rpc.agent_workdir(workdir)}/jobs/{job_id}",
         "check": [f"{code}/.complete"],
+        "start": None if start is None else {"spec": spec_path(workdir, job_id), "force": start},
     }
     answer = agent_rpc.stage(t, node.python, workdir, json.dumps(bundle).encode())
-    cached = bool(answer["present"][f"{code}/.complete"])
+    staged = answer.get("staged", answer)
+    cached = bool(staged["present"][f"{code}/.complete"])
     if not cached:
         ship_code(t, node.python, workdir, code_files)
-    return StageReport(node.host, code, cached, len(files), sum(len(f[0]) for f in files))
+    started = start_from(answer) if answer.get("started") else None
+    return StageReport(node.host, code, cached, len(files), sum(len(f[0]) for f in files), started=started)
 
 
 def stage_all(nodes: JobNodes, plan: Plan, job_id: str, fresh: bool = True, shared_paths: Sequence[str] = (),
-              progress: bool = False, node_envs: Mapping[str, Mapping[str, str]] = {}) -> GroupResult[StageReport]:  # fmt: skip
+              progress: bool = False, node_envs: Mapping[str, Mapping[str, str]] = {},
+              start: Optional[bool] = None) -> GroupResult[StageReport]:  # fmt: skip
     """Push the inputs to every node of ``plan`` at once, then stage each node that got them
-    (``stage_node``, all in parallel); a node whose inputs failed is a failure of the result.
-    ``node_envs``: each host's CANN environment (``launch.node_env``)."""
+    (``stage_node``, all in parallel; ``start``: and start it there in the same round trip); a node whose
+    inputs failed is a failure of the result. ``node_envs``: each host's CANN environment
+    (``launch.node_env``)."""
     code_bundle()  # build once, before the threads
     got, failed = push_inputs(nodes, plan, shared_paths, progress)
 
     def one(t: Transport) -> StageReport:
         r = stage_node(t, plan, plan.node(t.host), job_id, nodes.node(t.host).workdir, fresh,
-                       node_envs.get(t.host, {}))  # fmt: skip
+                       node_envs.get(t.host, {}), start)  # fmt: skip
         x = got.get(t.host, InputFigures())
         return replace(r, files=r.files + x.files, bytes=r.bytes + x.sent, inputs=x)
 

@@ -1,11 +1,14 @@
-"""Launching a planned job: preflight every node, record the job, stage, start every agent at once.
+"""Launching a planned job: preflight every node, record the job, stage and start every node at once.
 
-Nothing is written to a node before every node answered with a trusted host key, the right user,
+Two round trips per node once its agent and code are there: the preflight (the agent's ``preflight``
+and the CANN environment in one ``bash``), then the agent's ``stage``, which writes the small files
+and starts the job in the same process; the job's inputs go before through the push engine (skipped
+where the node holds them). Nothing is written to a node before every node answered with a trusted host key, the right user,
 a compatible agent, no job of ours still running there on one of the job's NPUs (rank slots on ``cpu``)
 or ports (``--force`` stops such a job first; jobs on other NPUs keep running) and its CANN
 environment sourced (``launch.node_env``: a node without ``<ascend_root>/ascend-toolkit/set_env.sh``
-is refused). If any node refuses to start, the nodes already started are stopped again and the job is
-marked failed.
+is refused). If any node fails to stage or refuses to start, every node that may have started is
+stopped again and the job is marked failed.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from orchestrator.launch.nodes import JobNodes
 from orchestrator.launch.spec import agent_name, spec_path
 from orchestrator.launch.stage import input_summary, stage_all
 from orchestrator.plan.model import Plan
-from orchestrator.transport import Transport
+from orchestrator.transport import GroupResult, Transport
 
 Report = Callable[[str], None]
 BASE_PLAN = "base-plan"  # the job folder's copy of the plan as made; ``plan/`` holds it bound to the job
@@ -47,8 +50,8 @@ class NodeNotFree(OrchestrateError, RuntimeError):
 class Launched:
     job: JobDir
     record: JobRecord
-    stage_s: float
-    start_s: float
+    stage_s: float  # inputs pushed, small files staged and (over SSH) the agents started with them
+    start_s: float  # the starts after staging (Slurm's start step, nodes whose code was shipped first)
     code_cached: dict[str, bool]
 
 
@@ -133,10 +136,13 @@ def in_the_way(live: Sequence[dict[str, Any]], need: Optional[Needs]) -> list[tu
 
 
 def _preflight_node(t: Transport, python: str, workdir: str, force: bool, port: Optional[int] = None,
-                    need: Optional[Needs] = None, unit: str = "NPU") -> str:  # fmt: skip
-    """Check one node (agent, running jobs holding a device or port of ``need``, the scheduler ``port``);
-    its installed agent version. Jobs of ours on other devices and ports are left running."""
-    version, live = agent_rpc.version_and_jobs(t, python, workdir)  # one round trip
+                    need: Optional[Needs] = None, unit: str = "NPU", answer: Any = None) -> str:  # fmt: skip
+    """Check one node from its agent's ``preflight`` ``answer`` (asked now when None): no running job
+    holds a device or port of ``need``, the scheduler ``port`` is free; its installed agent version.
+    Jobs of ours on other devices and ports are left running."""
+    if answer is None:
+        answer = t.run(agent_rpc.commands(python, workdir).preflight(), timeout=30, check=False)
+    version, live = agent_rpc.preflight_answer(answer)
     blocking = in_the_way(live, need)
     if blocking and not force:
         jobs = "; ".join(f"{j['job_id']} ({j['state']}, {j['processes']} processes) holds {node_devices.describe(taken['npus'], taken['ports'], unit)}"
@@ -179,9 +185,14 @@ def preflight(nodes: JobNodes, force: bool, ports: Optional[dict[str, int]] = No
 
     def one(t: Transport) -> NodeReady:
         spec = nodes.node(t.host)
-        env = node_env.probe(t, spec.ascend_root, source) if environment else node_env.NodeEnv(t.host)
+        ask = agent_rpc.commands(spec.python, spec.workdir).preflight()
+        if environment:  # the agent's answer and the CANN environment in one round trip
+            env, answer = node_env.probe_after(t, spec.ascend_root, source, ask)
+        else:
+            env, answer = node_env.NodeEnv(t.host), t.run(ask, timeout=30, check=False)
         need, unit = (needs or {}).get(t.host), "NPU" if spec.ascend_root else "device"
-        version = _preflight_node(t, spec.python, spec.workdir, force, (ports or {}).get(t.host), need, unit)
+        port = (ports or {}).get(t.host)
+        version = _preflight_node(t, spec.python, spec.workdir, force, port, need, unit, answer)
         return NodeReady(version, env)
 
     res = nodes.fan(one)
@@ -198,12 +209,12 @@ def _start_node(t: Transport, nodes: JobNodes, job_id: str, force: bool) -> Star
     return parse_start(t.run(argv, timeout=120, check=False))
 
 
-def _start_all(nodes: JobNodes, job_id: str, force: bool) -> Any:
-    """Every node's part started: an agent ``start`` per node, or on a Slurm allocation one job step
-    whose task on each node is the agent's ``start --foreground`` (``slurm.start_step``)."""
+def _start_all(nodes: JobNodes, job_id: str, force: bool, hosts: Sequence[str]) -> Any:
+    """The part of ``hosts`` started: an agent ``start`` per node, or on a Slurm allocation (every node)
+    one job step whose task on each node is the agent's ``start --foreground`` (``slurm.start_step``)."""
     route = nodes.nodes[0].slurm
     if route is None:
-        return nodes.fan(lambda t: _start_node(t, nodes, job_id, force))
+        return nodes.fan(lambda t: _start_node(t, nodes, job_id, force), list(hosts))
     from orchestrator.slurm.backend import work_dir
     from orchestrator.slurm.start_step import start_nodes
 
@@ -296,12 +307,24 @@ def run_attempt(job: JobDir, plan: Plan, nodes: JobNodes, say: Report, fresh: bo
     extra = status.attempt_fields() if status else {}
     started = status.started if status and status.started else record.created
     job.save_status(JobStatus(job.job_id, plan.task, JobState.STAGING, time.time(), started=started, **extra))
-    say(f"job {job.job_id}: staging")
+    say(f"job {job.job_id}: staging and starting {len(record.processes)} process(es)")
     t0 = time.monotonic()
     envs = {h: e.env for h, e in node_env.load(job).items()}
-    staged = stage_all(nodes, plan, job.job_id, fresh, shared_paths, sys.stderr.isatty(), envs)
+    # Over SSH each node's agent starts its part in the staging round trip; under Slurm the agents
+    # start as one job step after every node is staged.
+    together = nodes.nodes[0].slurm is None
+    staged = stage_all(nodes, plan, job.job_id, fresh, shared_paths, sys.stderr.isatty(), envs,
+                       start=force if together else None)  # fmt: skip
     if not staged.ok:
-        _failed(job, plan.task, started, staged.failures, "staging failed")
+        if together:  # a node that staged, or failed to answer, may have started all the same
+            stop_started(nodes, job.job_id, list(nodes.hosts), 5.0)
+        _failed(
+            job,
+            plan.task,
+            started,
+            staged.failures,
+            "staging and start failed" if together else "staging failed",
+        )
         staged.raise_on_failure()
     stage_s = time.monotonic() - t0
     append_event(job.path, "staged", seconds=round(stage_s, 3),
@@ -310,18 +333,20 @@ def run_attempt(job: JobDir, plan: Plan, nodes: JobNodes, say: Report, fresh: bo
     summary = input_summary(list(staged.results.values()))
     if summary:
         say(f"job {job.job_id}: {summary}")
-    say(f"job {job.job_id}: starting {len(record.processes)} process(es)")
     job.save_status(
         JobStatus(job.job_id, plan.task, JobState.STARTING, time.time(), started=started, **extra)
     )
     t1 = time.monotonic()
-    res = _start_all(nodes, job.job_id, force)
+    begun = {h: r.started for h, r in staged.results.items() if r.started is not None}
+    rest = [h for h in nodes.hosts if h not in begun]  # nodes whose code was shipped first, or Slurm's
+    res = _start_all(nodes, job.job_id, force, rest) if rest else GroupResult(nodes.hosts, {}, {})
     start_s = time.monotonic() - t1
     if not res.ok:
         # a node that failed to answer (timeout, dropped connection) may have started all the same
         stop_started(nodes, job.job_id, list(nodes.hosts), 5.0)
         _failed(job, plan.task, started, res.failures, "start failed")
         res.raise_on_failure()
+    res = GroupResult(nodes.hosts, {**begun, **res.results}, {})
     pids = {h: {p.name: p.pid for p in r.processes} for h, r in res.results.items()}
     waited = {h: r.released.waited_s for h, r in res.results.items() if r.released and r.released.waited_s}
     device_ids = {h: r.device_map for h, r in res.results.items() if r.device_map}  # physical -> DEVICE_ID

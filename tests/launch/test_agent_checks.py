@@ -13,8 +13,9 @@ from orchestrator.transport import LocalTransport
 
 OLD_AGENT = """import json, sys
 verb = [a for a in sys.argv[1:] if not a.startswith("-") and "/" not in a][0]
-answers = {"version": {"ok": True, "version": "0"},
-           "list": {"ok": True, "jobs": [{"job_id": "old-job", "state": "running", "processes": 3}]},
+jobs = [{"job_id": "old-job", "state": "running", "processes": 3}]
+answers = {"version": {"ok": True, "version": "0"}, "list": {"ok": True, "jobs": jobs},
+           "preflight": {"ok": True, "version": "0", "jobs": jobs},
            "stop": {"ok": True, "job": "old-job", "state": "stopped", "killed": {"7": "TERM"}, "left": [], "none_left": True}}
 print(json.dumps(answers[verb]))
 """

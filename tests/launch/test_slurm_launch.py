@@ -2,7 +2,8 @@
 each node) and the real model: the nodes come from an allocation `orchestrate launch` submits; every
 command reaches them as a job step from the login node (node1, over SSH as the job user).
 
-A pretrain to completion, a killed rank, a restart inside the same allocation, and a time-limit kill;
+A pretrain to completion, a killed rank, collect-logs and stop by hand, a restart inside the same
+allocation, and a time-limit kill;
 after each, Slurm's view and ours agree: the allocation ended and no process of the job is left.
 """
 
@@ -112,6 +113,22 @@ def test_killed_rank_fails_the_job_and_slurm_agrees(orch_home, slurm_cluster, tm
     assert slurm["state"] == "CANCELLED"  # we ended it: the job is over
     out = cli("status", job)
     assert "root cause: rank-1 on" in out.stdout and f"slurm job {slurm['job_id']}: CANCELLED" in out.stdout
+
+
+def test_collect_logs_and_stop_by_hand_end_the_allocation(orch_home, slurm_cluster, tmp_path, long_dataset):
+    job = _launch(_inventory(slurm_cluster, tmp_path), long_dataset)
+    wait_for(lambda: _stepping(job), 240, "training steps on every rank")
+    got = cli("collect-logs", job, "--out", str(tmp_path / "logs"))  # while it runs, through job steps
+    assert got.returncode == 0, got.stderr
+    for node in slurm_cluster.nodes:
+        assert list((tmp_path / "logs" / job / node.host / "logs").glob("rank_*/stdout.log")), node.host
+    assert (tmp_path / "logs" / job / "INDEX.md").is_file()
+    stopped = cli("stop", job, "--grace", "2")
+    assert stopped.returncode == 0, stopped.stderr + stopped.stdout
+    assert status_of(job)["state"] == "stopped"
+    assert_nothing_left(slurm_cluster, job)
+    slurm = wait_for(lambda: (s := _slurm(job))["state"] != "RUNNING" and s, 30, "the allocation to end")
+    assert slurm["state"] == "CANCELLED"  # scancel: the allocation we submitted ends with the job
 
 
 def test_restart_runs_inside_the_same_allocation(orch_home, slurm_cluster, tmp_path, tiny_dataset):

@@ -66,3 +66,30 @@ def test_logs_are_prefixed_and_followed_by_offset(local, tmp_path):
             "[127.0.0.1 rank-0] four",
             "[127.0.0.1 rank-1] partial line",
         ]
+
+
+def test_stage_starts_the_job_in_the_same_round_trip_once_the_code_is_there(tmp_path, monkeypatch):
+    from orchestrator.agent.client import NodeBusy
+    from orchestrator.agent.node import base as node_base
+    from orchestrator.launch import agent_rpc
+    from tests.agent.conftest import job_pids
+    from tests.launch.conftest import local_stand_in_plan, placeholder_dataset
+
+    monkeypatch.setenv(node_base.ENV_SCOPE, f"stage-start-{tmp_path.name}")
+    plan, _inv = local_stand_in_plan(tmp_path, placeholder_dataset(tmp_path))
+    node, workdir = plan.nodes[0], str(tmp_path / "node")
+    t = LocalTransport(node.host)
+    ids = [f"20260101-000000-pretrain-000{i}" for i in range(3)]
+    try:
+        shipped = stage_node(t, plan, node, ids[0], workdir, start=False)  # code missing: nothing started
+        assert not shipped.code_cached and shipped.started is None and job_pids(ids[0]) == []
+        both = stage_node(t, plan, node, ids[1], workdir, start=False)
+        assert both.code_cached and both.started is not None
+        assert [p.name for p in both.started.processes] == ["scheduler", "rank-0", "rank-1"]
+        assert {p.pid for p in both.started.processes} <= set(job_pids(ids[1]))  # running now
+        with pytest.raises(NodeBusy, match=ids[1]):  # the same devices: the start in stage refuses
+            stage_node(t, plan, node, ids[2], workdir, start=False)
+        assert job_pids(ids[2]) == []
+    finally:
+        agent_rpc.stop_confirmed(t, node.python, workdir, ids[1], grace=1.0)
+    assert job_pids(ids[1]) == []

@@ -13,7 +13,7 @@ import os
 import re
 from typing import Any, Dict, List, Optional
 
-AGENT_VERSION = "4"
+AGENT_VERSION = "5"
 ENV_JOB, ENV_RANK, ENV_ROLE = "ORCHESTRATE_JOB_ID", "ORCHESTRATE_RANK", "ORCHESTRATE_ROLE"
 # When set, scans only see processes carrying the same value (tests; several agents on one host).
 ENV_SCOPE = "ORCHESTRATE_AGENT_SCOPE"

@@ -2,8 +2,9 @@
 
 Answers one JSON object on stdout (``ok`` plus data, or ``error``), exit codes ``EXIT_*``
 (``orchestrator.agent.node.base``). Verbs: start (``--foreground``: answer, then stay the parent of the
-supervisor until it ends, for a Slurm job step), status, stop, watch, list, version, check-devices,
-npu-info, stage (a job's small files from one bundle on stdin); ``supervise`` is the detached supervisor itself. Each verb's module is imported only when run.
+supervisor until it ends, for a Slurm job step), status, stop, watch, list, version, preflight
+(version and list), check-devices, npu-info, stage (a job's small files from one bundle on stdin, and
+the start); ``supervise`` is the detached supervisor itself. Each verb's module is imported only when run.
 """
 
 from __future__ import annotations
@@ -21,6 +22,13 @@ from orchestrator.agent.node.base import AGENT_VERSION, EXIT_ERROR, EXIT_OK, Age
 
 def cmd_version(args: argparse.Namespace) -> Json:
     return {"version": AGENT_VERSION, "python": sys.version.split()[0]}
+
+
+def cmd_preflight(args: argparse.Namespace) -> Json:
+    """``version`` and ``list`` in one answer: what the controller checks before a launch."""
+    from orchestrator.agent.node.verbs import cmd_list
+
+    return dict(cmd_version(args), **cmd_list(args))
 
 
 def cmd_stop(args: argparse.Namespace) -> Json:
@@ -48,9 +56,11 @@ VERBS: Dict[str, Any] = {  # verb: (function or "module:function", help, [(flag,
     "watch": ("verbs:cmd_watch", "stream a job's events, take its commands on stdin", [("--job", {"required": True}),
               ("--after", {"type": int, "default": 0, "help": "resume after this journal seq"}),
               ("--heartbeat", {"type": float, "default": 1.0, "help": "seconds between heartbeats"})]),
-    "stage": ("stage:cmd_stage", "write a job's small files from a JSON bundle on stdin", []),
+    "stage": ("stage:cmd_stage", "write a job's small files from a JSON bundle on stdin (then, when the "
+              "bundle says so and its code is there, start the job)", []),
     "list": ("verbs:cmd_list", "jobs known on this node", []),
     "version": (cmd_version, "agent version", []),
+    "preflight": (cmd_preflight, "agent version and the jobs known on this node", []),
     "check-devices": ("verbs:cmd_check_devices", "who holds these NPUs", [("--devices", {"default": ""}),
                       ("--wait", {"type": float, "default": 0.0, "help": "seconds to wait for exited pids"})]),
     "npu-info": ("verbs:cmd_npu_info", "npu-smi info and info -m as parsed here", [("--ascend-root", {"default": None})]),

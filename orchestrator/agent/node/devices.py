@@ -171,8 +171,10 @@ def pending(rows: List[Json], own: Iterable[int] = ()) -> List[Json]:
 
 
 def wait_released(exe: Optional[str], devices: Iterable[int], own: Iterable[int], timeout: float,
-                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> Json:  # fmt: skip
+                  clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep,
+                  first_look: Any = None) -> Json:  # fmt: skip
     """Wait, at most ``timeout`` s, until npu-smi lists no :func:`pending` row on ``devices``.
+    ``first_look``: an ``npu-smi info`` just read, taken as the first look (one call fewer).
 
     ``free`` is True when released (``waited_s`` 0 when nothing was pending at the first look), False
     when rows were still listed at the end (``listed``), None when npu-smi is absent or failed
@@ -192,7 +194,7 @@ def wait_released(exe: Optional[str], devices: Iterable[int], own: Iterable[int]
         return dict(answer, free=None, error="npu-smi not found")
     first = True
     while True:
-        info, error = read(exe)
+        info, error = (first_look, "") if first and first_look is not None else read(exe)
         left = pending(holders(info, devices), own) if info is not None else []
         waited = 0.0 if first and not left else round(clock() - t0, 3)
         answer.update(waited_s=waited, listed=left, error=error)

@@ -4,13 +4,16 @@ The controller sends, in one round trip, everything small a job needs here (gene
 table, env files, ``commands.sh``, the code-folder note, the job spec) as one JSON object::
 
     {"files": [[path, mode, text], ...], "rotate": [log, ...], "next_attempt": job folder or null,
-     "check": [path, ...]}
+     "check": [path, ...], "start": {"spec": path, "force": bool} or null}
 
 Each file is written atomically (temporary name, fsync, rename; parents made), in the given order (the
 spec last). ``rotate``: earlier logs moved aside (``<log>.<mtime>``) for a fresh job; ``next_attempt``:
 the agent's record of the attempt before moved aside (``<job>.attempt-<n>``) so the job id starts again.
 The answer says which ``check`` paths exist (the code folder's ``.complete`` marker), so the controller
-ships only what is missing.
+ships only what is missing. With ``start``, when every ``check`` path exists, the job is started from
+the spec just written (the ``start`` verb, in this process: staging and start are one round trip) and
+the answer is ``start``'s, with ``staged`` beside it; a refusal is ``start``'s error. When a ``check``
+path is missing nothing is started (``started`` false): the controller ships it, then starts.
 """
 
 from __future__ import annotations
@@ -61,4 +64,16 @@ def cmd_stage(args: argparse.Namespace) -> Json:
     for path, mode, text in files:
         write_atomic(path, text.encode("utf-8"), mode)
     checked = {str(p): os.path.exists(str(p)) for p in bundle.get("check", [])}
-    return {"written": len(files), "bytes": sum(len(t) for _, _, t in files), "present": checked}
+    staged = {"written": len(files), "bytes": sum(len(t) for _, _, t in files), "present": checked}
+    start = bundle.get("start")
+    if not start or not all(checked.values()):
+        return dict(staged, started=False)
+    from orchestrator.agent.node.start import cmd_start
+
+    run = argparse.Namespace(spec=str(start["spec"]), force=bool(start.get("force")), foreground=False,
+                             workdir=args.workdir)  # fmt: skip
+    try:
+        return dict(cmd_start(run), staged=staged, started=True)
+    except AgentError as e:
+        e.extra.setdefault("staged", staged)
+        raise

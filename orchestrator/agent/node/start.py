@@ -101,7 +101,8 @@ def _start_locked(args: argparse.Namespace, spec: Json, workdir: str, job: str, 
     if conflicts and args.force:  # only jobs recorded here holding what we need, never a foreign process
         for other in sorted({c["job"] for c in conflicts if c["source"] == "record"}):
             stop_job(workdir, other, grace)
-        conflicts = find_conflicts(workdir, devices, npus.read(smi)[0] if smi and devices else None, ports)
+        info = npus.read(smi)[0] if smi and devices else None
+        conflicts = find_conflicts(workdir, devices, info, ports)
     held = {p for c in conflicts for p in c.get("ports") or []}
     conflicts += npus.ports_in_use(p for p in ports if p not in held)  # a listener we did not start
     if conflicts:
@@ -109,7 +110,8 @@ def _start_locked(args: argparse.Namespace, spec: Json, workdir: str, job: str, 
     if os.path.exists(os.path.join(jdir, "state.json")):
         raise AgentError(EXIT_BUSY, f"job {job} was already started on this node: use a new job id")
     wait = float(spec.get("release_wait_s", RELEASE_WAIT_S))
-    released = npus.wait_released(smi, devices, (), wait)  # pids npu-smi still lists but that are gone
+    # pids npu-smi still lists but that are gone; the listing just read is the first look
+    released = npus.wait_released(smi, devices, (), wait, first_look=info)
     if released["free"] is False:
         listed = [dict(r, source="npu-smi", npu=r["device"], job=None) for r in released["listed"]]
         message = npus.busy_message(listed, workdir, released["waited_s"], unit)
