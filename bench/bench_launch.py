@@ -15,7 +15,10 @@ plus the dynamic-cluster scheduler, all running a stand-in rank program (tests/l
   -> the job failed and the rest stopped, with the record's failure detection set to ``--detect-s``;
 - extra (at the largest size): while the watcher watches a running job for ``--cpu-window`` seconds,
   each node's CPU (from /proc: its ``watch`` process, the SSH session carrying it, the job's node-side
-  supervisor) and the controller's CPU and memory per node.
+  supervisor) and the controller's CPU and memory per node;
+- extra ``cpu_per_launch``: per size and tool, the CPU seconds one launch cost the whole machine and the
+  controller (this process and its children); the difference per node is the nodes' side, which the
+  simulated nodes spend on this machine's shared cores and real nodes spend in parallel.
 Needs root. Run: ``.venv/bin/python bench/bench_launch.py [--repeats 3] [--nodes 2,16,64] [--json]``.
 """
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import resource
 import shlex
 import shutil
 import statistics
@@ -165,13 +169,54 @@ def watching(job: JobDir, poll_s: float = 1.0) -> tuple[Watcher, threading.Threa
     return watcher, thread, out
 
 
+def machine_cpu_s() -> float:
+    """CPU seconds this machine spent (every process, every core: user, nice, system, irq) since boot."""
+    user, nice, system, _idle, _iowait, irq, softirq = map(int, Path("/proc/stat").read_text().split()[1:8])
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
+def controller_cpu_s() -> float:
+    """CPU seconds of this process and its waited-for children (pdsh's ssh clients, our OpenSSH streams)."""
+    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+class CpuLedger:
+    """Per (nodes, tool): the machine's and the controller's CPU seconds of each launch. On the simulated
+    cluster every node shares this machine's cores, so machine - controller is the nodes' side (sshd, the
+    agent, the ranks' start), which a real cluster spends in parallel on its own nodes."""
+
+    def __init__(self) -> None:
+        self.samples: dict[tuple[int, str], list[tuple[float, float]]] = {}
+
+    def measure(self, n: int, tool: str, call):
+        m0, c0 = machine_cpu_s(), controller_cpu_s()
+        out = call()
+        self.samples.setdefault((n, tool), []).append((machine_cpu_s() - m0, controller_cpu_s() - c0))
+        return out
+
+    def summary(self) -> dict:
+        out: dict = {}
+        for (n, tool), rows in sorted(self.samples.items()):
+            machine = statistics.median(r[0] for r in rows)
+            controller = statistics.median(r[1] for r in rows)
+            out.setdefault(f"{n} nodes", {})[tool] = {
+                "machine_cpu_s": round(machine, 3), "controller_cpu_s": round(controller, 3),
+                "controller_ms_per_node": round(1000 * controller / n, 1),
+                "node_side_ms_per_node": round(1000 * (machine - controller) / n, 1)}  # fmt: skip
+        return out
+
+
+LEDGER = CpuLedger()
+
+
 def cases(cluster, inv, plan, n: int) -> list:
     """The three ways to start the job on ``n`` nodes, each ending with nothing left running."""
     launch_group, status_group = f"{n} nodes: launch", f"{n} nodes: status round trip"
 
     def ours() -> Measured:
         t0 = time.perf_counter()
-        done = launch(plan, inv)
+        done = LEDGER.measure(n, OURS, lambda: launch(plan, inv))
         took = time.perf_counter() - t0
         watcher = Watcher(done.job).open()
         while not all(c.connected for c in watcher.channels.values()):
@@ -187,13 +232,13 @@ def cases(cluster, inv, plan, n: int) -> list:
                          (status_group, f"{OURS} (watch channels)"): status_ours,
                          (status_group, BASELINE): status_seq})  # fmt: skip
 
-    def baseline(start) -> Seconds:
-        took, pids = start(cluster, plan)
+    def baseline(start, tool: str) -> Seconds:
+        took, pids = LEDGER.measure(n, tool, lambda: start(cluster, plan))
         kill_baselines(cluster, pids)
         return Seconds(took)
 
-    return [((launch_group, OURS), ours), ((launch_group, BASELINE), lambda: baseline(ssh_loop)),
-            ((launch_group, "pdsh"), lambda: baseline(pdsh))]  # fmt: skip
+    return [((launch_group, OURS), ours), ((launch_group, BASELINE), lambda: baseline(ssh_loop, BASELINE)),
+            ((launch_group, "pdsh"), lambda: baseline(pdsh, "pdsh"))]  # fmt: skip
 
 
 def kill_to_stopped(cluster, inv, plan) -> float:
@@ -391,6 +436,7 @@ def main(argv=None) -> None:
                 interleave(cases(cluster, inv, plan, n) + (via(n) if via else []), args.repeats), BASELINE
             )
             log(f"  {n:2d} nodes done")
+        report.extra["cpu_per_launch"] = LEDGER.summary()
         if args.fault_nodes and args.fault_nodes <= max(sizes):
             fault_figures(report, cluster, folder, sets, program, args.fault_nodes, args)
         if args.cpu_window > 0:
