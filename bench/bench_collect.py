@@ -36,7 +36,7 @@ def child(op: str, cluster_name: str, size_mb: int, source: str) -> dict:
     from orchestrator.collect import gather
     from orchestrator.inventory import load_inventory
     from orchestrator.transfer import PushOptions, Target, build_items, push, source_files
-    from orchestrator.transfer.node_receiver import HashCache
+    from orchestrator.transfer.node_store import HashCache
     from orchestrator.transport import connect
 
     cluster = sim.open_cluster(cluster_name)

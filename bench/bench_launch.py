@@ -50,7 +50,7 @@ from orchestrator.launch.start import launch  # noqa: E402
 from orchestrator.launch.stop import stop_job  # noqa: E402
 from orchestrator.launch.watcher import Watcher  # noqa: E402
 from orchestrator.plan.planner import make_plan  # noqa: E402
-from tests.launch.conftest import FAKE_RANK, one_rank_per_node  # noqa: E402
+from tests.launch.conftest import FAKE_RANK, one_rank_per_node, placeholder_dataset  # noqa: E402
 
 SIZES = (2, 16, 64)
 BASELINE, OURS = "ssh loop", "orchestrate"
@@ -68,10 +68,7 @@ def rank_program() -> str:
 
 def stand_in_sets(folder: Path) -> list[str]:
     """Plan settings naming a dataset: the stand-in ranks read nothing, but a plan must name one."""
-    data = folder / "stand-in.mindrecord"
-    data.write_bytes(b"\0" * 1024)
-    Path(f"{data}.db").write_bytes(b"\0" * 1024)
-    return [f"job.train_dataset={data}"]
+    return [f"job.train_dataset={placeholder_dataset(folder)}"]
 
 
 def fake(plan, program: str, steps: int = 100):

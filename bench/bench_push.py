@@ -34,7 +34,7 @@ from orchestrator import sim
 from orchestrator.inventory import load_inventory
 from orchestrator.sim import links
 from orchestrator.transfer import PushOptions, Target, build_items, push, source_files
-from orchestrator.transfer.node_receiver import HashCache
+from orchestrator.transfer.node_store import HashCache
 
 DEST = "/opt/orchestrate-node/bench-push"
 # The cipher preference push's bulk streams use on CPUs with AES instructions (transport/openssh.py),

@@ -31,10 +31,6 @@ class AgentBundle:
     name: str
     data: bytes
 
-    @property
-    def sha12(self) -> str:
-        return self.name.rsplit("-", 1)[1].split(".")[0]
-
 
 def members() -> dict[str, bytes]:
     """Archive path -> content of everything the agent needs, read from this checkout."""

@@ -118,9 +118,6 @@ class AgentCommands:
         """Write a job's small files from the JSON bundle on stdin (``agent.node.stage``)."""
         return self._argv("stage")
 
-    def list_jobs(self) -> list[str]:
-        return self._argv("list")
-
     def version(self) -> list[str]:
         return self._argv("version")
 

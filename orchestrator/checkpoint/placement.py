@@ -16,7 +16,7 @@ from orchestrator.errors import PlanError
 from orchestrator.ranktable import build_rank_table
 from orchestrator.ranktable.model import NodeDevices
 from orchestrator.transfer import Item, Target, build_items
-from orchestrator.transfer.node_receiver import HashCache
+from orchestrator.transfer.node_store import HashCache
 
 
 def rank_hosts(nodes: Sequence[Any], version: str = "1.0") -> dict[int, str]:

@@ -31,8 +31,10 @@ NODE_SOURCE = Path(node_pack.__file__).read_text(encoding="utf-8")
 PLOG_ENV = "ASCEND_PROCESS_LOG_PATH"
 HCCN_QUERIES = ("link", "ip", "net_health")
 TOOLS = ("npu-smi", "hccn_tool")  # looked for on PATH, then where Ascend installs them (node_devices)
-MAX_FILE_BYTES = 64 << 20  # a bigger file is cut to its last bytes
-MAX_NODE_BYTES = 2 << 30  # the files packed from one node; what would pass it is left out and listed
+MAX_FILE_BYTES = node_pack.DEFAULT_FILE  # a bigger file is cut to its last bytes
+MAX_NODE_BYTES = (
+    node_pack.DEFAULT_TOTAL
+)  # the files packed from one node; what would pass it is left out and listed
 READ_CHUNK = 1 << 20
 MAX_NOISE = 1 << 20  # shell start-up output tolerated before the archive's marker line
 
@@ -160,20 +162,19 @@ class NoArchive(ValueError):
     """The node's output ended without the archive's marker line (its stderr says why)."""
 
 
-def _stream_to_file(
-    t: Transport, python: str, request: dict[str, Any], archive: Path, timeout: float
-) -> None:
-    """Run ``node_pack`` and store its archive in ``archive`` (ValueError naming the node's failure)."""
+def _stream_to_file(t: Transport, python: str, request: dict[str, Any], archive: Path, timeout: float) -> int:
+    """Run ``node_pack`` and store its archive in ``archive`` (ValueError naming the node's failure); its size."""
     limit = int(request.get("max_total_bytes") or MAX_NODE_BYTES) + (256 << 20)  # tar and gzip overhead
     with t.open_stream([python, "-c", NODE_SOURCE, json.dumps(request, sort_keys=True)], bulk=True) as stream:
         try:
-            receive_archive(stream, archive, timeout, limit)
+            size = receive_archive(stream, archive, timeout, limit)
         except NoArchive as exc:
             end = stream.wait(timeout)  # its output ended: nothing more to read
             raise NoArchive(f"{exc} (exited {end.exit_code}): {_tail(end.stderr)}") from None
         end = stream.wait(timeout)
         if end.exit_code != 0:
             raise ValueError(f"exited {end.exit_code}: {_tail(end.stderr)}")
+    return size
 
 
 def _tail(stderr: bytes) -> str:
@@ -187,8 +188,7 @@ def fetch_node(
     dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     archive = dest.parent / f".{dest.name}.tar.gz"
     try:
-        _stream_to_file(t, python, request, archive, timeout)
-        size = archive.stat().st_size
+        size = _stream_to_file(t, python, request, archive, timeout)
         manifest = unpack(archive, dest)
     except (ValueError, tarfile.TarError, OSError, TransportError) as exc:
         return NodeCollect(t.host, None, f"collecting failed: {exc}")

@@ -42,6 +42,7 @@ from typing import Any, BinaryIO, Dict, List, Optional, Tuple
 BEGIN = "ORCHESTRATE-COLLECT-BEGIN"
 COMPRESS_LEVEL = 1  # logs shrink well already at 1; higher levels cost the node's CPU for little
 DEFAULT_TOTAL = 2 << 30  # bytes packed from one node's files unless the request says otherwise
+DEFAULT_FILE = 64 << 20  # a bigger file is cut to its last bytes unless the request says otherwise
 SLACK_S = 30.0  # clock and flush slack around the job's run window
 ENV_PREFIXES = ("ASCEND_", "HCCL_", "MS_", "RANK_", "DEVICE_", "LD_LIBRARY_PATH", "PATH", "PYTHONPATH")
 
@@ -193,7 +194,7 @@ def pack(request: Json, out: BinaryIO) -> None:
     """Write the archive answering ``request`` (see the module docstring) to ``out``."""
     now = time.time()
     window = run_window(request, now)
-    packer = Packer(out, int(request.get("max_file_bytes") or 64 << 20),
+    packer = Packer(out, int(request.get("max_file_bytes") or DEFAULT_FILE),
                     int(request.get("max_total_bytes") or DEFAULT_TOTAL))  # fmt: skip
     commands, places = request.get("commands", []), request.get("tool_places") or {}
     for c in commands:  # one at a time, each to its end: the Ascend tools must not overlap

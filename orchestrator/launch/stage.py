@@ -51,7 +51,6 @@ os.remove(tar)
 """
 
 
-# Move the logs of an earlier run of the same plan aside (<log>.<mtime>), so each job's logs are its own.
 @dataclass(frozen=True)
 class CodeBundle:
     sha256: str

@@ -188,8 +188,8 @@ def preflight(nodes: JobNodes, force: bool, ports: Optional[dict[str, int]] = No
         ask = agent_rpc.commands(spec.python, spec.workdir).preflight()
         if environment:  # the agent's answer and the CANN environment in one round trip
             env, answer = node_env.probe_after(t, spec.ascend_root, source, ask)
-        else:
-            env, answer = node_env.NodeEnv(t.host), t.run(ask, timeout=30, check=False)
+        else:  # asked by _preflight_node
+            env, answer = node_env.NodeEnv(t.host), None
         need, unit = (needs or {}).get(t.host), "NPU" if spec.ascend_root else "device"
         port = (ports or {}).get(t.host)
         version = _preflight_node(t, spec.python, spec.workdir, force, port, need, unit, answer)

@@ -17,7 +17,7 @@ from orchestrator.agent.client import NpuRelease, release_note
 from orchestrator.errors import OrchestrateError
 from orchestrator.jobs.events import append_event
 from orchestrator.jobs.lock import control_lock
-from orchestrator.jobs.model import JobState, JobStatus, NodeStatus
+from orchestrator.jobs.model import JobState, JobStatus, NodeStatus, job_result
 from orchestrator.jobs.state import JobDir
 from orchestrator.launch import agent_rpc
 from orchestrator.launch.node_view import node_status
@@ -74,7 +74,9 @@ def _stop_locked(
         confirmed.update({h: False for h in res.failures})
         _allocation_gone(record, confirmed, errors)
         final = _final_status(job, nodes, confirmed, errors)
-        _release_allocation(job, record)
+        from orchestrator.slurm.backend import release
+
+        release(job.path, record.nodes)  # scancel what we submitted: Slurm ends whatever is left of it
     finally:
         if own:
             nodes.close()
@@ -95,22 +97,12 @@ def _stop_locked(
 
 def _allocation_gone(record: Any, confirmed: dict[str, bool], errors: dict[str, str]) -> None:
     """On Slurm, nodes of an allocation that has already ended count as stopped: Slurm killed their steps."""
-    from orchestrator.slurm.backend import route_of, slurm_job
+    from orchestrator.slurm.backend import allocation_ended
 
-    if route_of(record.nodes) is None or not errors:
-        return
-    sj = slurm_job(record.nodes)
-    if sj is None or sj.ended:
+    if errors and allocation_ended(record.nodes):
         for h in list(errors):
             confirmed[h] = True
             errors.pop(h)
-
-
-def _release_allocation(job: JobDir, record: Any) -> None:
-    """On Slurm, end the allocation we submitted (scancel): Slurm then ends whatever is left of it."""
-    from orchestrator.slurm.backend import release
-
-    release(job.path, record.nodes)
 
 
 def _final_status(
@@ -135,7 +127,7 @@ def _final_status(
         cause, msg = None, "stopped by the user"
     if errors:
         msg += "; " + "; ".join(f"{h}: {e}" for h, e in errors.items())
-    status = replace(watcher.snapshot(state, cause, msg), nodes=tuple(polled),
+    status = replace(watcher.snapshot(state, cause, msg), nodes=tuple(polled), result=job_result(tuple(polled)),
                      started=before.started if before else watcher.started)  # fmt: skip
     job.save_status(status)
     return status

@@ -24,6 +24,7 @@ from orchestrator.jobs.model import JobState, JobStatus, RootCause
 from orchestrator.jobs.state import JobDir
 from orchestrator.launch.restart import decide, mark_failed, relaunch
 from orchestrator.launch.watcher import Watcher
+from orchestrator.slurm.backend import allocation_ended
 
 
 def _collect(job: JobDir) -> None:
@@ -59,16 +60,6 @@ def _slurm_cause(job: JobDir, status: JobStatus) -> JobStatus:
     return status
 
 
-def _allocation_ended(job: JobDir) -> bool:
-    from orchestrator.slurm.backend import route_of, slurm_job
-
-    nodes = job.record().nodes
-    if route_of(nodes) is None:
-        return False
-    sj = slurm_job(nodes)
-    return sj is None or sj.ended
-
-
 def _release_allocation(job: JobDir) -> None:
     """The job is over: end the Slurm allocation we submitted for it (an adopted one stays)."""
     from orchestrator.slurm.backend import release
@@ -94,7 +85,7 @@ def watch_attempts(job: JobDir) -> Optional[JobStatus]:
         _collect(job)
         with control_lock(job):  # a stop waits until this attempt started, or this sees its request
             verdict = decide(load_attempts(job), status.state, job.stop_requested())
-            if verdict.restart and _allocation_ended(job):
+            if verdict.restart and allocation_ended(job.record().nodes):
                 verdict = dataclasses.replace(verdict, restart=False, reason="the Slurm allocation has ended")
             append_event(job.path, "restart-decision", restart=verdict.restart, reason=verdict.reason)
             if not verdict.restart:

@@ -193,10 +193,11 @@ class Watcher:
         return [latest[h] for h in self.nodes.hosts]
 
     # -- acting -----------------------------------------------------------------------------------
-    def snapshot(self, state: JobState, cause: Optional[RootCause] = None, message: str = "") -> JobStatus:
-        """The job now; an eval's result (its lowest rank's) is in ``result`` and, once it succeeded, in
-        the message the status view prints."""
-        latest = self.latest
+    def snapshot(self, state: JobState, cause: Optional[RootCause] = None, message: str = "",
+                 latest: Optional[dict[str, NodeStatus]] = None) -> JobStatus:  # fmt: skip
+        """The job now (``latest``: the nodes' statuses when already built); an eval's result (its lowest
+        rank's) is in ``result`` and, once it succeeded, in the message the status view prints."""
+        latest = self.latest if latest is None else latest
         nodes = tuple(latest[h] for h in self.nodes.hosts)
         ended = time.time() if state.is_terminal() else None
         result = job_result(nodes)
@@ -278,7 +279,7 @@ class Watcher:
         verdict = assess([latest[h] for h in self.nodes.hosts], time.time(), self.record.failure_detect_s)
         if verdict.state == JobState.FAILED:
             return self.fail_fast(verdict)
-        status = self.snapshot(verdict.state, message=verdict.reason)
+        status = self.snapshot(verdict.state, message=verdict.reason, latest=latest)
         self.job.save_status(status)
         if status.state.is_terminal():
             extra = {"result": vars(status.result)} if status.result else {}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from orchestrator.errors import TransportError
-from orchestrator.transfer.node_receiver import sha256_file
+from orchestrator.transfer.node_store import sha256_file
 
 # argv: OUTPUT_DIR list | OUTPUT_DIR hash PATH...
 _SCRIPT = """import glob, hashlib, json, os, sys

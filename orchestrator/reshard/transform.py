@@ -26,7 +26,7 @@ from orchestrator.reshard.strategy_files import (
     check_strategy_files,
     find_strategy_files,
 )
-from orchestrator.transfer.node_receiver import sha256_file
+from orchestrator.transfer.node_store import sha256_file
 
 _RANK = re.compile(r"rank_(\d+)\Z")
 

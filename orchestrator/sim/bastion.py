@@ -15,7 +15,6 @@ from __future__ import annotations
 import subprocess
 import time
 from pathlib import Path
-from typing import Optional
 
 from orchestrator.errors import SimError
 from orchestrator.sim import netns, node, node_files, sshd, subnet
@@ -38,12 +37,6 @@ def public_address(st: ClusterState) -> str:
 
 def private_address(st: ClusterState) -> str:
     return subnet.node_address(st.subnet, 0)
-
-
-def address(cluster_name: str) -> Optional[str]:
-    """The bastion address of cluster ``cluster_name`` (None: its nodes are reached directly)."""
-    st = ClusterState.load(cluster_name)
-    return st.bastion.address if st is not None and st.bastion else None
 
 
 def prepare(st: ClusterState, hw: Hardware, hosts: str, setup: node_files.ClusterSetup) -> str:
@@ -107,8 +100,3 @@ def wait_node_sshd(st: ClusterState, n: NodeState, timeout: float = 15.0) -> Non
                 f"sshd of {n.hostname} did not come up (probed from the bastion): see {node_files.node_dir(st, n) / 'init.log'}"
             )
         time.sleep(0.02)
-
-
-def inventory_proxy_jump(st: ClusterState) -> str:
-    """The inventory's ``ssh.proxy_jump`` of a bastion cluster ("" without a bastion)."""
-    return st.bastion.address if st.bastion else ""

@@ -8,7 +8,7 @@ from typing import Callable, Optional
 
 from orchestrator.errors import OrchestrateError
 from orchestrator.slurm import commands
-from orchestrator.slurm.jobinfo import PENDING, SlurmJob, parse_show_job
+from orchestrator.slurm.jobinfo import PENDING, RUNNING, SlurmJob, parse_show_job
 from orchestrator.slurm.settings import SlurmSettings
 from orchestrator.transport.base import Transport
 
@@ -57,7 +57,7 @@ def wait_running(login: Transport, slurm_job: str, timeout: float,
         job = show(login, slurm_job)
         if job is None:
             raise SlurmError(f"Slurm job {slurm_job} is gone (ended before it ran)")
-        if job.state == "RUNNING" and job.nodes:
+        if job.state == RUNNING and job.nodes:
             return job
         if job.ended:
             raise SlurmError(f"Slurm job {slurm_job} ended before it ran: {job.state} ({job.reason})")
@@ -75,7 +75,7 @@ def allocate(login: Transport, job_id: str, nodes: int, devices: int, s: SlurmSe
     enough nodes), else submit the holding script and wait for it to run (cancelled if it does not)."""
     if s.job_id:
         job = show(login, s.job_id)
-        if job is None or job.state != "RUNNING":
+        if job is None or job.state != RUNNING:
             state = job.state if job else "unknown to Slurm"
             raise SlurmError(f"slurm.job_id {s.job_id}: the allocation is {state}, not RUNNING")
         if len(job.nodes) < nodes:

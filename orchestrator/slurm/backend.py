@@ -49,8 +49,7 @@ def allocated(inv: Inventory, job_tag: str, say: Say, timeout: float = 600.0) ->
     s = inv.cluster.slurm
     assert s is not None, "not a Slurm inventory"
     login = login_transport(s.login, inv.cluster)
-    where = work_dir(s.login, job_tag)
-    login.run(["mkdir", "-p", where])
+    where = work_dir(s.login, job_tag)  # made by the batch script's write when we submit
     per_node = nodes.devices_per_node(inv)
     say(f"slurm: asking for {s.nodes} node(s) ({per_node} device(s) each)" if not s.settings.job_id
         else f"slurm: using allocation {s.settings.job_id}")  # fmt: skip
@@ -87,6 +86,14 @@ def slurm_job(job_nodes: tuple[NodeSpec, ...]) -> Optional[SlurmJob]:
         return allocation.show(login, route.slurm_job)
     finally:
         login.close()
+
+
+def allocation_ended(job_nodes: tuple[NodeSpec, ...]) -> bool:
+    """The job runs on a Slurm allocation that has ended (or that Slurm forgot); False off Slurm."""
+    if route_of(job_nodes) is None:
+        return False
+    sj = slurm_job(job_nodes)
+    return sj is None or sj.ended
 
 
 def release(job_path, job_nodes: tuple[NodeSpec, ...]) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shlex
 from typing import Sequence
 
 from orchestrator.slurm.settings import SlurmSettings
@@ -60,7 +59,3 @@ def step_per_node(slurm_job: str, nodes: Sequence[str], command: str) -> list[st
     return ["srun", f"--jobid={slurm_job}", "--overlap", f"--nodes={len(nodes)}", "--ntasks-per-node=1",
             f"--nodelist={','.join(nodes)}", "--quiet", "--kill-on-bad-exit=0", "--", "/bin/sh", "-c",
             command]  # fmt: skip
-
-
-def shell_line(argv: Sequence[str]) -> str:
-    return " ".join(shlex.quote(str(a)) for a in argv)

@@ -52,10 +52,6 @@ class SlurmInventory:
     settings: SlurmSettings
     devices: int = 0  # devices (NPUs; cpu: rank slots) per node; 0: the profile's count
 
-    @property
-    def local_login(self) -> bool:
-        return self.login == "local"
-
 
 @dataclass(frozen=True)
 class SlurmRoute:

@@ -18,16 +18,17 @@ from orchestrator.agent.client import StartResult, parse_start
 from orchestrator.inventory.model import NodeSpec
 from orchestrator.slurm import commands
 from orchestrator.slurm.allocation import SlurmError
-from orchestrator.transport.base import RunResult, Transport
+from orchestrator.transport.base import RunResult, Transport, build_command
 from orchestrator.transport.group import GroupResult
 
 NODE_MARK = "@orchestrate-node"
+_ENDED = "@orchestrate-srun-ended"
 
 
 def node_command(nodes: Sequence[NodeSpec], argv_of: Callable[[NodeSpec], list[str]]) -> str:
     """One shell line for every task of the step: each node names itself, then runs its own argv (paths
     may differ from node to node)."""
-    cases = " ".join(f"{shlex.quote(n.slurm.node)}) exec {commands.shell_line(argv_of(n))};;" for n in nodes)
+    cases = " ".join(f"{shlex.quote(n.slurm.node)}) exec {build_command(argv_of(n))};;" for n in nodes)
     return (f'echo "{NODE_MARK} $SLURMD_NODENAME"; case "$SLURMD_NODENAME" in {cases} '
             '*) echo "no command for node $SLURMD_NODENAME" >&2; exit 2;; esac')  # fmt: skip
 
@@ -37,7 +38,7 @@ def detached_step(slurm_job: str, nodes: Sequence[NodeSpec], command: str, out_d
     every line labelled with its task, goes to ``<out_dir>/start.out``."""
     srun = commands.step_per_node(slurm_job, [n.slurm.node for n in nodes], command)
     srun[1:1] = ["--label", "--chdir=/"]
-    inner = f"{commands.shell_line(srun)} >start.out 2>srun.log; echo $? >srun.exit"
+    inner = f"{build_command(srun)} >start.out 2>srun.log; echo $? >srun.exit"
     return (f"mkdir -p {shlex.quote(out_dir)} && cd {shlex.quote(out_dir)} && rm -f srun.exit && "
             f"(setsid sh -c {shlex.quote(inner)} </dev/null >/dev/null 2>&1 &)")  # fmt: skip
 
@@ -62,12 +63,14 @@ def read_answers(login: Transport, nodes: Sequence[NodeSpec], out_dir: str, time
     what srun said)."""
     hosts = {n.slurm.node: n.host for n in nodes}
     deadline = time.monotonic() + timeout
+    folder = shlex.quote(out_dir)
+    poll = f"cat {folder}/start.out; test -e {folder}/srun.exit && echo {_ENDED} >&2"  # one round trip
     while True:
-        r = login.run(["cat", f"{out_dir}/start.out"], check=False, timeout=30)
+        r = login.run(["/bin/sh", "-c", poll], check=False, timeout=30)
         answers = {hosts[k]: v for k, v in parse_answers(r.stdout).items() if k in hosts}
         if len(answers) == len(nodes):
             return answers
-        ended = login.run(["cat", f"{out_dir}/srun.exit"], check=False, timeout=30).ok
+        ended = _ENDED in r.stderr
         if ended or time.monotonic() > deadline:
             log = login.run(["tail", "-n", "20", f"{out_dir}/srun.log"], check=False).stdout.strip()
             late = sorted(set(hosts.values()) - set(answers))

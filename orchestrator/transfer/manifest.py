@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Optional, Sequence
 
 from orchestrator.errors import InputError, Problem
-from orchestrator.transfer.node_receiver import HashCache, sha256_file
+from orchestrator.transfer.node_store import HashCache, sha256_file
 
 
 @dataclass(frozen=True)

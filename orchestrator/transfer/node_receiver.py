@@ -38,7 +38,7 @@ except ImportError:  # pragma: no cover - the node's way
     import node_relay  # type: ignore[no-redef]
     import node_store  # type: ignore[no-redef]
 
-HashCache, PartWriter, sha256_file = node_store.HashCache, node_store.PartWriter, node_store.sha256_file
+HashCache, PartWriter = node_store.HashCache, node_store.PartWriter
 _hash_file = node_store._hash_file
 
 VERSION = "3"

@@ -172,10 +172,6 @@ class Forwarder:
         except OSError as exc:
             self._fail(exc)
 
-    @property
-    def active(self) -> bool:
-        return self.error is None and (self.sock is not None or self.proc is not None)
-
     def _fail(self, exc: BaseException) -> None:
         self.error = self.error or f"forward to next node failed: {exc}"
         if self.sock is not None:

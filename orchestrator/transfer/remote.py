@@ -76,8 +76,7 @@ class Session:
         self.stream = t.open_stream(argv(self.target.node), bulk=True)
 
     def request(self, op: str, conf: dict) -> None:
-        assert self.stream is not None
-        self.stream.write(json.dumps({"op": op, **conf}).encode() + b"\n")
+        self.tell({"op": op, **conf})
 
     def tell(self, data: Optional[dict]) -> None:
         """One JSON line to the receiver (e.g. where a relay node forwards: ``null`` for nowhere)."""

@@ -9,7 +9,7 @@ from typing import Any, Optional, Sequence
 from orchestrator.errors import InputError, Problem
 from orchestrator.transfer.manifest import Item, build_items, default_cache_path, source_files
 from orchestrator.transfer.model import Target
-from orchestrator.transfer.node_receiver import HashCache
+from orchestrator.transfer.node_store import HashCache
 
 
 def node_dest(node: Any, dest: str) -> str:

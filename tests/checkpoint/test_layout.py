@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator.checkpoint import checkpoint_targets, inspect_checkpoint, placement, rank_hosts
 from orchestrator.errors import InputError, PlanError
-from orchestrator.transfer.node_receiver import HashCache
+from orchestrator.transfer.node_store import HashCache
 from tests.transfer.helpers import node, random_file
 
 

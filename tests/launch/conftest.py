@@ -103,6 +103,11 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([ORCHESTRATE, *args], capture_output=True, text=True, timeout=timeout)
 
 
+def ranks_by_name(st: dict) -> dict[str, dict]:
+    """A job status's ranks by ``<host>/<name>``."""
+    return {f"{n['host']}/{r['name']}": r for n in st["nodes"] for r in n["ranks"]}
+
+
 def status_of(job_id: str) -> dict:
     home = Path(os.environ["ORCHESTRATE_HOME"])
     return json.loads((home / "jobs" / job_id / "status.json").read_text())

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.fixtures.sim import cluster_up
 from tests.launch.conftest import (
     assert_nothing_left,
     cli,
     latest_job,
     one_rank_per_node,
+    ranks_by_name,
     status_of,
     wait_for,
     wait_state,
@@ -22,18 +22,8 @@ from tests.launch.conftest import (
 pytestmark = [pytest.mark.cluster, pytest.mark.mindspore]
 
 
-@pytest.fixture(scope="module")
-def bastion_cluster():
-    with cluster_up("bl", nodes=2, bastion=True) as cluster:
-        yield cluster
-
-
-def _ranks(st: dict) -> dict[str, dict]:
-    return {f"{n['host']}/{r['name']}": r for n in st["nodes"] for r in n["ranks"]}
-
-
 def _stepping(job_id: str) -> bool:
-    workers = [r for r in _ranks(status_of(job_id)).values() if r["rank"] is not None]
+    workers = [r for r in ranks_by_name(status_of(job_id)).values() if r["rank"] is not None]
     return bool(workers) and all(
         r["state"] == "running" and (r["progress"] or {}).get("step", 0) >= 1 for r in workers
     )
@@ -48,7 +38,7 @@ def test_killed_rank_through_the_bastion(orch_home, bastion_cluster, tiny_datase
     assert res.returncode == 0, res.stderr + res.stdout
     job = latest_job()
     wait_for(lambda: _stepping(job), 180, "training steps on every rank")
-    victim = _ranks(status_of(job))[f"{c.nodes[1].host}/rank-1"]
+    victim = ranks_by_name(status_of(job))[f"{c.nodes[1].host}/rank-1"]
     c.exec(c.nodes[1].hostname, f"kill -9 {victim['pid']}")
     st = wait_state(job, ("failed",), 120)
     cause = st["root_cause"]

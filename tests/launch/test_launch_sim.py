@@ -20,6 +20,7 @@ from tests.launch.conftest import (
     latest_job,
     node_job_pids,
     one_rank_per_node,
+    ranks_by_name,
     status_of,
     wait_for,
     wait_state,
@@ -34,13 +35,9 @@ def _launch_detached(inventory: Path, dataset: Path) -> str:
     return latest_job()
 
 
-def _ranks(st: dict) -> dict[str, dict]:
-    return {f"{n['host']}/{r['name']}": r for n in st["nodes"] for r in n["ranks"]}
-
-
 def _all_running(job_id: str, with_steps: bool = False):
     st = status_of(job_id)
-    workers = [r for r in _ranks(st).values() if r["rank"] is not None]
+    workers = [r for r in ranks_by_name(st).values() if r["rank"] is not None]
     ok = workers and all(r["state"] == "running" for r in workers)
     return ok and (not with_steps or all(r["progress"] and r["progress"]["step"] >= 1 for r in workers))
 
@@ -55,7 +52,7 @@ def test_pretrain_to_completion(orch_home, sim_cluster, sim_inventory, tiny_data
     assert st.returncode == 0
     status = status_of(job)
     assert status["state"] == "succeeded"
-    codes = {k: r["exit_code"] for k, r in _ranks(status).items()}
+    codes = {k: r["exit_code"] for k, r in ranks_by_name(status).items()}
     assert set(codes.values()) == {0} and len(codes) == 3  # scheduler + 2 ranks
     for rank, node in enumerate(sim_cluster.nodes):  # checkpoints on the node that ran the rank
         ckpts = list((node.workdir / "jobs").glob(f"*-pretrain/output/{job}/checkpoint/rank_{rank}/*.ckpt"))
@@ -72,13 +69,13 @@ def test_pretrain_to_completion(orch_home, sim_cluster, sim_inventory, tiny_data
 def test_killed_rank_fails_the_job_and_stops_every_node(orch_home, sim_cluster, sim_inventory, tiny_dataset):
     job = _launch_detached(sim_inventory, tiny_dataset)
     wait_for(lambda: _all_running(job, with_steps=True), 180, "training steps on every rank")
-    victim = _ranks(status_of(job))[f"{sim_cluster.nodes[1].host}/rank-1"]
+    victim = ranks_by_name(status_of(job))[f"{sim_cluster.nodes[1].host}/rank-1"]
     sim_cluster.exec(sim_cluster.nodes[1].hostname, f"kill -9 {victim['pid']}")
     st = wait_state(job, ("failed",), 120)
     cause = st["root_cause"]
     assert (cause["host"], cause["rank"], cause["exit_code"]) == (sim_cluster.nodes[1].host, 1, 137)
     assert_nothing_left(sim_cluster, job)
-    peers = [r for k, r in _ranks(st).items() if r["name"] != "rank-1"]
+    peers = [r for k, r in ranks_by_name(st).items() if r["name"] != "rank-1"]
     assert all(r["state"] == "exited" for r in peers), peers
     index = Path(wait_for(lambda: status_of(job).get("logs_index"), 60, "logs collected after the failure"))
     assert (

@@ -21,6 +21,7 @@ from tests.launch.conftest import (
     assert_nothing_left,
     cli,
     latest_job,
+    ranks_by_name,
     status_of,
     wait_for,
     wait_state,
@@ -66,10 +67,6 @@ def _launch(inventory: Path, dataset: Path, *extra: str) -> str:
     return latest_job()
 
 
-def _ranks(st: dict) -> dict[str, dict]:
-    return {f"{n['host']}/{r['name']}": r for n in st["nodes"] for r in n["ranks"]}
-
-
 def _stepping(job: str) -> bool:
     st = status_of(job)
     assert st["state"] in ("staging", "starting", "running"), (
@@ -77,7 +74,7 @@ def _stepping(job: str) -> bool:
         st.get("root_cause"),
         st.get("message"),
     )
-    workers = [r for r in _ranks(st).values() if r["rank"] is not None]
+    workers = [r for r in ranks_by_name(st).values() if r["rank"] is not None]
     return bool(workers) and all(r["state"] == "running" and r["progress"] and r["progress"]["step"] >= 1
                                  for r in workers)  # fmt: skip
 
@@ -86,7 +83,7 @@ def test_pretrain_to_completion_then_the_allocation_ends(orch_home, slurm_cluste
     job = _launch(_inventory(slurm_cluster, tmp_path), tiny_dataset)
     st = wait_state(job, ("succeeded", "failed"), 300)
     assert st["state"] == "succeeded", (st.get("root_cause"), st.get("message"))
-    assert {r["exit_code"] for r in _ranks(st).values()} == {0}
+    assert {r["exit_code"] for r in ranks_by_name(st).values()} == {0}
     slurm = wait_for(lambda: (s := _slurm(job))["state"] != "RUNNING" and s, 30, "the allocation to end")
     assert slurm["state"] in ("CANCELLED", "COMPLETED") and slurm["owned"]
     assert_nothing_left(slurm_cluster, job)
@@ -101,7 +98,7 @@ def test_killed_rank_fails_the_job_and_slurm_agrees(orch_home, slurm_cluster, tm
     logs = cli("logs", job, "--rank", "1", "--lines", "3")  # read on the node through a job step
     assert logs.returncode == 0 and logs.stdout, logs.stderr
     assert all(line.startswith(f"[{node2.host} rank-1]") for line in logs.stdout.splitlines())
-    victim = _ranks(status_of(job))[f"{node2.host}/rank-1"]
+    victim = ranks_by_name(status_of(job))[f"{node2.host}/rank-1"]
     slurm_cluster.exec(node2.hostname, f"kill -9 {victim['pid']}")
     st = wait_state(job, ("failed",), 120)
     cause = st["root_cause"]
@@ -135,7 +132,7 @@ def test_restart_runs_inside_the_same_allocation(orch_home, slurm_cluster, tmp_p
     job = _launch(_inventory(slurm_cluster, tmp_path), tiny_dataset, "--max-restarts", "1")
     first = _slurm(job)["job_id"]
     wait_for(lambda: _stepping(job), 240, "training steps on every rank")
-    victim = _ranks(status_of(job))[f"{slurm_cluster.nodes[0].host}/rank-0"]
+    victim = ranks_by_name(status_of(job))[f"{slurm_cluster.nodes[0].host}/rank-0"]
     slurm_cluster.exec(slurm_cluster.nodes[0].hostname, f"kill -9 {victim['pid']}")
     st = wait_state(job, ("succeeded", "failed"), 400)
     assert st["state"] == "succeeded", (st.get("root_cause"), st.get("message"))

@@ -4,9 +4,8 @@ host keys checked at every hop."""
 
 from __future__ import annotations
 
+import functools
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -14,16 +13,9 @@ import pytest
 from orchestrator.errors import HostKeyError, TransportError
 from orchestrator.sim import bastion
 from orchestrator.transport import SshOptions, SshTransport
-from tests.fixtures.sim import cluster_up
+from tests.launch.conftest import cli
 
 pytestmark = pytest.mark.cluster
-ORCHESTRATE = str(Path(sys.executable).with_name("orchestrate"))
-
-
-@pytest.fixture(scope="module")
-def bastion_cluster():
-    with cluster_up("bas", nodes=2, bastion=True) as cluster:
-        yield cluster
 
 
 def _jump(cluster) -> str:
@@ -36,8 +28,7 @@ def _opts(cluster, **kw) -> SshOptions:
     return SshOptions(**{**base, **kw})
 
 
-def _cli(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([ORCHESTRATE, *args], capture_output=True, text=True, timeout=timeout)
+_cli = functools.partial(cli, timeout=180)
 
 
 def _tiny(cluster, tmp_path) -> Path:

@@ -10,7 +10,7 @@ import pytest
 from orchestrator.errors import InputError
 from orchestrator.transfer import manifest, node_store
 from orchestrator.transfer.manifest import build_items, prefix_sha256, source_files
-from orchestrator.transfer.node_receiver import HashCache
+from orchestrator.transfer.node_store import HashCache
 from tests.transfer.helpers import random_file
 
 

@@ -19,7 +19,7 @@ import pytest
 from orchestrator.checkpoint import checkpoint_targets, inspect_checkpoint
 from orchestrator.inventory import load_inventory
 from orchestrator.transfer import PushOptions, Target, build_items, push, source_files
-from orchestrator.transfer.node_receiver import HashCache
+from orchestrator.transfer.node_store import HashCache
 from tests.transfer.helpers import random_file
 
 pytestmark = pytest.mark.cluster

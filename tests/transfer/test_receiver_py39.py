@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from orchestrator.transfer import Target, build_items, push, source_files
-from orchestrator.transfer.node_receiver import HashCache
+from orchestrator.transfer.node_store import HashCache
 from tests.transfer.helpers import node, random_file
 from tests.unit.test_py39_compat import PY39
 

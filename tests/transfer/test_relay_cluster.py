@@ -10,7 +10,7 @@ import pytest
 
 from orchestrator.inventory import load_inventory
 from orchestrator.transfer import PushOptions, Target, build_items, push, remote, sender, source_files
-from orchestrator.transfer.node_receiver import HashCache
+from orchestrator.transfer.node_store import HashCache
 from orchestrator.transfer.routes import needs_of
 from orchestrator.transport import TransportPool, connect
 from tests.transfer.helpers import random_file

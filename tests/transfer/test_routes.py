@@ -53,7 +53,7 @@ def test_direct_mode_and_local_nodes_never_chain():
 
 def test_plan_input_transfers_become_targets(tmp_path):
     from orchestrator.plan.model import Transfer
-    from orchestrator.transfer.node_receiver import HashCache
+    from orchestrator.transfer.node_store import HashCache
     from orchestrator.transfer.targets import targets_from_transfers
     from tests.transfer.helpers import random_file
 

@@ -33,14 +33,21 @@ class AgentError(Exception):
         self.code, self.extra = code, extra
 
 
-def write_json(path: str, data: Json) -> None:
-    """Write ``data`` atomically (temp file + rename), mode 0600."""
+def write_atomic(path: str, data: bytes, mode: int = 0o600) -> None:
+    """Write ``data`` atomically (temp file, fsync, rename; parents made) with exactly ``mode``."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     tmp = f"{path}.tmp.{os.getpid()}"
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as f:
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())
+    os.chmod(tmp, mode)  # the umask does not narrow what was asked for
     os.replace(tmp, path)
+
+
+def write_json(path: str, data: Json) -> None:
+    """Write ``data`` atomically, mode 0600."""
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=True).encode(), 0o600)
 
 
 def read_json(path: str) -> Optional[Json]:

@@ -24,18 +24,7 @@ import os
 import sys
 from typing import List
 
-from orchestrator.agent.node.base import EXIT_USAGE, AgentError, Json
-
-
-def write_atomic(path: str, data: bytes, mode: int) -> None:
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.stage.{os.getpid()}"
-    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.chmod(tmp, mode)  # the umask does not narrow what the plan asked for
-    os.replace(tmp, path)
+from orchestrator.agent.node.base import EXIT_USAGE, AgentError, Json, write_atomic
 
 
 def rotate(logs: List[str]) -> None:

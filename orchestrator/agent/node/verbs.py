@@ -100,7 +100,7 @@ def cmd_check_devices(args: argparse.Namespace) -> Json:
             EXIT_BUSY, npus.busy_message(live, args.workdir), free=False, conflicts=live, **answer
         )
     if holders:
-        released = npus.wait_released(smi, devices, (), args.wait)
+        released = npus.wait_released(smi, devices, (), args.wait, first_look=info)
         answer.update(holders=released["listed"], waited_s=released["waited_s"], error=released["error"])
         if released["free"] is False:
             listed = [dict(r, source="npu-smi", npu=r["device"], job=None) for r in released["listed"]]
