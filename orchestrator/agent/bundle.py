@@ -1,8 +1,11 @@
 """The node agent as one file (controller side): a zipapp built deterministically from this checkout.
 
 The archive holds ``orchestrator/agent/node/`` (the agent), ``orchestrator/ascend/`` (the npu-smi and
-hccn parsers: one copy, the controller's own) and empty ``__init__.py`` files for ``orchestrator`` and
-``orchestrator.agent`` (so nothing else of the controller runs on a node), plus ``__main__.py``. Entries
+hccn parsers: one copy, the controller's own), the push receiver's modules (``stage`` asks its
+``holds`` whether a job's inputs are there: the same check as a push's) and empty ``__init__.py``
+files for ``orchestrator``, ``orchestrator.agent`` and ``orchestrator.transfer`` (so nothing else of
+the controller runs on a node), plus ``__main__.py`` (``zipapp_main.py``: on a node the archive is
+unpacked once beside itself, so Python caches the agent's bytecode). Entries
 are sorted, dated 1980-01-01 and 0644, so the same sources give the same bytes; the file's name carries
 the first 12 hex digits of their SHA-256 (``orchestrate-agent-<sha12>.pyz``), so a node holding that name
 holds that agent and the agent is written only when missing.
@@ -19,8 +22,10 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1]  # orchestrator/
 SOURCES = ("agent/node", "ascend")  # folders of orchestrator/ shipped whole (their *.py)
-STUBS = {"orchestrator/__init__.py": b"", "orchestrator/agent/__init__.py": b""}
-MAIN = b"import sys\n\nfrom orchestrator.agent.node.cli import main\n\nsys.exit(main())\n"
+FILES = ("transfer/node_store.py", "transfer/node_relay.py", "transfer/node_receiver.py")  # and these
+STUBS = {"orchestrator/__init__.py": b"", "orchestrator/agent/__init__.py": b"",
+         "orchestrator/transfer/__init__.py": b""}  # fmt: skip
+MAIN = PACKAGE / "agent" / "zipapp_main.py"  # the archive's __main__.py: unpacks it once, runs the agent
 EPOCH = (1980, 1, 1, 0, 0, 0)
 
 
@@ -34,10 +39,12 @@ class AgentBundle:
 
 def members() -> dict[str, bytes]:
     """Archive path -> content of everything the agent needs, read from this checkout."""
-    out = dict(STUBS, **{"__main__.py": MAIN})
+    out = dict(STUBS, **{"__main__.py": MAIN.read_bytes()})
     for folder in SOURCES:
         for src in sorted((PACKAGE / folder).glob("*.py")):
             out[f"orchestrator/{folder}/{src.name}"] = src.read_bytes()
+    for rel in FILES:
+        out[f"orchestrator/{rel}"] = (PACKAGE / rel).read_bytes()
     return out
 
 

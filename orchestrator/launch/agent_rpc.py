@@ -2,7 +2,8 @@
 
 Layout on a node: the agent as one zipapp, ``<workdir>/agent/orchestrate-agent-<sha12>.pyz``
 (``orchestrator.agent.bundle``: the name says which build it is, so it is written only when missing),
-its state under ``<workdir>/agent/jobs/<job_id>/``, job specs under ``<workdir>/agent/specs/``. A node whose agent answers another version than this
+unpacked by its first run into ``<workdir>/agent/orchestrate-agent-<sha12>/`` (where Python caches its
+bytecode), its state under ``<workdir>/agent/jobs/<job_id>/``, job specs under ``<workdir>/agent/specs/``. A node whose agent answers another version than this
 controller's is refused (``AgentMismatch``) rather than driven with the wrong verbs.
 """
 

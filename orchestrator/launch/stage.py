@@ -7,10 +7,12 @@ generated files at the paths its transfers name (rendered YAML, rank table in ra
 process's env file, ``commands.sh``), ``<job dir>/env/code_dir`` (the code folder, which
 ``commands.sh`` puts first on PYTHONPATH) and the agent's job spec (with the node's CANN environment).
 
-The job's inputs (datasets, tokenizer, checkpoint: the plan's ``input`` transfers) go to all nodes
-in one push (``orchestrator.transfer``) before: a node already holding an identical file (size,
-mtime, hash) gets nothing, half-sent files resume, nodes relay to each other, and a destination on
-verified shared storage is written once.
+The job's inputs (datasets, tokenizer, checkpoint: the plan's ``input`` transfers): the agent's
+``stage`` first says whether the node holds them all as they are (size, mtime, the hash its cache
+knows: the push's own check), so a launch whose inputs are there opens no push session; the nodes
+that lack some get them in one push (``orchestrator.transfer``) after staging and are started then:
+a node already holding an identical file gets nothing, half-sent files resume, nodes relay to each
+other, and a destination on verified shared storage is written once.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from orchestrator.plan.model import NodePlan, Plan
 from orchestrator.plan.plan_io import commands_script, env_script
 from orchestrator.plan.transfers import CODE_DIR_FILE
 from orchestrator.transfer import PushOptions, PushResult, Target, push
+from orchestrator.transfer.remote import scan_conf
 from orchestrator.transfer.targets import targets_from_transfers
 from orchestrator.transport import GroupResult, Transport
 
@@ -77,6 +80,7 @@ class StageReport:
     bytes: int
     inputs: InputFigures = InputFigures()
     started: Optional[StartResult] = None  # the job's start, when staging did it in the same round trip
+    inputs_ready: bool = True  # the node held every input as it is (else they are pushed, then it starts)
 
 
 def _package_dir(name: str = "iflytekspark") -> Path:
@@ -145,12 +149,11 @@ def figures(
     return out, errors
 
 
-def push_inputs(
-    nodes: JobNodes, plan: Plan, shared_paths: Sequence[str] = (), progress: bool = False
-) -> tuple[dict[str, InputFigures], dict[str, Exception]]:
-    """Push the plan's inputs to every node at once over ``nodes``' connections (see the module
-    docstring); the figures per host, and the hosts that did not get them with why."""
-    targets = input_targets(plan, nodes.nodes)
+def push_inputs(nodes: JobNodes, plan: Plan, shared_paths: Sequence[str] = (), progress: bool = False,
+                hosts: Optional[Sequence[str]] = None) -> tuple[dict[str, InputFigures], dict[str, Exception]]:  # fmt: skip
+    """Push the plan's inputs to every node (or those of ``hosts``) at once over ``nodes``' connections
+    (see the module docstring); the figures per host, and the hosts that did not get them with why."""
+    targets = [t for t in input_targets(plan, nodes.nodes) if hosts is None or t.host in hosts]
     if not targets:
         return {}, {}
     opts = PushOptions(mode="auto", shared_paths=tuple(shared_paths), progress=progress)
@@ -172,15 +175,17 @@ def generated_files(plan: Plan, node: NodePlan) -> list[tuple[bytes, str, int]]:
 
 
 def stage_node(t: Transport, plan: Plan, node: NodePlan, job_id: str, workdir: str, fresh: bool = True,
-               node_env: Mapping[str, str] = {}, start: Optional[bool] = None) -> StageReport:  # fmt: skip
-    """Put everything ``node`` needs on it (see the module docstring): one round trip when the node
-    already holds the agent and the code (the agent's ``stage`` verb writes the small files from one
-    bundle, the spec last, and says whether the code is there), else the missing ones after it.
+               node_env: Mapping[str, str] = {}, start: Optional[bool] = None,
+               inputs: Sequence[Target] = ()) -> StageReport:  # fmt: skip
+    """Put everything small ``node`` needs on it (see the module docstring): one round trip when the
+    node already holds the agent and the code (the agent's ``stage`` verb writes the small files from
+    one bundle, the spec last, and says whether the code is there and whether the node holds the job's
+    ``inputs``, its push targets), else the missing code after it (the inputs are the caller's).
     ``fresh``: the job's first attempt (earlier jobs' logs are moved aside); else a later attempt.
     ``node_env``: what the node's CANN scripts set (``launch.node_env``), for every process.
     ``start`` (not None: its value is ``--force``): the agent also starts the job in the same round
-    trip when the code is there (``started`` in the report; None when the code had to be shipped
-    first: the caller starts it). A refusal to start raises as ``start``'s would."""
+    trip when the code and inputs are there (``started`` in the report; None when the code had to be
+    shipped or inputs pushed first: the caller starts it). A refusal to start raises as ``start``'s would."""
     code_files = code_bundle()
     code = code_dir(workdir, code_files.sha256)
     spec = node_spec(plan, node, job_id, workdir, code, node_env).to_json()
@@ -194,6 +199,7 @@ def stage_node(t: Transport, plan: Plan, node: NodePlan, job_id: str, workdir: s
         "rotate": [x.stdout for x in node.launches] if fresh else [],
         "next_attempt": None if fresh else f"{agent_rpc.agent_workdir(workdir)}/jobs/{job_id}",
         "check": [f"{code}/.complete"],
+        "inputs": [scan_conf(x) for x in inputs],
         "start": None if start is None else {"spec": spec_path(workdir, job_id), "force": start},
     }
     answer = agent_rpc.stage(t, node.python, workdir, json.dumps(bundle).encode())
@@ -202,27 +208,39 @@ def stage_node(t: Transport, plan: Plan, node: NodePlan, job_id: str, workdir: s
     if not cached:
         ship_code(t, node.python, workdir, code_files)
     started = start_from(answer) if answer.get("started") else None
-    return StageReport(node.host, code, cached, len(files), sum(len(f[0]) for f in files), started=started)
+    ready = bool(staged.get("inputs_ready", not inputs))
+    held = InputFigures(
+        sum(len(x.items) for x in inputs), 0, sum(i.entry.size for x in inputs for i in x.items)
+    )
+    return StageReport(node.host, code, cached, len(files), sum(len(f[0]) for f in files),
+                       inputs=held if ready else InputFigures(), started=started, inputs_ready=ready)  # fmt: skip
 
 
 def stage_all(nodes: JobNodes, plan: Plan, job_id: str, fresh: bool = True, shared_paths: Sequence[str] = (),
               progress: bool = False, node_envs: Mapping[str, Mapping[str, str]] = {},
               start: Optional[bool] = None) -> GroupResult[StageReport]:  # fmt: skip
-    """Push the inputs to every node of ``plan`` at once, then stage each node that got them
-    (``stage_node``, all in parallel; ``start``: and start it there in the same round trip); a node whose
-    inputs failed is a failure of the result. ``node_envs``: each host's CANN environment
-    (``launch.node_env``)."""
+    """Stage every node of ``plan`` at once (``stage_node``; ``start``: and start it there in the same
+    round trip when it holds the code and the inputs), then push the inputs to the nodes that lack some,
+    in one push; those are started by the caller. A node whose inputs failed is a failure of the
+    result. ``node_envs``: each host's CANN environment (``launch.node_env``)."""
     code_bundle()  # build once, before the threads
-    got, failed = push_inputs(nodes, plan, shared_paths, progress)
+    targets: dict[str, list[Target]] = {}
+    for x in input_targets(plan, nodes.nodes):
+        targets.setdefault(x.host, []).append(x)
 
     def one(t: Transport) -> StageReport:
-        r = stage_node(t, plan, plan.node(t.host), job_id, nodes.node(t.host).workdir, fresh,
-                       node_envs.get(t.host, {}), start)  # fmt: skip
-        x = got.get(t.host, InputFigures())
-        return replace(r, files=r.files + x.files, bytes=r.bytes + x.sent, inputs=x)
+        return stage_node(t, plan, plan.node(t.host), job_id, nodes.node(t.host).workdir, fresh,
+                          node_envs.get(t.host, {}), start, targets.get(t.host, ()))  # fmt: skip
 
-    staged = nodes.fan(one, [h for h in nodes.hosts if h not in failed])
-    return GroupResult(nodes.hosts, staged.results, {**failed, **staged.failures})
+    staged = nodes.fan(one)
+    lacking = [h for h, r in staged.results.items() if not r.inputs_ready]
+    got, failed = push_inputs(nodes, plan, shared_paths, progress, lacking) if lacking else ({}, {})
+    results = {}
+    for h, r in staged.results.items():
+        x = got.get(h, r.inputs)
+        results[h] = replace(r, files=r.files + x.files, bytes=r.bytes + x.sent, inputs=x)
+    return GroupResult(nodes.hosts, {h: r for h, r in results.items() if h not in failed},
+                       {**staged.failures, **failed})  # fmt: skip
 
 
 def input_summary(reports: Sequence[StageReport]) -> Optional[str]:

@@ -52,10 +52,16 @@ def check_strategy_files(files: dict[int, Path], world: int, where: str) -> None
         raise InputError(problems)
 
 
+_OUTPUT_DIR = re.compile(r"^output_dir:.*$", re.M)
+
+
 def node_output_dir(node: Any) -> str:
-    """The MindFormers ``output_dir`` on a planned node, read from its rendered YAML."""
+    """The MindFormers ``output_dir`` on a planned node, read from its rendered YAML's top-level
+    ``output_dir:`` line (only that line is parsed: launch binds every node of a 1024-node plan)."""
     import yaml
 
-    tree = yaml.safe_load(node.yaml_text) or {}
-    out = str(tree.get("output_dir") or "output")
+    line = _OUTPUT_DIR.search(node.yaml_text)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    tree = yaml.load(line.group(0), Loader=loader) if line else None
+    out = str((tree or {}).get("output_dir") or "output")
     return out if out.startswith("/") else f"{node.job_dir}/{out}"

@@ -147,6 +147,22 @@ def scan(conf: Json, parts: Optional[Json] = None) -> Json:
     }
 
 
+def holds(conf: Json) -> bool:
+    """True when this node holds every file of a ``scan`` request as it is (size, mtime and a hash the
+    cache already knows) and no stray checkpoint: nothing to push. Never hashes: a file the cache does
+    not know is not held (the push's scan then hashes it). The node agent's ``stage`` asks this so a
+    launch whose inputs are there opens no push session."""
+    dest, cache = conf["dest"], HashCache(conf.get("cache"))
+    for f in conf["files"]:
+        path = os.path.join(dest, f["rel"])
+        st = _stat(path)
+        if st is None or st.st_size != f["size"] or st.st_mtime_ns != f["mtime_ns"]:
+            return False
+        if cache.known(path, st) != f["sha256"]:
+            return False
+    return not _strays(dest, conf.get("exclusive", {}))
+
+
 # ---------------------------------------------------------------- receive
 
 

@@ -54,6 +54,11 @@ class HashCache:
     def _key(st: os.stat_result) -> list:
         return [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino]
 
+    def known(self, path: str, st: os.stat_result) -> Optional[str]:
+        """The cached sha256 of ``path`` as ``st`` finds it, None when not cached (never hashes)."""
+        entry = self.entries.get(path)
+        return entry[1] if entry and entry[0] == self._key(st) else None
+
     def sha256(self, path: str, st: os.stat_result, verify: bool = False) -> str:
         entry = self.entries.get(path)
         if not verify and entry and entry[0] == self._key(st):

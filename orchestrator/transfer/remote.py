@@ -51,6 +51,12 @@ def exclusive_map(target: Target) -> dict[str, list[str]]:
     return {folder: list(keep) for folder, keep in target.exclusive}
 
 
+def scan_conf(target: Target, verify: bool = False) -> dict:
+    """The receiver's ``scan`` request for ``target`` (also what the agent's ``stage`` checks inputs with)."""
+    return {"dest": target.dest, "cache": node_cache(target.node.workdir), "verify": verify,
+            "files": [vars(i.entry) for i in target.items], "exclusive": exclusive_map(target)}  # fmt: skip
+
+
 def last_json(host: str, end: StreamExit) -> dict:
     """The JSON answer on the last stdout line, or TransportError with the stderr tail."""
     lines = end.stdout.decode(errors="replace").strip().splitlines()
@@ -107,8 +113,7 @@ class Session:
         """What the node holds of the target's files (installing the receiver first if it is missing)."""
         target = self.target
         path = receiver_path(target.node.workdir)
-        conf = {"dest": target.dest, "cache": node_cache(target.node.workdir), "verify": verify,
-                "files": [vars(i.entry) for i in target.items], "exclusive": exclusive_map(target)}  # fmt: skip
+        conf = scan_conf(target, verify)
         try:
             return self._ask(conf)
         except TransportError:  # 255: ssh itself failed (unreachable, host key), not the receiver

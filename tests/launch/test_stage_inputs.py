@@ -80,6 +80,27 @@ def test_stage_all_reports_input_bytes_and_writes_the_spec(job):
     assert spec["job_id"] == "20260101-000000-pretrain-0002"
 
 
+def test_stage_pushes_only_to_nodes_that_lack_an_input(job, monkeypatch):
+    from orchestrator.launch import stage as stage_mod
+
+    plan, nodes, data = job
+    host = nodes.hosts[0]
+    stage_all(nodes, plan, "20260101-000000-pretrain-0001").raise_on_failure()
+    pushed: list = []
+    real = stage_mod.push
+
+    def counting(targets, *a, **kw):
+        pushed.append(sorted({t.host for t in targets}))
+        return real(targets, *a, **kw)
+
+    monkeypatch.setattr(stage_mod, "push", counting)
+    held = stage_all(nodes, plan, "20260101-000000-pretrain-0002").raise_on_failure().results[host]
+    assert pushed == [] and held.inputs_ready  # the agent's stage said the node holds them: no push session
+    (data / "train.mindrecord.db").write_bytes(b"INDEX" * 100)
+    changed = stage_all(nodes, plan, "20260101-000000-pretrain-0003").raise_on_failure().results[host]
+    assert pushed == [[host]] and not changed.inputs_ready and changed.inputs.sent == 500
+
+
 def test_a_node_that_misses_an_input_is_a_staging_failure(job):
     plan, nodes, _ = job
     targets = input_targets(plan, nodes.nodes)

@@ -55,6 +55,21 @@ def test_flow_plans_a_strategy_run_and_a_job_that_loads_the_pushed_shards(tmp_pa
     assert node_ranks(flow.final_plan) == {HOSTS[0]: tuple(range(8)), HOSTS[1]: tuple(range(8, 16))}
 
 
+def test_output_dir_is_read_from_the_top_level_line_of_the_rendered_yaml():
+    from dataclasses import replace
+
+    from orchestrator.reshard.strategy_files import node_output_dir
+
+    node = make_plan(_inventory(), "pretrain").nodes[0]
+    assert node_output_dir(node) == _yaml(node)["output_dir"]  # the template's absolute path
+    nested = "model:\n  output_dir: /elsewhere\n"
+    assert (
+        node_output_dir(replace(node, yaml_text=nested + "output_dir: 'out dir'\n"))
+        == f"{node.job_dir}/out dir"
+    )
+    assert node_output_dir(replace(node, yaml_text=nested)) == f"{node.job_dir}/output"  # none at top level
+
+
 def test_dry_run_names_every_step_path_and_command(tmp_path):
     text = render(plan_flow(_inventory(), "pretrain", [], tmp_path / "w", python="/venv/bin/python"))
     job = "/opt/spark/jobs/test-pretrain"

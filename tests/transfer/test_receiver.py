@@ -139,3 +139,29 @@ def test_a_session_resumes_from_the_prefix_its_scan_hashed_without_reading_it_ag
     answer = receive(conf, stream_of([(items[0], kept)]), parts=parts)
     assert answer["ok"] and answer["written"] == items[0].entry.size - kept
     assert (dest / "rank_0/a.bin").read_bytes() == items[0].source.read_bytes()
+
+
+def test_holds_only_files_as_they_are_with_a_known_hash_and_never_hashes(tmp_path, items, monkeypatch):
+    from orchestrator.transfer import node_store
+    from orchestrator.transfer.node_receiver import holds
+
+    dest = tmp_path / "node" / "dest"
+    conf = {
+        "dest": str(dest),
+        "cache": str(dest.parent / "cache.json"),
+        "files": [vars(i.entry) for i in items],
+    }
+    assert not holds(conf)  # nothing there yet
+    receive(_conf(dest, items), stream_of((i, 0) for i in items))
+    assert holds(conf)  # the receive put each file's hash in the node's cache
+    b = dest / "b.bin"
+    with monkeypatch.context() as m:
+        m.setattr(node_store, "_hash_file", lambda *a: pytest.fail("holds hashed a file"))
+        os.utime(b, ns=(1, 1))
+        assert not holds(conf)  # another mtime
+        os.utime(b, ns=(items[1].entry.mtime_ns, items[1].entry.mtime_ns))
+        assert not holds(conf)  # as before, but its ctime moved: the cache no longer vouches for it
+    _scan(dest, items)  # the push's scan hashes it again
+    assert holds(conf)
+    random_file(dest / "rank_0" / "old.ckpt", 10)
+    assert holds(conf) and not holds(dict(conf, exclusive={"rank_0": ["a.bin"]}))  # a stray checkpoint

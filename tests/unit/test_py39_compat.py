@@ -13,8 +13,9 @@ REPO = Path(__file__).resolve().parents[2]
 # Everything a node executes: the model package, the node agent and the scripts shipped to nodes.
 NODE_SIDE = [
     REPO / "model" / "iflytekspark",
-    # the agent's zipapp (orchestrator.agent.bundle): its package and the Ascend tool parsers
+    # the agent's zipapp (orchestrator.agent.bundle): its package, the Ascend tool parsers and the receiver
     REPO / "orchestrator" / "agent" / "node",
+    REPO / "orchestrator" / "agent" / "zipapp_main.py",
     REPO / "orchestrator" / "ascend",
     REPO / "orchestrator" / "collect" / "node_pack.py",
     # the push receiver and its siblings (orchestrator.transfer.remote.RECEIVER_MODULES)
@@ -41,7 +42,8 @@ def test_every_file_shipped_with_the_agent_is_checked():
     from orchestrator.agent.bundle import PACKAGE, members
 
     shipped = {(PACKAGE.parent / path).resolve() for path in members() if path.startswith("orchestrator/")}
-    shipped -= {PACKAGE / "__init__.py", PACKAGE / "agent" / "__init__.py"}  # empty stand-ins in the zipapp
+    stubs = {PACKAGE / "__init__.py", PACKAGE / "agent" / "__init__.py", PACKAGE / "transfer" / "__init__.py"}
+    shipped -= stubs  # empty stand-ins in the zipapp
     checked = {f.resolve() for d in NODE_SIDE for f in (d.rglob("*.py") if d.is_dir() else [d])}
     assert shipped and shipped <= checked, shipped - checked
 

@@ -1,4 +1,5 @@
-"""The agent zipapp's entry: ``python orchestrate-agent-<sha>.pyz [--workdir DIR] <verb> ...``."""
+"""``python -m orchestrator.agent.node [--workdir DIR] <verb> ...``: the agent run from a checkout (tests,
+local runs); on nodes it runs as a zipapp (``orchestrator/agent/zipapp_main.py``)."""
 
 import sys
 

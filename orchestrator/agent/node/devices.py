@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import pwd
 import shutil
@@ -89,6 +88,8 @@ def read(exe: Optional[str], query: str = "info") -> Tuple[Any, str]:
 
 def as_json(value: Any) -> Any:
     """A parse result as plain JSON values (dataclasses as dicts, tuples as lists)."""
+    import dataclasses  # only here: a start that reads no npu-smi does not import it
+
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return as_json(dataclasses.asdict(value))
     if isinstance(value, dict):

@@ -196,7 +196,7 @@ class Supervisor:
 
 def agent_argv() -> Tuple[List[str], Dict[str, str]]:
     """How to run this agent again (argv, extra environment): its zipapp, or the package of a checkout."""
-    archive = getattr(__loader__, "archive", None)  # zipimport's loader names the .pyz
+    archive = getattr(sys.modules.get("__main__"), "AGENT_ARCHIVE", None)  # set by the zipapp's __main__
     if archive:
         return [sys.executable, archive], {}
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
