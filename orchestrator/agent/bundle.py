@@ -1,10 +1,10 @@
 """The node agent as one file (controller side): a zipapp built deterministically from this checkout.
 
-The archive holds ``orchestrator/agent/node/`` (the agent), ``orchestrator/ascend/`` (the npu-smi and
-hccn parsers: one copy, the controller's own), the push receiver's modules (``stage`` asks its
-``holds`` whether a job's inputs are there: the same check as a push's) and empty ``__init__.py``
-files for ``orchestrator``, ``orchestrator.agent`` and ``orchestrator.transfer`` (so nothing else of
-the controller runs on a node), plus ``__main__.py`` (``zipapp_main.py``: on a node the archive is
+The archive holds ``orchestrator/agent/node/`` (the agent), the npu-smi parser of
+``orchestrator/ascend/`` (one copy, the controller's own), the push receiver's modules (``stage`` asks
+its ``holds`` whether a job's inputs are there: the same check as a push's) and empty ``__init__.py``
+files for ``orchestrator``, ``orchestrator.agent``, ``orchestrator.ascend`` and
+``orchestrator.transfer`` (so nothing else of the controller runs, or is imported, on a node), plus ``__main__.py`` (``zipapp_main.py``: on a node the archive is
 unpacked once beside itself, so Python caches the agent's bytecode). Entries
 are sorted, dated 1980-01-01 and 0644, so the same sources give the same bytes; the file's name carries
 the first 12 hex digits of their SHA-256 (``orchestrate-agent-<sha12>.pyz``), so a node holding that name
@@ -21,10 +21,11 @@ from functools import lru_cache
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1]  # orchestrator/
-SOURCES = ("agent/node", "ascend")  # folders of orchestrator/ shipped whole (their *.py)
-FILES = ("transfer/node_store.py", "transfer/node_relay.py", "transfer/node_receiver.py")  # and these
+SOURCES = ("agent/node",)  # folders of orchestrator/ shipped whole (their *.py)
+FILES = ("ascend/common.py", "ascend/npu_smi.py", "ascend/npu_smi_queries.py",  # the npu-smi parser
+         "transfer/node_store.py", "transfer/node_relay.py", "transfer/node_receiver.py")  # fmt: skip
 STUBS = {"orchestrator/__init__.py": b"", "orchestrator/agent/__init__.py": b"",
-         "orchestrator/transfer/__init__.py": b""}  # fmt: skip
+         "orchestrator/ascend/__init__.py": b"", "orchestrator/transfer/__init__.py": b""}  # fmt: skip
 MAIN = PACKAGE / "agent" / "zipapp_main.py"  # the archive's __main__.py: unpacks it once, runs the agent
 EPOCH = (1980, 1, 1, 0, 0, 0)
 

@@ -121,9 +121,11 @@ class AgentCommands:
     def version(self) -> list[str]:
         return self._argv("version")
 
-    def preflight(self) -> list[str]:
-        """``version`` and ``list`` in one answer."""
-        return self._argv("preflight")
+    def preflight(self, then_stage: bool = False, free_port: Optional[str] = None) -> list[str]:
+        """``version`` and ``list`` in one answer (``free_port``: and a port free now on that address;
+        ``then_stage``: then one ``stage`` bundle read as a line)."""
+        extra = (["--then-stage"] if then_stage else []) + (["--free-port", free_port] if free_port else [])
+        return self._argv("preflight", *extra)
 
     def check_devices(self, devices: Sequence[int], wait: float = 0.0) -> list[str]:
         """``wait``: seconds to wait for exited processes npu-smi still lists on ``devices``."""

@@ -16,7 +16,7 @@ from orchestrator.agent.bundle import agent_bundle
 from orchestrator.agent.client import AGENT_VERSION, AgentCommands, AgentMismatch
 from orchestrator.agent.node import base as node_base
 from orchestrator.errors import RemoteCommandError
-from orchestrator.transport import Transport
+from orchestrator.transport import RunResult, Stream, Transport
 
 __all__ = ["AGENT_VERSION", "AgentMismatch", "NOT_INSTALLED"]
 NOT_INSTALLED = "not-installed"
@@ -51,6 +51,53 @@ def stage(t: Transport, python: str, workdir: str, bundle: bytes) -> dict[str, A
     return client.answer(res)
 
 
+class StagingSession:
+    """The agent's ``preflight --then-stage`` running on one node (opened with the CANN probe:
+    ``node_env.open_after``): its preflight answer, then at most one ``stage`` bundle on the same SSH
+    session, so a launch costs each node one agent process and one session."""
+
+    def __init__(self, host: str, stream: Stream, command: str):
+        self.host, self.stream, self.command = host, stream, command
+        self.closed = False
+
+    def _result(self, line: bytes, timeout: float) -> RunResult:
+        """The RunResult of an answer ``line``, or of the agent's end when it printed none."""
+        if line.strip():
+            return RunResult(self.host, self.command, 0, line.decode(errors="replace"), "", 0.0)
+        end = self.stream.wait(timeout)
+        self.closed = True
+        self.stream.close()
+        out, err = end.stdout.decode(errors="replace"), end.stderr.decode(errors="replace")
+        return RunResult(self.host, self.command, end.exit_code, out, err, 0.0)
+
+    def preflight(self, timeout: float = 30) -> RunResult:
+        """The preflight answer (an ended agent's outcome when it gave none: not installed, crashed)."""
+        return self._result(self.stream.readline(timeout), timeout)
+
+    def stage(self, bundle: bytes, timeout: float = 60) -> dict[str, Any]:
+        """Send the ``stage`` bundle; the agent's answer (``client.answer``: NodeBusy and the like raise)."""
+        self.stream.write(bundle.replace(b"\n", b" ") + b"\n")  # one line (JSON escapes its own newlines)
+        line = self.stream.readline(timeout)
+        try:
+            end = self.stream.wait(timeout)
+        finally:
+            self.close()
+        err = end.stderr.decode(errors="replace")
+        text = (line + end.stdout).decode(errors="replace")
+        return client.answer(RunResult(self.host, self.command, end.exit_code, text, err, 0.0))
+
+    def close(self) -> None:
+        """End the session: an agent still waiting for a bundle sees its stdin end and stages nothing."""
+        if not self.closed:
+            self.closed = True
+            try:
+                self.stream.close_stdin()
+                self.stream.wait(10)
+            except Exception:  # noqa: BLE001 - best effort: closing the stream ends the command anyway
+                pass
+            self.stream.close()
+
+
 def _missing(res: Any) -> bool:
     """How python says the agent's file is not there."""
     return res.exit_code == 2 and "can't open file" in res.stderr
@@ -77,6 +124,15 @@ def preflight_answer(res: Any) -> tuple[str, list[dict[str, Any]]]:
     data = client.answer(res)
     jobs = data.get("jobs", [])
     return str(data["version"]), [j for j in jobs if j["state"] not in client.TERMINAL_STATES]
+
+
+def free_port(res: Any) -> Optional[int]:
+    """The free port a ``preflight --free-port`` answer names (None when it names none)."""
+    try:
+        port = client.answer(res).get("free_port")
+    except (RemoteCommandError, ValueError):
+        return None
+    return int(port) if port else None
 
 
 def check_version(t: Transport, python: str, workdir: str) -> None:

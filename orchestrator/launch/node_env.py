@@ -14,17 +14,18 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import asdict, dataclass, field
-from typing import Mapping, Optional, Sequence
+from typing import Mapping, NoReturn, Optional, Sequence
 
 from orchestrator.errors import InputError, Problem, RemoteCommandError
 from orchestrator.inventory.model import TOOLKIT_SET_ENV, cann_scripts
 from orchestrator.jobs.state import JobDir
-from orchestrator.transport import RunResult, Transport
+from orchestrator.transport import RunResult, Stream, Transport
 
 STATE_FILE = "node-env.json"
 MISSING_EXIT = 3
 _MARK = "--orchestrate-sourced--"
 _AGENT_MARK = "--orchestrate-agent-answered--"
+_END_MARK = "--orchestrate-environment-read--"
 _SHELL_OWN = {"_", "SHLVL", "PWD", "OLDPWD"}  # bash's own bookkeeping, not the scripts'
 
 # $1: the toolkit's script ("" on a node without CANN), $2: nnal/atb's, then an optional command run
@@ -47,6 +48,30 @@ if [ -n "$__orch_tk" ]; then
 fi
 printf '%s\\0' "$__orch_used"
 env -0
+"""
+
+
+# The same, for a command that keeps running (``open_after``): the environments first, the scripts
+# sourced in a subshell (the command runs in the plain environment), then an end mark and a newline,
+# then ``exec`` of the command, whose output follows.
+_PROBE_THEN = f"""__orch_tk=$1 __orch_atb=$2
+shift 2
+env -0
+printf '%s\\0' '{_MARK}'
+(
+  __orch_used=
+  set --
+  if [ -n "$__orch_tk" ]; then
+    if [ ! -f "$__orch_tk" ]; then echo "$__orch_tk: no such file" >&2; exit {MISSING_EXIT}; fi
+    . "$__orch_tk" >&2
+    __orch_used=$__orch_tk
+    if [ -f "$__orch_atb" ]; then . "$__orch_atb" >&2; __orch_used="$__orch_used:$__orch_atb"; fi
+  fi
+  printf '%s\\0' "$__orch_used"
+  env -0
+) || exit $?
+printf '\\0%s\\n' '{_END_MARK}'
+exec "$@"
 """
 
 
@@ -105,14 +130,46 @@ def probe_after(t: Transport, ascend_root: Optional[str], source: str = "invento
         out = "\0".join(items[: at - 1])
         before = RunResult(t.host, shlex.join(first), int(items[at - 1]), out, out, res.duration_s)
         items = items[at + 1 :]
-    if res.exit_code == MISSING_EXIT and toolkit:
-        raise MissingCann([missing_problem(t.host, toolkit, source)])
     if res.exit_code != 0 or _MARK not in items or (first and before is None):
-        what = f"sourcing {toolkit}" if toolkit else "reading the environment"
-        raise RemoteCommandError(t.host, what, res.exit_code, "", res.stderr)
+        _refuse(t.host, toolkit, source, res.exit_code, res.stderr)
+    return _env(t.host, ascend_root, items), before
+
+
+def open_after(t: Transport, ascend_root: Optional[str], source: str,
+               command: Sequence[str]) -> tuple[NodeEnv, Stream]:  # fmt: skip
+    """``probe``, then ``command`` started in the plain environment in the same SSH session and left
+    running: the environment, and the command's stream (its output next)."""
+    toolkit, atb = scripts(ascend_root)
+    stream = t.open_stream(["bash", "-c", _PROBE_THEN, "orchestrate-node-env", toolkit, atb, *command])
+    try:
+        out, end = b"", f"\0{_END_MARK}\n".encode()
+        while not out.endswith(end):
+            line = stream.readline(60)
+            if not line:  # bash ended before the mark: a missing script, or no bash
+                done = stream.wait(30)
+                _refuse(t.host, toolkit, source, done.exit_code, done.stderr.decode(errors="replace"))
+            out += line
+        return _env(t.host, ascend_root, out[: -len(end)].decode(errors="replace").split("\0")), stream
+    except BaseException:
+        stream.close()
+        raise
+
+
+def _refuse(host: str, toolkit: str, source: str, code: int, stderr: str) -> NoReturn:
+    """MissingCann when the toolkit's script was missing, else the error of a probe that failed."""
+    if code == MISSING_EXIT and toolkit:
+        raise MissingCann([missing_problem(host, toolkit, source)])
+    what = f"sourcing {toolkit}" if toolkit else "reading the environment"
+    raise RemoteCommandError(host, what, code, "", stderr)
+
+
+def _env(host: str, ascend_root: Optional[str], items: Sequence[str]) -> NodeEnv:
+    """The NodeEnv of a probe's output items (plain environment, mark, scripts sourced, sourced one)."""
+    if _MARK not in items:
+        raise RemoteCommandError(host, "reading the environment", 0, "", "no environment printed")
     at = items.index(_MARK)
     used = tuple(s for s in items[at + 1].split(":") if s) if at + 1 < len(items) else ()
-    return NodeEnv(t.host, ascend_root, used, diff(_parse(items[:at]), _parse(items[at + 2 :]))), before
+    return NodeEnv(host, ascend_root, used, diff(_parse(items[:at]), _parse(items[at + 2 :])))
 
 
 def missing_problem(host: str, toolkit: str, source: str) -> Problem:

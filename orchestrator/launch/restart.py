@@ -37,6 +37,7 @@ from orchestrator.launch.start import (
     preflight,
     run_attempt,
     scheduler_port,
+    wants_port,
 )
 from orchestrator.launch.watch_process import monitor_alive
 from orchestrator.plan.model import Plan
@@ -121,9 +122,10 @@ def relaunch(job: JobDir, how: str, say: Report = lambda _m: None) -> Launched:
         say(f"job {job.job_id}: attempt {number}/{attempts.max_attempts} {what}")
         if point:
             _prepare(current, nodes, point, resume_dir)  # type: ignore[arg-type]
-        preflight(nodes, force=False, environment=False, needs=needs_of(base))  # CANN's env: as recorded
+        ready = preflight(nodes, force=False, environment=False, needs=needs_of(base),  # CANN's env: as recorded
+                          free_port_on=wants_port(base))  # fmt: skip
         append_event(job.path, "npus-free", waited_s=devices_free(base, nodes))  # before any node starts
-        bound = bind_plan(base, Binding(job.job_id, scheduler_port(nodes, base), resume_dir))
+        bound = bind_plan(base, Binding(job.job_id, scheduler_port(nodes, base, ready), resume_dir))
         check_inputs(bound)
         job.save_plan(bound)
         step = point.step if point else None

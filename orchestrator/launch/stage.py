@@ -176,7 +176,7 @@ def generated_files(plan: Plan, node: NodePlan) -> list[tuple[bytes, str, int]]:
 
 def stage_node(t: Transport, plan: Plan, node: NodePlan, job_id: str, workdir: str, fresh: bool = True,
                node_env: Mapping[str, str] = {}, start: Optional[bool] = None,
-               inputs: Sequence[Target] = ()) -> StageReport:  # fmt: skip
+               inputs: Sequence[Target] = (), session: Optional[agent_rpc.StagingSession] = None) -> StageReport:  # fmt: skip
     """Put everything small ``node`` needs on it (see the module docstring): one round trip when the
     node already holds the agent and the code (the agent's ``stage`` verb writes the small files from
     one bundle, the spec last, and says whether the code is there and whether the node holds the job's
@@ -185,7 +185,8 @@ def stage_node(t: Transport, plan: Plan, node: NodePlan, job_id: str, workdir: s
     ``node_env``: what the node's CANN scripts set (``launch.node_env``), for every process.
     ``start`` (not None: its value is ``--force``): the agent also starts the job in the same round
     trip when the code and inputs are there (``started`` in the report; None when the code had to be
-    shipped or inputs pushed first: the caller starts it). A refusal to start raises as ``start``'s would."""
+    shipped or inputs pushed first: the caller starts it). A refusal to start raises as ``start``'s would.
+    ``session``: the node's agent waiting since its preflight, which takes the bundle (no new session)."""
     code_files = code_bundle()
     code = code_dir(workdir, code_files.sha256)
     spec = node_spec(plan, node, job_id, workdir, code, node_env).to_json()
@@ -202,7 +203,8 @@ def stage_node(t: Transport, plan: Plan, node: NodePlan, job_id: str, workdir: s
         "inputs": [scan_conf(x) for x in inputs],
         "start": None if start is None else {"spec": spec_path(workdir, job_id), "force": start},
     }
-    answer = agent_rpc.stage(t, node.python, workdir, json.dumps(bundle).encode())
+    data = json.dumps(bundle).encode()
+    answer = session.stage(data) if session is not None else agent_rpc.stage(t, node.python, workdir, data)
     staged = answer.get("staged", answer)
     cached = bool(staged["present"][f"{code}/.complete"])
     if not cached:
@@ -218,11 +220,13 @@ def stage_node(t: Transport, plan: Plan, node: NodePlan, job_id: str, workdir: s
 
 def stage_all(nodes: JobNodes, plan: Plan, job_id: str, fresh: bool = True, shared_paths: Sequence[str] = (),
               progress: bool = False, node_envs: Mapping[str, Mapping[str, str]] = {},
-              start: Optional[bool] = None) -> GroupResult[StageReport]:  # fmt: skip
+              start: Optional[bool] = None,
+              sessions: Optional[Mapping[str, agent_rpc.StagingSession]] = None) -> GroupResult[StageReport]:  # fmt: skip
     """Stage every node of ``plan`` at once (``stage_node``; ``start``: and start it there in the same
     round trip when it holds the code and the inputs), then push the inputs to the nodes that lack some,
     in one push; those are started by the caller. A node whose inputs failed is a failure of the
-    result. ``node_envs``: each host's CANN environment (``launch.node_env``)."""
+    result. ``node_envs``: each host's CANN environment (``launch.node_env``); ``sessions``: the nodes'
+    agents waiting since their preflight (``agent_rpc.StagingSession``), which take the bundle."""
     code_bundle()  # build once, before the threads
     targets: dict[str, list[Target]] = {}
     for x in input_targets(plan, nodes.nodes):
@@ -230,7 +234,8 @@ def stage_all(nodes: JobNodes, plan: Plan, job_id: str, fresh: bool = True, shar
 
     def one(t: Transport) -> StageReport:
         return stage_node(t, plan, plan.node(t.host), job_id, nodes.node(t.host).workdir, fresh,
-                          node_envs.get(t.host, {}), start, targets.get(t.host, ()))  # fmt: skip
+                          node_envs.get(t.host, {}), start, targets.get(t.host, ()),
+                          (sessions or {}).get(t.host))  # fmt: skip
 
     staged = nodes.fan(one)
     lacking = [h for h, r in staged.results.items() if not r.inputs_ready]

@@ -13,6 +13,7 @@ stopped again and the job is marked failed.
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from dataclasses import dataclass
@@ -162,10 +163,20 @@ def _preflight_node(t: Transport, python: str, workdir: str, force: bool, port: 
 
 @dataclass(frozen=True)
 class NodeReady:
-    """A node that passed preflight: its installed agent version and its sourced CANN environment."""
+    """A node that passed preflight: its installed agent version and its sourced CANN environment;
+    ``session``: its agent, still running, waiting for the job's ``stage`` bundle (``keep_open``)."""
 
     version: str
     env: node_env.NodeEnv
+    session: Optional[agent_rpc.StagingSession] = None
+    free_port: Optional[int] = None  # a port free there at preflight, when asked (``free_port_on``)
+
+
+def close_sessions(ready: dict[str, NodeReady]) -> None:
+    """End every node's waiting agent session that was not used (best effort)."""
+    for r in ready.values():
+        if r.session is not None:
+            r.session.close()
 
 
 def needs_of(plan: Plan, ports: Optional[dict[str, int]] = None) -> dict[str, Needs]:
@@ -177,25 +188,51 @@ def needs_of(plan: Plan, ports: Optional[dict[str, int]] = None) -> dict[str, Ne
 
 
 def preflight(nodes: JobNodes, force: bool, ports: Optional[dict[str, int]] = None, source: str = "inventory",
-              environment: bool = True, needs: Optional[dict[str, Needs]] = None) -> dict[str, NodeReady]:  # fmt: skip
+              environment: bool = True, needs: Optional[dict[str, Needs]] = None,
+              keep_open: bool = False, free_port_on: Optional[str] = None) -> dict[str, NodeReady]:  # fmt: skip
     """Every node reachable and free of jobs holding what ``needs`` names (the devices and ports the job
     takes there; missing: the whole node) or ``force``, and (``environment``) its CANN scripts sourced,
     all nodes at once; raises one error naming every failing node (InputError when every failure is a
-    missing set_env.sh, ``source`` being the inventory)."""
+    missing set_env.sh, ``source`` being the inventory). ``keep_open`` (with ``environment``): each
+    node's agent stays running after its answer, waiting for the job's ``stage`` bundle (``session``
+    of the result; the caller sends it or closes it), except where the agent had to be installed.
+    ``free_port_on``: the node of that address also names a port free there now (``free_port``)."""
 
     def one(t: Transport) -> NodeReady:
         spec = nodes.node(t.host)
-        ask = agent_rpc.commands(spec.python, spec.workdir).preflight()
-        if environment:  # the agent's answer and the CANN environment in one round trip
-            env, answer = node_env.probe_after(t, spec.ascend_root, source, ask)
-        else:  # asked by _preflight_node
-            env, answer = node_env.NodeEnv(t.host), None
-        need, unit = (needs or {}).get(t.host), "NPU" if spec.ascend_root else "device"
-        port = (ports or {}).get(t.host)
-        version = _preflight_node(t, spec.python, spec.workdir, force, port, need, unit, answer)
-        return NodeReady(version, env)
+        cmds, session = agent_rpc.commands(spec.python, spec.workdir), None
+        port_at = free_port_on if t.host == free_port_on else None
+        if environment and keep_open:  # the CANN environment, then the agent left running: one session
+            ask = cmds.preflight(then_stage=True, free_port=port_at)
+            env, stream = node_env.open_after(t, spec.ascend_root, source, ask)
+            session = agent_rpc.StagingSession(t.host, stream, shlex.join(ask))
+        try:
+            if session is not None:
+                answer = session.preflight()
+            elif environment:  # the agent's answer and the CANN environment in one round trip
+                env, answer = node_env.probe_after(
+                    t, spec.ascend_root, source, cmds.preflight(free_port=port_at)
+                )
+            else:  # the agent's answer alone (a restart: CANN's environment as recorded)
+                env, answer = (
+                    node_env.NodeEnv(t.host),
+                    t.run(cmds.preflight(free_port=port_at), timeout=30, check=False),
+                )
+            need, unit = (needs or {}).get(t.host), "NPU" if spec.ascend_root else "device"
+            port = (ports or {}).get(t.host)
+            version = _preflight_node(t, spec.python, spec.workdir, force, port, need, unit, answer)
+            if session is not None and (session.closed or version != agent_rpc.AGENT_VERSION):
+                session.close()  # the agent was missing (or is another build): stage installs it
+                session = None
+            return NodeReady(version, env, session, agent_rpc.free_port(answer) if port_at else None)
+        except BaseException:
+            if session is not None:
+                session.close()
+            raise
 
     res = nodes.fan(one)
+    if res.failures:
+        close_sessions(res.results)
     missing = node_env.merged_problems(res.failures)
     if missing is not None:
         raise missing
@@ -263,11 +300,23 @@ def launch(plan: Plan, inventory: Inventory, *, force: bool = False, report: Opt
             nodes.close()
 
 
-def scheduler_port(nodes: JobNodes, plan: Plan) -> Optional[int]:
-    """A port free now on the scheduler node, when the plan has a scheduler and the user set no port."""
+def wants_port(plan: Plan) -> Optional[str]:
+    """The scheduler node, when launch must find the scheduler a free port there (the user set none)."""
     host = plan.scheduler_host
-    if not host or plan.sched_port is None or user_set_port(plan):
+    return host if host and plan.sched_port is not None and not user_set_port(plan) else None
+
+
+def scheduler_port(
+    nodes: JobNodes, plan: Plan, ready: Optional[dict[str, NodeReady]] = None
+) -> Optional[int]:
+    """A port free now on the scheduler node, when the plan has a scheduler and the user set no port
+    (the one its preflight named, in ``ready``, else asked now)."""
+    host = wants_port(plan)
+    if host is None:
         return None
+    named = (ready or {}).get(host)
+    if named is not None and named.free_port is not None:
+        return named.free_port
     spec = nodes.node(host)
     res = nodes.fan(lambda t: t.run([spec.python, "-c", _FREE_PORT, host], timeout=30), [host])
     return int(res.raise_on_failure().results[host].stdout.split()[-1])
@@ -279,8 +328,19 @@ def _launch(plan: Plan, nodes: JobNodes, inventory: Inventory, force: bool, say:
     say(f"checking {len(nodes.hosts)} node(s)")
     pinned = plan.scheduler_host and plan.sched_port and user_set_port(plan)
     ports = {plan.scheduler_host: plan.sched_port} if pinned else {}
-    ready = preflight(nodes, force, ports, inventory.source, needs=needs_of(plan, ports))  # type: ignore[arg-type]
-    port = scheduler_port(nodes, plan)
+    keep_open = nodes.nodes[0].slurm is None  # over SSH: each node's agent waits for its stage bundle
+    ready = preflight(nodes, force, ports, inventory.source, needs=needs_of(plan, ports), keep_open=keep_open,  # type: ignore[arg-type]
+                      free_port_on=wants_port(plan))  # fmt: skip
+    try:
+        return _record_and_run(plan, nodes, inventory, force, say, max_restarts, ready)
+    finally:
+        close_sessions(ready)
+
+
+def _record_and_run(plan: Plan, nodes: JobNodes, inventory: Inventory, force: bool, say: Report,
+                    max_restarts: int, ready: dict[str, NodeReady]) -> Launched:  # fmt: skip
+    """Record the job that passed ``ready`` (its preflight), bind its plan and run its first attempt."""
+    port = scheduler_port(nodes, plan, ready)
     now = time.time()
     job = JobDir(new_job_id(plan.task, now)).create()
     node_env.save(job, [r.env for r in ready.values()])
@@ -294,14 +354,17 @@ def _launch(plan: Plan, nodes: JobNodes, inventory: Inventory, force: bool, say:
                               max_attempts=1 + max_restarts))  # fmt: skip
     append_event(job.path, "created", task=plan.task, hosts=list(nodes.hosts), max_restarts=max_restarts,
                  output_dir=bound.job.output_dir, sched_port=bound.sched_port)  # fmt: skip
+    sessions = {h: r.session for h, r in ready.items() if r.session is not None}
     return run_attempt(job, bound, nodes, say, fresh=True, force=force,
-                       shared_paths=inventory.cluster.shared_paths)  # fmt: skip
+                       shared_paths=inventory.cluster.shared_paths, sessions=sessions)  # fmt: skip
 
 
 def run_attempt(job: JobDir, plan: Plan, nodes: JobNodes, say: Report, fresh: bool, force: bool = False,
-                shared_paths: Sequence[str] = ()) -> Launched:  # fmt: skip
+                shared_paths: Sequence[str] = (),
+                sessions: Optional[dict[str, agent_rpc.StagingSession]] = None) -> Launched:  # fmt: skip
     """Stage and start the job's current attempt of the bound ``plan`` (``fresh``: its first one);
-    ``shared_paths``: the inventory's, where inputs are written once when verified shared."""
+    ``shared_paths``: the inventory's, where inputs are written once when verified shared;
+    ``sessions``: nodes whose agent waits for the stage bundle since the preflight."""
     record = job.record()
     status = job.status()
     extra = status.attempt_fields() if status else {}
@@ -314,7 +377,7 @@ def run_attempt(job: JobDir, plan: Plan, nodes: JobNodes, say: Report, fresh: bo
     # start as one job step after every node is staged.
     together = nodes.nodes[0].slurm is None
     staged = stage_all(nodes, plan, job.job_id, fresh, shared_paths, sys.stderr.isatty(), envs,
-                       start=force if together else None)  # fmt: skip
+                       start=force if together else None, sessions=sessions)  # fmt: skip
     if not staged.ok:
         if together:  # a node that staged, or failed to answer, may have started all the same
             stop_started(nodes, job.job_id, list(nodes.hosts), 5.0)

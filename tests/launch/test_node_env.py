@@ -106,6 +106,46 @@ def test_a_missing_set_env_refuses_the_node_naming_path_and_fix(tmp_path, monkey
     assert not (tmp_path / "node").exists()  # nothing staged, no agent installed
 
 
+@pytest.mark.parametrize("keep_open", [False, True])
+def test_a_missing_set_env_is_refused_the_same_with_the_agent_left_running(tmp_path, monkeypatch, keep_open):
+    monkeypatch.setenv("ORCHESTRATE_HOME", str(tmp_path / "home"))
+    inv = local_inventory(tmp_path, tmp_path / "NoAscend")
+    with JobNodes(inv.nodes) as nodes, pytest.raises(InputError, match="NoAscend/ascend-toolkit/set_env.sh"):
+        preflight(nodes, force=False, source=inv.source, keep_open=keep_open)
+
+
+def test_the_kept_open_session_reads_the_same_environment_then_waits_for_one_bundle(
+    tmp_path, node_pythonpath
+):
+    from orchestrator.launch import agent_rpc
+    from orchestrator.launch.start import close_sessions
+
+    inv = local_inventory(tmp_path, fake_ascend(tmp_path / "Ascend"), env="\n  env: {A_VAR: 'x y'}")
+    node = inv.nodes[0]
+    t = LocalTransport(node.host)
+    oneshot = node_env.probe(t, node.ascend_root)
+    with JobNodes(inv.nodes) as nodes:
+        first = preflight(nodes, force=False, source=inv.source, keep_open=True)
+        assert first[node.host].session is None  # the agent was not installed: stage installs it
+        agent_rpc.install_agent(t, node.workdir)
+        ready = preflight(nodes, force=False, source=inv.source, keep_open=True)
+        session = ready[node.host].session
+        assert ready[node.host].env == oneshot and session is not None and not session.closed
+        close_sessions(ready)  # unused: the agent sees its stdin end and stages nothing
+        assert session.closed
+        asked = preflight(nodes, force=False, source=inv.source, keep_open=True, free_port_on=node.host)
+        again, port = asked[node.host].session, asked[node.host].free_port
+        assert isinstance(port, int) and port > 0  # the scheduler's port, named in the same answer
+        assert isinstance(
+            preflight(nodes, False, environment=False, free_port_on=node.host)[node.host].free_port, int
+        )
+        target = tmp_path / "staged" / "file.txt"
+        bundle = {"files": [[str(target), 0o600, "line one\nline two\n"]], "check": [str(target)]}
+        answer = again.stage(json.dumps(bundle).encode())
+    assert answer["present"] == {str(target): True} and answer["started"] is False
+    assert target.read_text() == "line one\nline two\n" and again.closed
+
+
 def test_the_environment_is_recorded_privately_for_collect_logs(tmp_path):
     from orchestrator.collect.job import CONTROLLER_FILES
 

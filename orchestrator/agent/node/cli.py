@@ -3,7 +3,7 @@
 Answers one JSON object on stdout (``ok`` plus data, or ``error``), exit codes ``EXIT_*``
 (``orchestrator.agent.node.base``). Verbs: start (``--foreground``: answer, then stay the parent of the
 supervisor until it ends, for a Slurm job step), status, stop, watch, list, version, preflight
-(version and list), check-devices, npu-info, stage (a job's small files from one bundle on stdin, and
+(version and list; ``--then-stage``: then one ``stage``), check-devices, npu-info, stage (a job's small files from one bundle on stdin, and
 the start); ``supervise`` is the detached supervisor itself. Each verb's module is imported only when run.
 """
 
@@ -25,10 +25,34 @@ def cmd_version(args: argparse.Namespace) -> Json:
 
 
 def cmd_preflight(args: argparse.Namespace) -> Json:
-    """``version`` and ``list`` in one answer: what the controller checks before a launch."""
+    """``version`` and ``list`` in one answer: what the controller checks before a launch.
+
+    ``--free-port ADDRESS``: with a port free now there (``free_port``). ``--then-stage``: print that answer, then wait (at most ``--wait`` s) for one line on stdin, a
+    ``stage`` bundle, and answer as ``stage`` would: a launch's two round trips in one process and one
+    SSH session (the controller sends the bundle once every node passed its preflight). Nothing
+    staged when stdin ends or the wait runs out."""
     from orchestrator.agent.node.verbs import cmd_list
 
-    return dict(cmd_version(args), **cmd_list(args))
+    answer = dict(cmd_version(args), **cmd_list(args))
+    if args.free_port:  # a port free now on that address (the scheduler's, when the plan pins none)
+        import socket
+
+        with socket.socket() as s:
+            s.bind((args.free_port, 0))
+            answer["free_port"] = s.getsockname()[1]
+    if not args.then_stage:
+        return answer
+    print(json.dumps(dict(answer, ok=True), sort_keys=True, default=str), flush=True)
+    import select
+
+    if not select.select([sys.stdin], [], [], args.wait)[0]:
+        return {"staged": None, "why": f"no stage request within {args.wait:g} s"}
+    line = sys.stdin.buffer.readline()
+    if not line.strip():
+        return {"staged": None, "why": "no stage request: the controller went away"}
+    from orchestrator.agent.node.stage import stage_bundle
+
+    return stage_bundle(line, args.workdir)
 
 
 def cmd_stop(args: argparse.Namespace) -> Json:
@@ -60,13 +84,27 @@ VERBS: Dict[str, Any] = {  # verb: (function or "module:function", help, [(flag,
               "bundle says so and its code is there, start the job)", []),
     "list": ("verbs:cmd_list", "jobs known on this node", []),
     "version": (cmd_version, "agent version", []),
-    "preflight": (cmd_preflight, "agent version and the jobs known on this node", []),
+    "preflight": (cmd_preflight, "agent version and the jobs known on this node", [
+                  ("--then-stage", {"action": "store_true", "help": "then take one stage bundle as a line on stdin"}),
+                  ("--wait", {"type": float, "default": 600.0, "help": "seconds to wait for it"}),
+                  ("--free-port", {"metavar": "ADDRESS", "help": "also name a port free now on this address"})]),
     "check-devices": ("verbs:cmd_check_devices", "who holds these NPUs", [("--devices", {"default": ""}),
                       ("--wait", {"type": float, "default": 0.0, "help": "seconds to wait for exited pids"})]),
     "npu-info": ("verbs:cmd_npu_info", "npu-smi info and info -m as parsed here", [("--ascend-root", {"default": None})]),
     "supervise": (cmd_supervise, argparse.SUPPRESS,
                   [("--job", {"required": True}), ("--notify-fd", {"type": int})]),
 }  # fmt: skip
+
+
+def _verb(argv: List[str]) -> Optional[str]:
+    """The verb ``argv`` names (the first word that is no option or ``--workdir``'s value), None if unknown."""
+    skip = False
+    for arg in argv:
+        if skip or arg.startswith("-"):
+            skip = arg == "--workdir"
+            continue
+        return arg if arg in VERBS else None
+    return None
 
 
 def _function(func: Any) -> Any:
@@ -82,7 +120,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     default = os.environ.get("ORCHESTRATE_AGENT_WORKDIR", os.path.expanduser("~/.orchestrate-node"))
     ap.add_argument("--workdir", default=default, help="agent state folder (start uses the spec's)")
     sub = ap.add_subparsers(dest="verb", required=True)
-    for verb, (func, text, options) in VERBS.items():
+    asked = _verb(sys.argv[1:] if argv is None else argv)  # only its parser is built: a call's start is short
+    for verb, (func, text, options) in VERBS.items() if asked is None else [(asked, VERBS[asked])]:
         p = sub.add_parser(verb, help=text)
         for flag, kw in options:
             p.add_argument(flag, **kw)

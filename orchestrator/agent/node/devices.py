@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import os
 import pwd
-import shutil
 import subprocess
 import time
 import types
@@ -49,6 +48,8 @@ def tool_places(name: str, ascend_root: Optional[str] = None) -> List[str]:
 
 def find_tool(name: str, ascend_root: Optional[str] = None) -> Optional[str]:
     """The path of ``name``: PATH first, then :func:`tool_places`; None if absent."""
+    import shutil  # here: most agent calls look for no tool
+
     found = shutil.which(name)
     if found:
         return found

@@ -57,11 +57,16 @@ def inputs_ready(requests: List[Json]) -> bool:
 
 
 def cmd_stage(args: argparse.Namespace) -> Json:
+    return stage_bundle(sys.stdin.buffer.read(), args.workdir)
+
+
+def stage_bundle(data: bytes, workdir: str) -> Json:
+    """Stage from the bundle ``data`` (JSON, see the module docstring); ``stage``'s answer."""
     try:
-        bundle = json.loads(sys.stdin.buffer.read() or b"{}")
+        bundle = json.loads(data or b"{}")
         files = [(str(p), int(m), str(text)) for p, m, text in bundle.get("files", [])]
-    except (ValueError, TypeError) as e:
-        raise AgentError(EXIT_USAGE, f"stage: not a bundle on stdin: {e}") from None
+    except (ValueError, TypeError, AttributeError) as e:
+        raise AgentError(EXIT_USAGE, f"stage: not a bundle: {e}") from None
     rotate([str(x) for x in bundle.get("rotate", [])])
     if bundle.get("next_attempt"):
         next_attempt(str(bundle["next_attempt"]))
@@ -77,7 +82,7 @@ def cmd_stage(args: argparse.Namespace) -> Json:
     from orchestrator.agent.node.start import cmd_start
 
     run = argparse.Namespace(spec=str(start["spec"]), force=bool(start.get("force")), foreground=False,
-                             workdir=args.workdir)  # fmt: skip
+                             workdir=workdir)  # fmt: skip
     try:
         return dict(cmd_start(run), staged=staged, started=True)
     except AgentError as e:
