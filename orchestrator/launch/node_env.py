@@ -34,12 +34,9 @@ _SHELL_OWN = {"_", "SHLVL", "PWD", "OLDPWD"}  # bash's own bookkeeping, not the 
 # mark, the scripts sourced (":"-joined), the sourced environment. Positional parameters are cleared
 # before sourcing (nnal's script reads its own), the scripts' output goes to stderr, and our shell
 # variables have names no script uses.
-_PROBE = f"""__orch_tk=$1 __orch_atb=$2 __orch_used=
-shift 2
-if [ $# -gt 0 ]; then "$@" 2>&1; printf '\\0%s\\0%s\\0' "$?" '{_AGENT_MARK}'; fi
-set --
-env -0
+_SOURCE = f"""env -0
 printf '%s\\0' '{_MARK}'
+__orch_used=
 if [ -n "$__orch_tk" ]; then
   if [ ! -f "$__orch_tk" ]; then echo "$__orch_tk: no such file" >&2; exit {MISSING_EXIT}; fi
   . "$__orch_tk" >&2
@@ -49,27 +46,20 @@ fi
 printf '%s\\0' "$__orch_used"
 env -0
 """
+_PROBE = f"""__orch_tk=$1 __orch_atb=$2
+shift 2
+if [ $# -gt 0 ]; then "$@" 2>&1; printf '\\0%s\\0%s\\0' "$?" '{_AGENT_MARK}'; fi
+set --
+{_SOURCE}"""
 
-
-# The same, for a command that keeps running (``open_after``): the environments first, the scripts
-# sourced in a subshell (the command runs in the plain environment), then an end mark and a newline,
-# then ``exec`` of the command, whose output follows.
+# The same, for a command that keeps running (``open_after``): the scripts sourced in a subshell (the
+# command runs in the plain environment), then an end mark and a newline, then ``exec`` of the
+# command, whose output follows.
 _PROBE_THEN = f"""__orch_tk=$1 __orch_atb=$2
 shift 2
-env -0
-printf '%s\\0' '{_MARK}'
 (
-  __orch_used=
-  set --
-  if [ -n "$__orch_tk" ]; then
-    if [ ! -f "$__orch_tk" ]; then echo "$__orch_tk: no such file" >&2; exit {MISSING_EXIT}; fi
-    . "$__orch_tk" >&2
-    __orch_used=$__orch_tk
-    if [ -f "$__orch_atb" ]; then . "$__orch_atb" >&2; __orch_used="$__orch_used:$__orch_atb"; fi
-  fi
-  printf '%s\\0' "$__orch_used"
-  env -0
-) || exit $?
+set --
+{_SOURCE}) || exit $?
 printf '\\0%s\\n' '{_END_MARK}'
 exec "$@"
 """
