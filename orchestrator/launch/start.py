@@ -1,9 +1,11 @@
 """Launching a planned job: preflight every node, record the job, stage and start every node at once.
 
-Two round trips per node once its agent and code are there: the preflight (the agent's ``preflight``
-and the CANN environment in one ``bash``), then the agent's ``stage``, which writes the small files
-and starts the job in the same process; the job's inputs go before through the push engine (skipped
-where the node holds them). Nothing is written to a node before every node answered with a trusted host key, the right user,
+Two round trips per node over one SSH session once its agent, code and inputs are there: the CANN
+environment read in one ``bash``, which then runs the agent's ``preflight --then-stage`` (its answer
+names a free port for the scheduler node) and leaves it waiting; once every node passed, the agent
+gets the job's ``stage`` bundle on the same session, writes the small files, finds the inputs there
+and starts the job in the same process. A node lacking an input gets it through the push engine and
+is started after; Slurm nodes and a restart use one command per round trip. Nothing is written to a node before every node answered with a trusted host key, the right user,
 a compatible agent, no job of ours still running there on one of the job's NPUs (rank slots on ``cpu``)
 or ports (``--force`` stops such a job first; jobs on other NPUs keep running) and its CANN
 environment sourced (``launch.node_env``: a node without ``<ascend_root>/ascend-toolkit/set_env.sh``
