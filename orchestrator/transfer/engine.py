@@ -2,7 +2,8 @@
 between nodes where possible, and retrying whatever failed with direct pushes.
 
 Phases: shared-storage check (a verified shared destination gets its files once), scan every node
-in parallel (each scan opens the node's receiver session, which the route then uses), plan routes
+in parallel (a node that holds every file as it is says so in one short command; any other scan opens
+the node's receiver session, which the route then uses), plan routes
 (relay chains and direct pushes), run the routes in parallel (bounded), then re-scan and push
 directly to every node whose route failed (one retry round).
 """
@@ -90,6 +91,8 @@ def _scan(
         session = None
         try:
             transport = pool.get(t.node)
+            if not opts.verify and remote.held(transport, t):  # nothing to send: no session
+                return NodeReport(t.host, t.dest, "none", files=len(t.items), skipped=len(t.items), ok=True)
             session = remote.Session(transport, t)
             return needs_of(t, session.scan(transport, opts.verify), prefix, session)
         except (OSError, OrchestrateError) as exc:
@@ -121,7 +124,7 @@ def _idle(n: NodeNeeds) -> NodeReport:
 def _round(pool: Any, targets: Sequence[Target], opts: PushOptions, mode: str, bars: ProgressBars,
            limit: sender.RateLimit, prefix: _PrefixCache) -> tuple[list[NodeReport], int, list[list[str]]]:  # fmt: skip
     scanned = _scan(pool, targets, opts, prefix)
-    failed = [s for s in scanned if isinstance(s, NodeReport)]
+    ended = [s for s in scanned if isinstance(s, NodeReport)]  # failed scans, nodes holding everything
     needs = [s for s in scanned if isinstance(s, NodeNeeds)]
     try:
         for n in needs:
@@ -133,7 +136,7 @@ def _round(pool: Any, targets: Sequence[Target], opts: PushOptions, mode: str, b
         for n in needs:
             n.session.close()
     chains = [[n.target.host for n in r.nodes] for r in routes if r.kind == "relay"]
-    return failed + reports + [_idle(n) for n in needs if not n.busy], sent, chains
+    return ended + reports + [_idle(n) for n in needs if not n.busy], sent, chains
 
 
 def push(

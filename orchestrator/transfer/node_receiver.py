@@ -4,7 +4,7 @@ receive loop. Shipped to ``<workdir>/bin/node_receiver-<hash>/`` with its siblin
 pipeline stages), and run by the controller over SSH with the node's Python (``-S``: no site packages
 to import, it needs none)::
 
-    python -S node_receiver.py session
+    python -S node_receiver.py session   (or: holds, one scan request on stdin; version)
 
 A session takes requests as JSON lines on stdin (never on the command line, so the relay tokens stay
 out of ``ps``) and answers each with one JSON line: any number of ``{"op": "scan", ...}`` (what this
@@ -332,8 +332,11 @@ def main(argv: list) -> int:
     if verb == "version":
         print(json.dumps({"ok": True, "version": VERSION}))
         return 0
+    if verb == "holds":  # one scan request on stdin: does this node hold it all as it is (never hashes)
+        print(json.dumps({"ok": True, "holds": holds(json.loads(sys.stdin.buffer.read() or b"{}"))}))
+        return 0
     if verb != "session":
-        sys.stderr.write("usage: node_receiver.py session|version (JSON requests on stdin)\n")
+        sys.stderr.write("usage: node_receiver.py session|holds|version (JSON requests on stdin)\n")
         return 2
     return session()
 

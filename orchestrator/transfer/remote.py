@@ -1,6 +1,8 @@
 """The node receiver on a node: where it lives, shipping it, and one receiver session per node and push.
 
-A session is one command (``python -S node_receiver-<hash>/node_receiver.py session``) over the
+Before a session, ``held`` asks the node in one short command (over the kept SSH connection, not a
+bulk stream) whether it holds the target's files as they are, so a re-push of unchanged files opens no
+session. A session is one command (``python -S node_receiver-<hash>/node_receiver.py session``) over the
 transport's bulk stream: it answers the scan, then takes the receive request and the data, so a node
 costs one SSH command per push. A node without this receiver version gets it installed (its sibling
 modules first, the main script last, so the script's presence means the folder is whole), then the
@@ -45,6 +47,19 @@ def node_cache(workdir: str) -> str:
 
 def argv(node: Any) -> list[str]:
     return [node.python, "-S", receiver_path(node.workdir), "session"]
+
+
+def held(t: Transport, target: Target) -> bool:
+    """True when the node holds every file of ``target`` as it is (the receiver's ``holds``: size, mtime,
+    a hash its cache knows, no stray checkpoint): one short command over ``t``, no bulk session. False
+    when it does not, or cannot say (no receiver of this version there yet: the session installs it)."""
+    node = target.node
+    argv = [node.python, "-S", receiver_path(node.workdir), "holds"]
+    res = t.run(argv, stdin=json.dumps(scan_conf(target)).encode(), timeout=SCAN_TIMEOUT, check=False)
+    try:
+        return res.exit_code == 0 and json.loads(res.stdout.strip().splitlines()[-1]).get("holds") is True
+    except (ValueError, IndexError, AttributeError):
+        return False
 
 
 def exclusive_map(target: Target) -> dict[str, list[str]]:

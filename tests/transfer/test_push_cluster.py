@@ -53,7 +53,9 @@ def _local(path) -> tuple[str, int]:
     return hashlib.sha256(path.read_bytes()).hexdigest(), int(os.stat(path).st_mtime)
 
 
-def test_complete_checkpoint_relayed_skipped_then_repaired(sim_cluster, nodes, tmp_path, cache):
+def test_complete_checkpoint_relayed_skipped_then_repaired(sim_cluster, nodes, tmp_path, cache, monkeypatch):
+    from orchestrator.transfer import remote
+
     ckpt = inspect_checkpoint(random_file(tmp_path / "ck" / "iflytekspark.ckpt", 3 * MB))
     dest = "/opt/orchestrate-node/t-complete"
     _on(sim_cluster, 1, f"mkdir -p {dest}/rank_0 {dest}/rank_1 && echo old > {dest}/rank_0/old.ckpt && "
@@ -69,9 +71,18 @@ def test_complete_checkpoint_relayed_skipped_then_repaired(sim_cluster, nodes, t
         ]
         assert _sha_mtime(sim_cluster, k, f"{dest}/rank_0/iflytekspark.ckpt") == _local(ckpt.files[0])
 
+    sessions: list = []
+    real = remote.Session
+
+    def counted(t, target):
+        sessions.append(t.host)
+        return real(t, target)
+
+    monkeypatch.setattr(remote, "Session", counted)
     again = push(targets).check()
     assert again.controller_bytes == 0 and again.bytes_written == 0
     assert [(n.route, n.skipped) for n in again.nodes] == [("none", 1), ("none", 1)]
+    assert sessions == []  # each node said it holds everything in one short command: no receiver session
 
     path = f"{dest}/rank_0/iflytekspark.ckpt"  # one byte flipped on node 2, its mtime put back
     _on(sim_cluster, 1, f"printf Z | dd of={path} bs=1 seek=12345 conv=notrunc status=none && "
@@ -79,6 +90,7 @@ def test_complete_checkpoint_relayed_skipped_then_repaired(sim_cluster, nodes, t
     assert _sha_mtime(sim_cluster, 1, path)[0] != _local(ckpt.files[0])[0]
     repaired = push(targets).check()
     assert [n.bytes_written for n in repaired.nodes] == [0, 3 * MB]
+    assert sessions == [nodes[1].host]  # its changed ctime: the cache no longer vouches, the scan hashes
     assert _sha_mtime(sim_cluster, 1, path) == _local(ckpt.files[0])
 
 
