@@ -292,6 +292,15 @@ def _ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])
 
 
+def _is_supervisor(pid: str, job_id: str) -> bool:
+    """The agent's supervisor of ``job_id``: named orch-supervisor, running in the job's folder."""
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        return comm == "orch-supervisor" and Path(os.readlink(f"/proc/{pid}/cwd")).name == job_id
+    except OSError:
+        return False
+
+
 def _node_side(job_id: str) -> dict[str, list[int]]:
     """Host pids of the job's node-side ``watch`` processes, their SSH sessions and supervisors."""
     found: dict[str, list[int]] = {"watch": [], "ssh session": [], "supervisor": []}
@@ -305,7 +314,7 @@ def _node_side(job_id: str) -> dict[str, list[int]]:
             found["watch"].append(int(p))
             if Path(f"/proc/{ppid}/comm").read_text().startswith("sshd"):
                 found["ssh session"].append(ppid)
-        elif job_id.encode() in cmd and b"supervise" in cmd:
+        elif _is_supervisor(p, job_id):
             found["supervisor"].append(int(p))
     return found
 

@@ -12,8 +12,6 @@ folder cannot be written, the agent runs from the archive. Imports nothing of th
 import os
 import sys
 
-AGENT_ARCHIVE = os.path.abspath(sys.path[0])  # the .pyz: how the supervisor runs the agent again
-
 
 def unpacked(archive: str) -> str:
     """The folder holding ``archive``'s files (made now when missing), or ``archive`` when it cannot be."""
@@ -35,7 +33,7 @@ def unpacked(archive: str) -> str:
 
 
 if __name__ == "__main__":
-    sys.path[0] = unpacked(AGENT_ARCHIVE)
+    sys.path[0] = unpacked(os.path.abspath(sys.path[0]))  # sys.path[0] is the archive
     from orchestrator.agent.node.cli import main
 
     sys.exit(main())

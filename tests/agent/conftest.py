@@ -41,11 +41,29 @@ def scope_pids(scope: str) -> List[int]:
 
 
 def job_pids(job: str) -> List[int]:
+    """Live processes of ``job``: those marked with its id, and its supervisor (named orch-supervisor,
+    working in the job's folder: it is the start call forked, so its /proc environ is the caller's)."""
     return [
         p
         for p in map(int, filter(str.isdigit, os.listdir("/proc")))
-        if _has_env(p, f"{node_base.ENV_JOB}={job}")
+        if (_has_env(p, f"{node_base.ENV_JOB}={job}") or _is_supervisor(p, job))
+        and _state(p) not in ("Z", "")
     ]
+
+
+def _is_supervisor(pid: int, job: str) -> bool:
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        return comm == "orch-supervisor" and os.readlink(f"/proc/{pid}/cwd").endswith(f"/jobs/{job}")
+    except OSError:
+        return False
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return ""
 
 
 def _has_env(pid: int, kv: str) -> bool:

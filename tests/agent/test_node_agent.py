@@ -211,7 +211,12 @@ def test_supervisor_survives_the_death_of_its_caller(agent: AgentHarness):
     st = agent.status("job-orphan")
     assert st["state"] == "running" and st["supervisor_alive"] and st["processes"][0]["state"] == "running"
     assert os.getsid(st["supervisor_pid"]) not in (os.getsid(0), wrapper.pid)  # a session of its own
-    assert Path(f"/proc/{st['supervisor_pid']}/fd/0").resolve() == Path("/dev/null")
+    sup = st["supervisor_pid"]
+    assert Path(f"/proc/{sup}/fd/0").resolve() == Path("/dev/null")
+    # the start call forked: named for ps/top, holding none of the caller's files (pipes, start lock)
+    assert Path(f"/proc/{sup}/comm").read_text().strip() == "orch-supervisor"
+    held = {os.readlink(f"/proc/{sup}/fd/{fd}") for fd in os.listdir(f"/proc/{sup}/fd")}
+    assert not any(h.startswith("pipe:") or h.endswith("start.lock") for h in held), held
     assert agent.run("stop", "--job", "job-orphan", "--grace", "1")[0] == 0
 
 

@@ -139,7 +139,10 @@ def wait_state(job_id: str, states: tuple[str, ...], timeout: float = 240) -> di
 def node_job_pids(cluster, node, job_id: str) -> list[int]:
     """Pids (in the node) of live processes carrying the job's id, read from /proc inside the node."""
     script = ("for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < $f 2>/dev/null | grep -qx "
-              f"'ORCHESTRATE_JOB_ID={job_id}' && echo ${{f#/proc/}}; done | cut -d/ -f1")  # fmt: skip
+              f"'ORCHESTRATE_JOB_ID={job_id}' && echo ${{f#/proc/}}; done | cut -d/ -f1; "
+              # the supervisor is the start call forked: named orch-supervisor, working in the job's folder
+              "for d in /proc/[0-9]*; do read c 2>/dev/null < $d/comm && [ \"$c\" = orch-supervisor ] && "
+              f"case \"$(readlink $d/cwd)\" in */jobs/{job_id}) echo ${{d#/proc/}};; esac; done")  # fmt: skip
     out = cluster.exec(node.hostname, script).stdout.split()
     alive = []
     for pid in out:

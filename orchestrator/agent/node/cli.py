@@ -4,7 +4,8 @@ Answers one JSON object on stdout (``ok`` plus data, or ``error``), exit codes `
 (``orchestrator.agent.node.base``). Verbs: start (``--foreground``: answer, then stay the parent of the
 supervisor until it ends, for a Slurm job step), status, stop, watch, list, version, preflight
 (version and list; ``--then-stage``: then one ``stage``), check-devices, npu-info, stage (a job's small files from one bundle on stdin, and
-the start); ``supervise`` is the detached supervisor itself. Each verb's module is imported only when run.
+the start). The supervisor a start leaves behind is that call forked (``supervisor.daemonize``). Each
+verb's module is imported only when run.
 """
 
 from __future__ import annotations
@@ -61,12 +62,6 @@ def cmd_stop(args: argparse.Namespace) -> Json:
     return stop_job(args.workdir, args.job, args.grace, args.release_wait)
 
 
-def cmd_supervise(args: argparse.Namespace) -> Json:
-    from orchestrator.agent.node.supervisor import Supervisor
-
-    return Supervisor(args.workdir, args.job).run(args.notify_fd)
-
-
 VERBS: Dict[str, Any] = {  # verb: (function or "module:function", help, [(flag, argparse options)])
     "start": ("start:cmd_start", "start a job from a spec file", [("--spec", {"required": True}),
               ("--force", {"action": "store_true", "help": "stop earlier jobs' processes first"}),
@@ -91,8 +86,6 @@ VERBS: Dict[str, Any] = {  # verb: (function or "module:function", help, [(flag,
     "check-devices": ("verbs:cmd_check_devices", "who holds these NPUs", [("--devices", {"default": ""}),
                       ("--wait", {"type": float, "default": 0.0, "help": "seconds to wait for exited pids"})]),
     "npu-info": ("verbs:cmd_npu_info", "npu-smi info and info -m as parsed here", [("--ascend-root", {"default": None})]),
-    "supervise": (cmd_supervise, argparse.SUPPRESS,
-                  [("--job", {"required": True}), ("--notify-fd", {"type": int})]),
 }  # fmt: skip
 
 

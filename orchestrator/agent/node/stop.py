@@ -60,6 +60,9 @@ def stop_job(workdir: str, job: str, grace: float, release_wait: Optional[float]
     killed.update({pid: "KILL" for pid in sigkilled if pid in killed})  # by the supervisor, maybe
     alive = [r for r in st["processes"] if is_alive(r["pid"], r["start_ticks"])]
     left = scan_marked(job) + [dict(pid=r["pid"], name=r["name"]) for r in alive]
+    # the supervisor is a start call forked: it carries that call's environment, not the job's marks
+    if is_alive(sup, sup_start):
+        left.append(dict(pid=sup, name="supervisor"))
     answer = {"job": job, "state": st["state"], "killed": killed, "left": left, "none_left": not left}
     if left:
         raise AgentError(EXIT_SURVIVORS, f"{len(left)} process(es) of {job} survived", **answer)
