@@ -166,6 +166,10 @@ def push(
                     r.route = f"{first.route}, then {r.route}"
                     r.bytes_written += first.bytes_written
                     r.error = None if r.ok else f"{r.error} (first try: {first.error})"
+                    if r.ok:  # what made it slower than it should have been
+                        warnings.append(
+                            f"{r.host}: the {first.route} failed ({first.error}); pushed directly"
+                        )
                 reports = [r for r in reports if r.ok] + again
                 sent += more
     finally:

@@ -41,6 +41,7 @@ from orchestrator.transport.stream import ChannelStream, ProcessStream, Stream
 logging.getLogger("paramiko").addHandler(logging.NullHandler())  # our errors say it better
 
 _CHUNK = 1 << 16
+_ENDED_WAIT = 1.0  # s a closed channel may take to show the exit status that came before its close
 
 
 class SshTransport:
@@ -167,9 +168,7 @@ class SshTransport:
         chan = self._channel()
         try:
             chan.exec_command(command)
-            if stdin:
-                chan.sendall(stdin)
-            chan.shutdown_write()
+            _send_input(chan, stdin)
             code, out, err = _collect(chan, start + timeout)
         except TimeoutError:
             raise TransportError(
@@ -275,6 +274,19 @@ class SshTransport:
 
     def __repr__(self) -> str:
         return f"SshTransport({self.where!r})"
+
+
+def _send_input(chan: paramiko.Channel, stdin: Optional[bytes]) -> None:
+    """Send ``stdin`` and its end. A command may end, and its channel close, before it has read all of
+    it (a missing file, a usage error): that is its answer, with an exit status, not a lost connection."""
+    try:
+        if stdin:
+            chan.sendall(stdin)
+        if not chan.closed:
+            chan.shutdown_write()
+    except OSError:
+        if not chan.status_event.wait(_ENDED_WAIT):  # no exit status: the connection is gone
+            raise
 
 
 def _collect(chan: paramiko.Channel, deadline: float) -> tuple[int, str, str]:

@@ -87,6 +87,7 @@ def test_a_broken_hop_falls_back_to_direct_pushes(tmp_path, src, monkeypatch):
     result, total = _relay(["127.0.0.1", "127.0.0.2"], src, tmp_path)
     assert [n.route for n in result.nodes] == ["relay 1/2", "relay 2/2, then direct"]
     assert result.controller_bytes == 2 * total  # once into the chain, once more straight to node 2
+    assert len(result.warnings) == 1 and result.warnings[0].startswith("127.0.0.2: the relay 2/2 failed (")
     assert (tmp_path / "dest1" / "data.bin").read_bytes() == (src / "data.bin").read_bytes()
 
 

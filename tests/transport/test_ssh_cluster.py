@@ -166,3 +166,13 @@ def test_bulk_stream_checks_host_keys_too(sim_cluster, tmp_path):
         end = s.wait(timeout=30)
     assert end.exit_code == 255 and b"Host key verification failed" in end.stderr
     assert bad._client is None  # the bulk stream never opened a paramiko connection
+
+
+def test_a_command_that_ends_before_reading_its_input_answers_with_its_exit_code(ssh):
+    """The remote side closes the channel while input is still being sent: its exit status and stderr
+    are the answer (a push's ``holds`` before the receiver is installed), not a lost connection."""
+    big = b"x" * (8 << 20)  # more than the channel's window: the send is still under way when it ends
+    for _ in range(3):
+        r = ssh[0].run([NODE_PYTHON, "-S", "/nonexistent/receiver.py", "holds"], stdin=big, check=False)
+        assert r.exit_code == 2 and "/nonexistent/receiver.py" in r.stderr
+    assert ssh[0].run(["true"]).exit_code == 0  # the connection is still usable
