@@ -43,6 +43,7 @@ sys.path.insert(0, str(REPO))
 from harness import Measured, Report, Seconds, arguments, interleave, log  # noqa: E402
 
 from orchestrator import sim  # noqa: E402
+from orchestrator.agent.node.base import SUPERVISOR_NAME  # noqa: E402
 from orchestrator.inventory import load_inventory  # noqa: E402
 from orchestrator.jobs.state import JobDir  # noqa: E402
 from orchestrator.launch import agent_rpc  # noqa: E402
@@ -293,10 +294,10 @@ def _ticks(pid: int) -> int:
 
 
 def _is_supervisor(pid: str, job_id: str) -> bool:
-    """The agent's supervisor of ``job_id``: named orch-supervisor, running in the job's folder."""
+    """The agent's supervisor of ``job_id``: named SUPERVISOR_NAME, running in the job's folder."""
     try:
         comm = Path(f"/proc/{pid}/comm").read_text().strip()
-        return comm == "orch-supervisor" and Path(os.readlink(f"/proc/{pid}/cwd")).name == job_id
+        return comm == SUPERVISOR_NAME and Path(os.readlink(f"/proc/{pid}/cwd")).name == job_id
     except OSError:
         return False
 

@@ -29,19 +29,14 @@ DUMMY = Path(__file__).with_name("dummy_rank.py")
 def scope_pids(scope: str) -> List[int]:
     """Live processes whose environment carries ``scope`` (read independently of the agent)."""
     pids = []
-    for p in os.listdir("/proc"):
-        try:
-            env = Path(f"/proc/{p}/environ").read_bytes().split(b"\0")
-            state = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except (OSError, ValueError, IndexError):
-            continue
-        if f"{node_base.ENV_SCOPE}={scope}".encode() in env and state != "Z":
-            pids.append(int(p))
+    for p in map(int, filter(str.isdigit, os.listdir("/proc"))):
+        if _has_env(p, f"{node_base.ENV_SCOPE}={scope}") and _state(p) not in ("Z", ""):
+            pids.append(p)
     return pids
 
 
 def job_pids(job: str) -> List[int]:
-    """Live processes of ``job``: those marked with its id, and its supervisor (named orch-supervisor,
+    """Live processes of ``job``: those marked with its id, and its supervisor (named SUPERVISOR_NAME,
     working in the job's folder: it is the start call forked, so its /proc environ is the caller's)."""
     return [
         p
@@ -54,7 +49,7 @@ def job_pids(job: str) -> List[int]:
 def _is_supervisor(pid: int, job: str) -> bool:
     try:
         comm = Path(f"/proc/{pid}/comm").read_text().strip()
-        return comm == "orch-supervisor" and os.readlink(f"/proc/{pid}/cwd").endswith(f"/jobs/{job}")
+        return comm == node_base.SUPERVISOR_NAME and os.readlink(f"/proc/{pid}/cwd").endswith(f"/jobs/{job}")
     except OSError:
         return False
 

@@ -214,7 +214,7 @@ def test_supervisor_survives_the_death_of_its_caller(agent: AgentHarness):
     sup = st["supervisor_pid"]
     assert Path(f"/proc/{sup}/fd/0").resolve() == Path("/dev/null")
     # the start call forked: named for ps/top, holding none of the caller's files (pipes, start lock)
-    assert Path(f"/proc/{sup}/comm").read_text().strip() == "orch-supervisor"
+    assert Path(f"/proc/{sup}/comm").read_text().strip() == node_base.SUPERVISOR_NAME
     held = {os.readlink(f"/proc/{sup}/fd/{fd}") for fd in os.listdir(f"/proc/{sup}/fd")}
     assert not any(h.startswith("pipe:") or h.endswith("start.lock") for h in held), held
     assert agent.run("stop", "--job", "job-orphan", "--grace", "1")[0] == 0

@@ -16,6 +16,8 @@ from typing import Callable, Optional
 
 import pytest
 
+from orchestrator.agent.node.base import SUPERVISOR_NAME
+
 FAKE_RANK = Path(__file__).with_name("fake_rank.py")
 ORCHESTRATE = str(Path(sys.executable).with_name("orchestrate"))
 
@@ -140,8 +142,8 @@ def node_job_pids(cluster, node, job_id: str) -> list[int]:
     """Pids (in the node) of live processes carrying the job's id, read from /proc inside the node."""
     script = ("for f in /proc/[0-9]*/environ; do tr '\\0' '\\n' < $f 2>/dev/null | grep -qx "
               f"'ORCHESTRATE_JOB_ID={job_id}' && echo ${{f#/proc/}}; done | cut -d/ -f1; "
-              # the supervisor is the start call forked: named orch-supervisor, working in the job's folder
-              "for d in /proc/[0-9]*; do read c 2>/dev/null < $d/comm && [ \"$c\" = orch-supervisor ] && "
+              # the supervisor is the start call forked: named SUPERVISOR_NAME, working in the job's folder
+              f"for d in /proc/[0-9]*; do read c 2>/dev/null < $d/comm && [ \"$c\" = {SUPERVISOR_NAME} ] && "
               f"case \"$(readlink $d/cwd)\" in */jobs/{job_id}) echo ${{d#/proc/}};; esac; done")  # fmt: skip
     out = cluster.exec(node.hostname, script).stdout.split()
     alive = []

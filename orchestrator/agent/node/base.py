@@ -17,6 +17,8 @@ AGENT_VERSION = "5"
 ENV_JOB, ENV_RANK, ENV_ROLE = "ORCHESTRATE_JOB_ID", "ORCHESTRATE_RANK", "ORCHESTRATE_ROLE"
 # When set, scans only see processes carrying the same value (tests; several agents on one host).
 ENV_SCOPE = "ORCHESTRATE_AGENT_SCOPE"
+# A job's supervisor, the start call forked, shows this name (/proc/<pid>/comm) and works in the job's folder.
+SUPERVISOR_NAME = "orch-supervisor"
 EXIT_OK, EXIT_ERROR, EXIT_USAGE, EXIT_BUSY, EXIT_SPAWN, EXIT_SURVIVORS, EXIT_NO_JOB = range(7)
 TERMINAL = ("succeeded", "failed", "stopped")
 RELEASE_WAIT_S = 30.0  # how long to wait for npu-smi to stop listing a job's (or a dead) process

@@ -23,6 +23,7 @@ from orchestrator.agent.node.base import (
     ENV_SCOPE,
     EXIT_SPAWN,
     PROGRESS_S,
+    SUPERVISOR_NAME,
     AgentError,
     Json,
     job_dir,
@@ -214,7 +215,7 @@ def _become_supervisor(workdir: str, job: str, jdir: str, w: int, foreground: bo
         os.environ.update({ENV_JOB: job, ENV_ROLE: "supervisor", ENV_RANK: ""})  # the ranks inherit these
         with contextlib.suppress(OSError):  # what ps -e, top and pgrep show: not the caller's verb
             with open("/proc/self/comm", "w") as comm:
-                comm.write("orch-supervisor")
+                comm.write(SUPERVISOR_NAME)
         Supervisor(workdir, job).run(w)
         code = 0
     except BaseException:  # noqa: BLE001 - whatever it was, it goes to supervisor.log, not the caller
