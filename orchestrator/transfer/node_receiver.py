@@ -30,13 +30,17 @@ import json
 import os
 import struct
 import sys
-from typing import Any, BinaryIO, Dict, Optional
 
 try:  # on the controller (a package), and on a node (the siblings beside this file, run with -S)
-    from orchestrator.transfer import node_relay, node_store
+    from orchestrator.transfer import node_store
 except ImportError:  # pragma: no cover - the node's way
-    import node_relay  # type: ignore[no-redef]
     import node_store  # type: ignore[no-redef]
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: `holds` (each re-push, each launch's stage) imports what it uses
+    from typing import Any, BinaryIO, Dict, Optional
+
+    from orchestrator.transfer import node_relay
 
 HashCache, PartWriter = node_store.HashCache, node_store.PartWriter
 _hash_file = node_store._hash_file
@@ -48,7 +52,8 @@ STORE_DEPTH = 256  # chunks (<= CHUNK each) the store may lag behind: a disk pau
 ACCEPT_S = 120.0  # the previous node must connect within this long
 HEADER = struct.Struct(">I")
 EXCLUSIVE_PATTERNS = ("*.ckpt", "*.ckpt.part")
-Json = Dict[str, Any]
+if TYPE_CHECKING:
+    Json = Dict[str, Any]
 
 
 # ---------------------------------------------------------------- frames (also used by the controller)
@@ -215,10 +220,19 @@ class FileJob:
         )
 
 
+def _relay() -> Any:
+    """node_relay (sockets, threads, subprocess): imported by a receive only, never by ``holds`` or ``scan``."""
+    try:
+        from orchestrator.transfer import node_relay
+    except ImportError:  # pragma: no cover - the node's way
+        import node_relay  # type: ignore[no-redef]
+    return node_relay
+
+
 def _source(conf: Json) -> BinaryIO:
     if not conf.get("listen"):
         return sys.stdin.buffer
-    listener = node_relay.Listener(conf["listen"])
+    listener = _relay().Listener(conf["listen"])
     print(json.dumps({"port": listener.port}), flush=True)
     if conf["listen"].get("forward_later"):  # the controller tells where to forward once every node listens
         line = sys.stdin.buffer.readline()
@@ -233,7 +247,8 @@ def receive(conf: Json, src: Optional[BinaryIO] = None, parts: Optional[Json] = 
     """
     dest, cache, wanted = conf["dest"], HashCache(conf.get("cache")), conf.get("files", {})
     src = src if src is not None else _source(conf)
-    fwd, store = node_relay.Forwarder(conf.get("forward")), node_relay.Stage("store", STORE_DEPTH)
+    relay = _relay()
+    fwd, store = relay.Forwarder(conf.get("forward")), relay.Stage("store", STORE_DEPTH)
     jobs: list = []
     complete = False
     while True:

@@ -9,15 +9,18 @@ Hashes of files already on the node are cached by (path, size, mtime, ctime, ino
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-from typing import Any, Dict, Optional
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # annotations only: a node's `holds` imports no more than it uses
+    from typing import Any, Dict, Optional
 
 CHUNK = 1 << 20
 SYNC_EVERY = 16 << 20  # start writing back a file's data every this many bytes (the final fsync stays short)
 SYNC_FILE_RANGE_WRITE = 2  # <linux/fs.h>: start writing the range back, do not wait
-Json = Dict[str, Any]
+if TYPE_CHECKING:
+    Json = Dict[str, Any]
 
 
 def sha256_file(path: str, limit: Optional[int] = None) -> str:
@@ -25,8 +28,14 @@ def sha256_file(path: str, limit: Optional[int] = None) -> str:
     return _hash_file(path, limit).hexdigest()
 
 
+def new_sha256() -> Any:
+    import hashlib  # here, not at the top: `holds` never hashes (loading OpenSSL is 3 ms of its 30)
+
+    return hashlib.sha256()
+
+
 def _hash_file(path: str, limit: Optional[int] = None) -> Any:
-    h = hashlib.sha256()
+    h = new_sha256()
     left = os.path.getsize(path) if limit is None else limit
     with open(path, "rb") as f:
         while left > 0:
@@ -96,7 +105,15 @@ def _sync_file_range() -> Any:
         return None
 
 
-START_WRITEBACK = _sync_file_range()
+_UNSET: Any = object()
+START_WRITEBACK: Any = _UNSET  # sync_file_range, looked up by the first write (ctypes is slow to load)
+
+
+def _start_writeback() -> Any:
+    global START_WRITEBACK
+    if START_WRITEBACK is _UNSET:
+        START_WRITEBACK = _sync_file_range()
+    return START_WRITEBACK
 
 
 def fsync_dir(folder: str) -> None:
@@ -127,7 +144,7 @@ class PartWriter:
             self.hash = prefix.copy()
             self.f.seek(trusted)
         else:
-            self.hash = _hash_file(part, trusted) if trusted else hashlib.sha256()
+            self.hash = _hash_file(part, trusted) if trusted else new_sha256()
             self.f.seek(trusted)
             if self.f.tell() != trusted or os.fstat(self.f.fileno()).st_size != trusted:
                 raise OSError(f"{self.path}.part is shorter than its verified prefix")
@@ -143,9 +160,10 @@ class PartWriter:
             self.hash.update(chunk)
             self.written += len(chunk)
             self.unsynced += len(chunk)
-            if self.unsynced >= SYNC_EVERY and START_WRITEBACK is not None:
+            writeback = _start_writeback() if self.unsynced >= SYNC_EVERY else None
+            if writeback is not None:
                 end = self.f.tell()
-                START_WRITEBACK(self.f.fileno(), end - self.unsynced, self.unsynced, SYNC_FILE_RANGE_WRITE)
+                writeback(self.f.fileno(), end - self.unsynced, self.unsynced, SYNC_FILE_RANGE_WRITE)
                 self.unsynced = 0
 
     def _close(self) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import os
 import select
+import socket
 import threading
 import time
 from pathlib import Path
@@ -110,6 +111,7 @@ class SshTransport:
         client.load_host_keys(known)
         client.set_missing_host_key_policy(RejectUnknown(known, describe(hops, i), behind=i > 0))
         try:
+            sock = sock if sock is not None else _dial(hop.host, hop.port, timeout)
             client.connect(
                 hop.host,
                 port=hop.port,
@@ -125,6 +127,8 @@ class SshTransport:
             )
         except BaseException as exc:
             client.close()
+            if isinstance(sock, socket.socket):
+                sock.close()
             raise connect_error(exc, self.options, known, hops, i) from None
         return client
 
@@ -274,6 +278,35 @@ class SshTransport:
 
     def __repr__(self) -> str:
         return f"SshTransport({self.where!r})"
+
+
+class _PromptAckSocket(socket.socket):
+    """A TCP socket that acknowledges what it reads at once (Linux TCP_QUICKACK after each read).
+
+    Right after authentication sshd sends a hostkeys notice that needs no answer. The kernel would delay
+    its ACK by 40 ms, and sshd (Nagle on) holds its answer to our first channel open until that ACK
+    comes, so the first command on every connection took 40 ms longer than it needed."""
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        data = super().recv(size, flags)
+        self.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
+        return data
+
+
+_TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
+
+
+def _dial(host: str, port: int, timeout: float) -> socket.socket:
+    """A TCP connection for SSH's small requests and answers (a channel open, an exec, a window adjust):
+    Nagle off, so none waits for the peer's delayed ACK (40 ms on Linux: the handshake took 65 ms instead
+    of 25 and every command 45 ms instead of 4), and our ACKs prompt (see _PromptAckSocket)."""
+    sock = socket.create_connection((host, port), timeout=timeout)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if _TCP_QUICKACK is None:
+        return sock
+    prompt = _PromptAckSocket(sock.family, sock.type, sock.proto, fileno=sock.detach())
+    prompt.settimeout(timeout)
+    return prompt
 
 
 def _send_input(chan: paramiko.Channel, stdin: Optional[bytes]) -> None:

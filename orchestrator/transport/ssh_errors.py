@@ -72,8 +72,8 @@ def connect_error(
         )
     if isinstance(exc, socket.gaierror):
         return TransportError(f"{where}: cannot resolve host name {hop.host!r}: {exc.strerror}")
-    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
-        first = next(iter(exc.errors.values()), None)
+    if isinstance(exc, (paramiko.ssh_exception.NoValidConnectionsError, ConnectionRefusedError)):
+        first = next(iter(getattr(exc, "errors", {}).values()), exc)
         reason = getattr(first, "strerror", None) or "connection refused"
         return TransportError(
             f"{where}: {reason.lower()}; check the address and port and that sshd runs there."

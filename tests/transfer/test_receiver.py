@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import json
 import os
 
 import pytest
@@ -165,3 +166,22 @@ def test_holds_only_files_as_they_are_with_a_known_hash_and_never_hashes(tmp_pat
     assert holds(conf)
     random_file(dest / "rank_0" / "old.ckpt", 10)
     assert holds(conf) and not holds(dict(conf, exclusive={"rank_0": ["a.bin"]}))  # a stray checkpoint
+
+
+def test_holds_on_a_node_loads_no_sockets_threads_or_hashing(tmp_path):
+    """A node's ``holds`` (each re-push, each launch's stage) starts the node's Python and imports what it
+    uses: the relay (sockets, threads, subprocess), OpenSSL and ctypes wait for a receive."""
+    import subprocess
+    import sys
+
+    from orchestrator.transfer import remote
+
+    for name, data in remote.receiver_files()[0]:
+        (tmp_path / name).write_bytes(data)
+    heavy = ("socket", "threading", "subprocess", "hashlib", "ctypes", "typing", "select", "queue")
+    probe = (f"import json, sys; sys.argv = ['node_receiver.py', 'holds']; import node_receiver; "
+             f"print(json.dumps([m for m in {heavy!r} if m in sys.modules]))")  # fmt: skip
+    conf = {"dest": str(tmp_path / "dest"), "cache": str(tmp_path / "cache.json"), "files": []}
+    out = subprocess.run([sys.executable, "-S", "-c", probe], cwd=tmp_path, input=json.dumps(conf),
+                         capture_output=True, text=True, check=True)  # fmt: skip
+    assert out.stdout.strip() == "[]", out.stdout

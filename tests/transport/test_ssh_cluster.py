@@ -176,3 +176,15 @@ def test_a_command_that_ends_before_reading_its_input_answers_with_its_exit_code
         r = ssh[0].run([NODE_PYTHON, "-S", "/nonexistent/receiver.py", "holds"], stdin=big, check=False)
         assert r.exit_code == 2 and "/nonexistent/receiver.py" in r.stderr
     assert ssh[0].run(["true"]).exit_code == 0  # the connection is still usable
+
+
+def test_the_connection_sends_and_acknowledges_small_packets_at_once(ssh):
+    """Nagle off and prompt ACKs: SSH is small requests and answers, and with either delay on the first
+    command of a connection waited 40 ms for sshd's answer (delayed ACK), later ones 40 ms each."""
+    import socket
+
+    from orchestrator.transport import ssh as ssh_module
+
+    sock = ssh[0]._transport().sock
+    assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    assert isinstance(sock, ssh_module._PromptAckSocket)  # each read asks for its ACK to go out now
