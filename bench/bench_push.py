@@ -8,11 +8,14 @@ is built, and for each node count one checkpoint file is pushed with ``push`` (r
 pushed again unchanged (``re-push``). Up to ``--baseline-nodes`` nodes, the plain copies run too:
 ``scp`` to each node one after another (the baseline: the tool people use), and ``ssh host 'cat >
 file'`` with OpenSSH's default cipher and with push's (the bare cost of moving the bytes). Every tool
-writes as the nodes' job user (the one push uses), into a folder emptied before each case. Each repeat
-runs every case once (order rotating); medians reported.
+writes as the nodes' job user (the one push uses), into a folder emptied before each case. ``ssh cat +
+fsync + sha256`` adds what push's receiver does besides moving the bytes (make them durable, hash them
+once with OpenSSL's sha256): where the copy alone fills the machine's cores, that is push's floor.
+Each repeat runs every case once (order rotating); medians reported.
 
 ``extra`` has, per link setting: the push time of N nodes over that of one node (``push_vs_one_node``),
-one node's push over ``ssh cat`` with push's cipher (``push_vs_ssh_cat``), the re-push over the push
+one node's push over ``ssh cat`` with push's cipher (``push_vs_ssh_cat``; ``_fsync``, ``_fsync_sha256``:
+over the other two plain copies), the re-push over the push
 (``repush_fraction``), and the bytes the controller sent (the relay sends them once).
 
 Run: ``.venv/bin/python bench/bench_push.py [--links none,200mbit] [--size-mb 1024]
@@ -43,6 +46,7 @@ PUSH_CIPHERS = ["-o", "Ciphers=aes128-gcm@openssh.com,chacha20-poly1305@openssh.
 BASELINE = "scp"
 CAT = "ssh cat (push's cipher)"
 CAT_SYNC = "ssh cat + fsync (push's cipher)"
+CAT_CHECK = "ssh cat + fsync + sha256 (push's cipher)"
 
 
 def make_checkpoint(folder: Path, size_mb: int) -> Path:
@@ -75,16 +79,20 @@ def scp_sequential(cluster: sim.Cluster, hosts: list[str], path: Path) -> float:
 
 
 def cat_sequential(
-    cluster: sim.Cluster, hosts: list[str], path: Path, cipher: list[str], sync: bool = False
-) -> float:
+    cluster: sim.Cluster, hosts: list[str], path: Path, cipher: list[str], sync: bool = False,
+    check: bool = False,
+) -> float:  # fmt: skip
     """``ssh host 'cat > file' < file`` to each host in turn: the bare cost of moving the bytes (with
-    ``sync``: and of making them durable, ``sync FILE`` = fsync, as push does)."""
+    ``sync``: and of making them durable, ``sync FILE`` = fsync, as push does; with ``check``: and of
+    hashing them once, ``openssl dgst -sha256``, the OpenSSL sha256 push's receiver verifies with)."""
     start = time.perf_counter()
     target = f"{DEST}/{path.name}"
+    command = f"cat > {target}" + (f" && sync {target}" if sync or check else "")
+    command += f" && openssl dgst -sha256 {target} >/dev/null" if check else ""
     for host in hosts:
         with open(path, "rb") as src:
-            subprocess.run(["ssh", *_ssh_options(cluster), *cipher, f"{cluster.user}@{host}",
-                            f"cat > {target}" + (f" && sync {target}" if sync else "")], stdin=src, check=True)  # fmt: skip
+            subprocess.run(["ssh", *_ssh_options(cluster), *cipher, f"{cluster.user}@{host}", command],
+                           stdin=src, check=True)  # fmt: skip
     return time.perf_counter() - start
 
 
@@ -117,7 +125,8 @@ def cases(
         out += [((group, BASELINE), fresh(lambda: Seconds(scp_sequential(cluster, hosts, ckpt)))),
                 ((group, "ssh cat"), fresh(lambda: Seconds(cat_sequential(cluster, hosts, ckpt, [])))),
                 ((group, CAT), fresh(lambda: Seconds(cat_sequential(cluster, hosts, ckpt, PUSH_CIPHERS)))),
-                ((group, CAT_SYNC), fresh(lambda: Seconds(cat_sequential(cluster, hosts, ckpt, PUSH_CIPHERS, True))))]  # fmt: skip
+                ((group, CAT_SYNC), fresh(lambda: Seconds(cat_sequential(cluster, hosts, ckpt, PUSH_CIPHERS, True)))),
+                ((group, CAT_CHECK), fresh(lambda: Seconds(cat_sequential(cluster, hosts, ckpt, PUSH_CIPHERS, check=True))))]  # fmt: skip
     return out
 
 
@@ -132,16 +141,20 @@ def summarize(report: Report, label: str, groups: dict[int, str]) -> None:
     growth = {str(c): round(_median(report, g, "push") / one, 3) for c, g in groups.items() if one}
     repush = {str(c): round(_median(report, g, "re-push (unchanged)") / _median(report, g, "push"), 4)
               for c, g in groups.items()}  # fmt: skip
-    cat, cat_sync = _median(report, groups[min(groups)], CAT), _median(report, groups[min(groups)], CAT_SYNC)
+    first = groups[min(groups)]
+    cat, cat_sync, cat_check = (_median(report, first, c) for c in (CAT, CAT_SYNC, CAT_CHECK))
     report.extra.setdefault("push_vs_one_node", {})[label] = growth
     report.extra.setdefault("repush_fraction", {})[label] = repush
     if cat and one:
         report.extra.setdefault("push_vs_ssh_cat", {})[label] = round(one / cat, 3)
     if cat_sync and one:
         report.extra.setdefault("push_vs_ssh_cat_fsync", {})[label] = round(one / cat_sync, 3)
+    if cat_check and one:
+        report.extra.setdefault("push_vs_ssh_cat_fsync_sha256", {})[label] = round(one / cat_check, 3)
     report.notes.append(f"{label}: push N nodes / 1 node: " + ", ".join(f"{c}: {r:.2f}x" for c, r in growth.items())
                         + (f"; 1-node push / {CAT}: {one / cat:.2f}x" if cat and one else "")
                         + (f", / {CAT_SYNC}: {one / cat_sync:.2f}x" if cat_sync and one else "")
+                        + (f", / {CAT_CHECK}: {one / cat_check:.2f}x" if cat_check and one else "")
                         + "; re-push / push: " + ", ".join(f"{c}: {100 * r:.1f}%" for c, r in repush.items()))  # fmt: skip
 
 
