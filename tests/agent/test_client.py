@@ -45,7 +45,7 @@ def test_agent_commands_are_argv_lists():
         "/opt/a b/orchestrate-agent-0123456789ab.pyz", python="/usr/bin/python3.9", workdir="/var/o"
     )
     assert cmds.start("/s.json", force=True) == [
-        "/usr/bin/python3.9", "/opt/a b/orchestrate-agent-0123456789ab.pyz", "--workdir", "/var/o", "start", "--spec", "/s.json", "--force",
+        "/usr/bin/python3.9", "-S", "/opt/a b/orchestrate-agent-0123456789ab.pyz", "--workdir", "/var/o", "start", "--spec", "/s.json", "--force",
     ]  # fmt: skip
     assert cmds.stop("j", 2.5)[-5:] == ["stop", "--job", "j", "--grace", "2.5"]
     assert cmds.check_devices([0, 3], wait=5)[-4:] == ["--devices", "0,3", "--wait", "5"]

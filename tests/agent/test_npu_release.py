@@ -119,3 +119,33 @@ def test_device_id_is_the_id_the_process_sees(agent: AgentHarness, tmp_path: Pat
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_the_device_map_is_read_once_a_boot_while_the_chips_stay_the_same(
+    agent: AgentHarness, tmp_path: Path
+):
+    """``npu-smi info -m`` is read by the first start; later starts take the kept map while the boot, the
+    tool and the chips ``npu-smi info`` lists are the same, and read it again when the chips change."""
+    npu = tmp_path / "npu"
+    env = agent.env(**fake_npu_smi.install(npu, [4, 5], logic={4: 0, 5: 1}))
+
+    def started_map(job: str, device: int) -> dict:
+        spec = _ranks_with_devices(agent.spec(job, [SLEEP], devices=[device]), [device])
+        code, started = agent.run("start", "--spec", spec, env=env)
+        assert code == 0, started
+        assert agent.run("stop", "--job", job, "--grace", "1", env=env)[0] == 0
+        return started["device_map"]["ranks"]["0"]
+
+    assert started_map("map-a", 5)["logical"] == 1
+    kept = Path(agent.workdir) / "cache" / "npu-map.json"
+    assert kept.stat().st_mode & 0o777 == 0o600
+    config = json.loads((npu / "config.json").read_text())
+    # a renumbering npu-smi would print now: never happens without a reboot, so the kept map is used
+    (npu / "config.json").write_text(json.dumps(dict(config, logic={"4": 1, "5": 0})))
+    assert started_map("map-b", 5)["logical"] == 1
+    # other chips (a container with other NPUs, a card gone): npu-smi is asked again
+    (npu / "config.json").write_text(json.dumps(dict(config, npus=[5], logic={"5": 0})))
+    assert started_map("map-c", 5)["logical"] == 0
+    kept.write_text("{not json")  # a damaged cache is read around, then written again
+    assert started_map("map-d", 5)["logical"] == 0
+    assert json.loads(kept.read_text())["map"] == {"5": 0}

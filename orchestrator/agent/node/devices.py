@@ -9,6 +9,9 @@
   host pid that this container cannot see: npu-smi prints host pids in containers).
 - Device map: physical id -> logic id (``npu-smi info -m``; renumbered from 0 in a container) -> the
   index a process sees under ASCEND_RT_VISIBLE_DEVICES (a list of logic ids), which DEVICE_ID carries.
+  The driver numbers the chips once per boot: the map is kept (``<workdir>/cache/npu-map.json``) for
+  as long as the boot, the npu-smi binary and the chips ``npu-smi info`` lists are the same, so a
+  start reads npu-smi once, not twice.
 - Release: an NPU is usable only once npu-smi stops listing a process on it, which lags its exit.
 - Holds: the NPUs (rank slots on ``cpu``) and ports a job's spec reserves; jobs conflict only where
   those overlap (a spec without devices holds the whole node), and the busy message names job and what.
@@ -16,6 +19,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import subprocess
@@ -221,14 +225,69 @@ def visible_list(value: Optional[str]) -> Optional[List[int]]:
     return ids
 
 
-def logic_ids(exe: Optional[str], info: Any = None) -> Tuple[Optional[Dict[int, int]], str]:
+def logic_ids(
+    exe: Optional[str], info: Any = None, cache: Optional[str] = None
+) -> Tuple[Optional[Dict[int, int]], str]:
     """physical id -> logic id from ``npu-smi info -m`` (chips without a logic id skipped), with ``info``
-    (``npu-smi info``) giving the chips' Phy-IDs where it prints them; (None, why) if unknown."""
+    (``npu-smi info``) giving the chips' Phy-IDs where it prints them; (None, why) if unknown.
+
+    ``cache``: a file keeping the map while :func:`map_key` stays the same (read instead of npu-smi)."""
+    key = map_key(exe, info) if cache and exe and info is not None else None
+    kept = _read_json(cache) if key else None
+    if kept is not None and kept.get("key") == key:
+        try:
+            return {int(k): int(v) for k, v in kept["map"].items()}, ""
+        except (AttributeError, KeyError, TypeError, ValueError):
+            pass  # a damaged cache: ask npu-smi
     rows, error = read(exe, "map")
     if rows is None:
         return None, error
     phys = physical_ids(info) if info is not None else {}
-    return {phys.get((r.npu_id, r.chip_id), r.npu_id): r.logic_id for r in rows}, ""
+    logic = {phys.get((r.npu_id, r.chip_id), r.npu_id): r.logic_id for r in rows}
+    if key and cache:
+        _write_json(cache, {"key": key, "map": {str(k): v for k, v in logic.items()}})
+    return logic, ""
+
+
+def map_key(exe: Optional[str], info: Any) -> Optional[List[Any]]:
+    """What the driver's chip numbering depends on: this boot, the npu-smi binary (a driver upgrade
+    replaces it) and the chips ``npu-smi info`` lists (a container sees its own); None if unknown."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            boot = f.read().strip()
+        st = os.stat(exe or "")
+    except OSError:
+        return None
+    chips = sorted([n.npu_id, n.name, c.chip_id, c.bus_id, c.phy_id] for n in info.npus for c in n.chips)
+    tool = [os.path.realpath(exe or ""), st.st_ino, st.st_size, st.st_mtime_ns]
+    return [boot, tool, info.driver_version, chips]
+
+
+def _read_json(path: Optional[str]) -> Any:
+    import json
+
+    try:
+        with open(path or "") as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def _write_json(path: str, data: Json) -> None:
+    """Write a cache file (owner only) by rename, in a folder made here if its parent exists; a cache
+    that cannot be written is no error."""
+    import json
+
+    tmp = f"{path}.tmp.{os.getpid()}"
+    try:
+        if not os.path.isdir(os.path.dirname(path)):
+            os.mkdir(os.path.dirname(path), 0o700)
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+            json.dump(data, f)
+        os.replace(tmp, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
 
 
 def device_ids(
@@ -256,17 +315,20 @@ def device_ids(
     return out
 
 
-def map_rank_devices(spec: Json, exe: Optional[str], info: Any, agent_env: Dict[str, str]) -> Optional[Json]:
+def map_rank_devices(
+    spec: Json, exe: Optional[str], info: Any, agent_env: Dict[str, str], cache: Optional[str] = None
+) -> Optional[Json]:
     """Give each rank of ``spec`` the DEVICE_ID its process must carry (:func:`device_ids`), in place.
 
     A rank's planned device is physical (``device``, as in the rank table); DEVICE_ID (and a
     ``--device_id`` argument) planned as that id is rewritten when the process sees the device under
     another number. ASCEND_RT_VISIBLE_DEVICES is the rank's own, else the agent's when ranks inherit it.
-    The map (None when no rank names a device); ValueError when a device cannot be seen."""
+    ``cache``: where the device map is kept (see :func:`logic_ids`). The map (None when no rank names a
+    device); ValueError when a device cannot be seen."""
     ranks = [p for p in spec.get("ranks", []) if p.get("device") is not None]
     if not ranks:
         return None
-    logic, error = logic_ids(exe, info) if exe else (None, "npu-smi not found")
+    logic, error = logic_ids(exe, info, cache) if exe else (None, "npu-smi not found")
     out: Json = {
         "source": "npu-smi info -m" if logic is not None else "identity",
         "error": error,

@@ -81,12 +81,13 @@ def cmd_start(args: argparse.Namespace) -> Json:
     job_dir(workdir, job)  # a bad job id is refused before anything else
     devices, smi = spec.get("devices", []), npus.find_tool("npu-smi")
     info = npus.read(smi)[0] if smi and devices else None
+    os.makedirs(workdir, mode=0o700, exist_ok=True)
     try:  # each rank's DEVICE_ID as its process sees the device (ASCEND_RT_VISIBLE_DEVICES, containers)
-        spec["device_map"] = npus.map_rank_devices(spec, smi, info, dict(os.environ))
+        cache = os.path.join(workdir, "cache", "npu-map.json")
+        spec["device_map"] = npus.map_rank_devices(spec, smi, info, dict(os.environ), cache)
     except ValueError as e:
         raise AgentError(EXIT_USAGE, str(e)) from None
     ports, unit = spec.get("ports") or [], "NPU" if smi else "device"
-    os.makedirs(workdir, mode=0o700, exist_ok=True)
     lock_fd = os.open(os.path.join(workdir, "start.lock"), os.O_WRONLY | os.O_CREAT, 0o600)
     with os.fdopen(lock_fd, "w") as lock:  # one start at a time on this node: check, then spawn
         fcntl.flock(lock, fcntl.LOCK_EX)
