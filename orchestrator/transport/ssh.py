@@ -282,6 +282,9 @@ class SshTransport:
         return f"SshTransport({self.where!r})"
 
 
+_TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)  # Linux only
+
+
 class _PromptAckSocket(socket.socket):
     """A TCP socket that acknowledges what it reads at once (Linux TCP_QUICKACK after each read).
 
@@ -293,9 +296,6 @@ class _PromptAckSocket(socket.socket):
         data = super().recv(size, flags)
         self.setsockopt(socket.IPPROTO_TCP, _TCP_QUICKACK, 1)
         return data
-
-
-_TCP_QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 
 
 def _dial(host: str, port: int, timeout: float) -> socket.socket:

@@ -27,7 +27,8 @@ import time
 import types
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
-Json = Dict[str, Any]
+from orchestrator.agent.node.base import Json, read_json, write_json
+
 ASCEND_ROOT = "/usr/local/Ascend"
 NPU_SMI_PLACES = ("/usr/local/sbin/npu-smi", "/usr/local/bin/npu-smi")
 ENV_VISIBLE = "ASCEND_RT_VISIBLE_DEVICES"
@@ -233,8 +234,8 @@ def logic_ids(
 
     ``cache``: a file keeping the map while :func:`map_key` stays the same (read instead of npu-smi)."""
     key = map_key(exe, info) if cache and exe and info is not None else None
-    kept = _read_json(cache) if key else None
-    if kept is not None and kept.get("key") == key:
+    kept = read_json(cache) if cache and key else None
+    if isinstance(kept, dict) and kept.get("key") == key:
         try:
             return {int(k): int(v) for k, v in kept["map"].items()}, ""
         except (AttributeError, KeyError, TypeError, ValueError):
@@ -244,8 +245,9 @@ def logic_ids(
         return None, error
     phys = physical_ids(info) if info is not None else {}
     logic = {phys.get((r.npu_id, r.chip_id), r.npu_id): r.logic_id for r in rows}
-    if key and cache:
-        _write_json(cache, {"key": key, "map": {str(k): v for k, v in logic.items()}})
+    if cache and key:
+        with contextlib.suppress(OSError):  # a map that cannot be kept is read again next time
+            write_json(cache, {"key": key, "map": {str(k): v for k, v in logic.items()}})
     return logic, ""
 
 
@@ -261,33 +263,6 @@ def map_key(exe: Optional[str], info: Any) -> Optional[List[Any]]:
     chips = sorted([n.npu_id, n.name, c.chip_id, c.bus_id, c.phy_id] for n in info.npus for c in n.chips)
     tool = [os.path.realpath(exe or ""), st.st_ino, st.st_size, st.st_mtime_ns]
     return [boot, tool, info.driver_version, chips]
-
-
-def _read_json(path: Optional[str]) -> Any:
-    import json
-
-    try:
-        with open(path or "") as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
-
-
-def _write_json(path: str, data: Json) -> None:
-    """Write a cache file (owner only) by rename, in a folder made here if its parent exists; a cache
-    that cannot be written is no error."""
-    import json
-
-    tmp = f"{path}.tmp.{os.getpid()}"
-    try:
-        if not os.path.isdir(os.path.dirname(path)):
-            os.mkdir(os.path.dirname(path), 0o700)
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
-            json.dump(data, f)
-        os.replace(tmp, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
 
 
 def device_ids(
